@@ -1,0 +1,151 @@
+"""Bulk trade inserts for optimizers: validate in chunks, write chunks through the bulk lane.
+
+Each chunk is one write operation in the writer's bulk lane, which takes at most one chunk per
+group commit, so heartbeats and trades of running bots never wait behind a whole batch.
+Validation yields to the event loop every slice of rows. The next chunk is validated only after
+the previous one committed: validating on the loop while the writer thread inserts makes the two
+fight for the GIL, and every statement of the writer then waits out the 5 ms switch interval
+(measured: small batches went from ~1 ms to ~17 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy import select
+
+from asyncstore.codec import TableCodec
+from asyncstore.errors import AsyncStoreError, FieldError, ForeignKeyError, InvalidDataError
+from asyncstore.ids import new_id
+from asyncstore.models import BotInstance
+from asyncstore.operations import InsertRows
+from asyncstore.schemas import ROUND_DECIMALS, TradeCreate
+from asyncstore.store import Store
+from asyncstore.validation import as_input
+
+__all__ = ["BulkTradeWriter"]
+
+_ROWS_PER_YIELD = 128  # validating and encoding this many rows holds the loop ~2 ms
+_TRADE_LIST = TypeAdapter(list[TradeCreate])
+_BOTS = BotInstance.__table__
+
+Row = Mapping[str, Any] | BaseModel
+Encoded = tuple[Any, ...]
+
+
+class BulkTradeWriter:
+    def __init__(
+        self,
+        store: Store,
+        codec: TableCodec,
+        on_conflict: Literal["error", "ignore"],
+        *,
+        round_decimals: bool,
+    ) -> None:
+        if on_conflict not in ("error", "ignore"):
+            raise InvalidDataError(
+                "bulk insert",
+                [FieldError("on_conflict", f"must be 'error' or 'ignore', got {on_conflict!r}")],
+            )
+        self._store = store
+        self._codec = codec
+        self._ignore = on_conflict == "ignore"
+        self._context = {ROUND_DECIMALS: round_decimals}
+        self._chunk_rows = store.settings.bulk_chunk_rows
+        self._known_bots: set[str] = set()
+        self._committed = 0
+
+    async def write(self, rows: Iterable[Row] | AsyncIterable[Row]) -> int:
+        """Insert every row; returns the number inserted (fewer with on_conflict='ignore')."""
+        try:
+            if isinstance(rows, Sequence) and not isinstance(rows, str | bytes):
+                await self._write_list(rows)
+            else:
+                await self._write_stream(_chunks(rows, self._chunk_rows))
+        except AsyncStoreError as exc:
+            exc.rows_committed = self._committed
+            raise
+        return self._committed
+
+    async def _write_list(self, rows: Sequence[Row]) -> None:
+        # Everything is validated (and the bots checked) before the first chunk is written.
+        seen_ids: dict[str, int] = {}
+        prepared = [
+            await self._prepare(rows[start : start + self._chunk_rows], start, seen_ids)
+            for start in range(0, len(rows), self._chunk_rows)
+        ]
+        for encoded in prepared:
+            await self._insert(encoded)
+
+    async def _write_stream(self, chunks: AsyncIterator[list[Row]]) -> None:
+        offset = 0
+        async for chunk in chunks:
+            await self._insert(await self._prepare(chunk, offset, seen_ids={}))
+            offset += len(chunk)
+
+    async def _prepare(
+        self, chunk: Sequence[Row], offset: int, seen_ids: dict[str, int]
+    ) -> list[Encoded]:
+        """Validate and encode a chunk a slice at a time, yielding to the loop between slices."""
+        encoded: list[Encoded] = []
+        now = datetime.now(UTC)
+        for start in range(0, len(chunk), _ROWS_PER_YIELD):
+            part = [as_input(row) for row in chunk[start : start + _ROWS_PER_YIELD]]
+            try:
+                trades = _TRADE_LIST.validate_python(part, context=self._context)
+            except ValidationError as exc:
+                raise InvalidDataError.from_validation_error(
+                    "trades", exc, row_offset=offset + start
+                ) from exc
+            await self._check_bots(trades, offset + start)
+            for index, trade in enumerate(trades, start=offset + start):
+                row_id = trade.id or new_id()
+                earlier = seen_ids.setdefault(row_id, index)
+                if earlier != index:
+                    raise InvalidDataError(
+                        "trades", [FieldError(f"row {index}.id", f"{row_id} repeats row {earlier}")]
+                    )
+                values = {**trade.__dict__, "id": row_id, "created_at": now, "updated_at": now}
+                encoded.append(self._codec.encode(values))
+            await asyncio.sleep(0)
+        return encoded
+
+    async def _check_bots(self, trades: list[TradeCreate], offset: int) -> None:
+        wanted = {trade.bot_id for trade in trades} - self._known_bots
+        if not wanted:
+            return
+        async with self._store.reader() as conn:
+            result = await conn.execute(select(_BOTS.c.id).where(_BOTS.c.id.in_(wanted)))
+            self._known_bots.update(bot_id for (bot_id,) in result)
+        for index, trade in enumerate(trades, start=offset):
+            if trade.bot_id not in self._known_bots:
+                raise ForeignKeyError(
+                    f"row {index}.bot_id: no bot instance with id {trade.bot_id!r}; create it first"
+                )
+
+    async def _insert(self, rows: list[Encoded]) -> None:
+        sql = self._codec.insert_ignore_sql if self._ignore else self._codec.insert_sql
+        op = InsertRows(sql, rows, f"bulk chunk of {len(rows)} trades", self._ignore, bulk=True)
+        self._committed += await self._store.submit(op)
+
+
+async def _chunks(rows: Iterable[Row] | AsyncIterable[Row], size: int) -> AsyncIterator[list[Row]]:
+    chunk: list[Row] = []
+    if isinstance(rows, AsyncIterable):
+        async for row in rows:
+            chunk.append(row)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    else:
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,85 @@
+"""Rows to and from SQLite for the writer: SQL compiled once from the models, values encoded once.
+
+The writer thread executes plain `sqlite3` statements, so the SQL text is compiled here from the
+SQLAlchemy tables (one source of truth for the schema) and every value is encoded on the loop by
+the same `to_db`/`from_db` functions the column types use for reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql.expression import ClauseElement
+
+from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
+
+__all__ = ["TableCodec", "compile_for_sqlite"]
+
+_DIALECT = sqlite.dialect()
+
+
+def compile_for_sqlite(statement: ClauseElement) -> tuple[str, list[str]]:
+    """SQL text with `?` placeholders, and the bind names in placeholder order."""
+    compiled = statement.compile(dialect=_DIALECT)
+    return str(compiled), list(compiled.positiontup or [])
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converters(type_: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    if isinstance(type_, ExactDecimal | UTCDateTime | JSONDocument):
+        return type_.to_db, type_.from_db
+    return _identity, _identity
+
+
+class TableCodec:
+    """Encodes values for one table's columns, decodes its rows, and holds its write SQL."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.columns = [column.name for column in table.columns]
+        pairs = [_converters(column.type) for column in table.columns]
+        self._encoders = [encode for encode, _ in pairs]
+        self._decoders = [decode for _, decode in pairs]
+        self.insert_sql, _ = compile_for_sqlite(insert(table))
+        self.insert_ignore_sql, _ = compile_for_sqlite(
+            sqlite.insert(table).on_conflict_do_nothing(index_elements=["id"])
+        )
+        self._update_sql = lru_cache(maxsize=256)(self._compile_update)
+
+    def encode(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A full row in column order; a missing column is NULL."""
+        get = values.get
+        return tuple(
+            encode(get(name)) for name, encode in zip(self.columns, self._encoders, strict=True)
+        )
+
+    def decode(self, row: Sequence[Any]) -> dict[str, Any]:
+        return {
+            name: decode(value)
+            for name, decode, value in zip(self.columns, self._decoders, row, strict=True)
+        }
+
+    def update_returning(self, row_id: str, changes: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """UPDATE … SET <changes> WHERE id = ? RETURNING every column, with encoded params."""
+        sql, names = self._update_sql(tuple(sorted(changes)))
+        encoded = self.encode(changes)
+        by_name = dict(zip(self.columns, encoded, strict=True))
+        by_name["row_id"] = row_id
+        return sql, tuple(by_name[name.removeprefix("set_")] for name in names)
+
+    def _compile_update(self, columns: tuple[str, ...]) -> tuple[str, list[str]]:
+        table = self.table
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({name: bindparam(f"set_{name}") for name in columns})
+            .returning(*table.c)
+        )
+        return compile_for_sqlite(statement)

@@ -1,0 +1,79 @@
+"""Store settings: from keyword arguments, else `ASYNCSTORE_*` environment variables, else defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from asyncstore.errors import ConfigurationError
+
+__all__ = ["DEFAULT_DATABASE_URL", "StoreSettings", "load_settings", "sqlite_path"]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///db/trading.db"
+_SQLITE_DRIVERS = {"sqlite", "sqlite+aiosqlite"}
+
+
+class StoreSettings(BaseSettings):
+    """Every knob of a Store. Environment variables use the prefix ASYNCSTORE_ (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="ASYNCSTORE_", extra="forbid", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # "normal": a crash of the process loses nothing acknowledged; "full": nor does power loss.
+    durability: Literal["normal", "full"] = "normal"
+    # How long a write waits for another *process* holding the SQLite file's write lock.
+    busy_timeout_ms: int = Field(default=10_000, ge=0)
+    journal_size_limit_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    read_pool_size: int = Field(default=4, ge=1, le=64)
+    # Producers wait (backpressure) once this many writes are queued.
+    write_queue_size: int = Field(default=10_000, ge=1)
+    # Most separate calls committed in one transaction (group commit).
+    max_batch_ops: int = Field(default=1_000, ge=1)
+    # Bulk inserts are cut into chunks of this many rows, so small writes slip in between.
+    bulk_chunk_rows: int = Field(default=500, ge=1)
+    # Round over-precise decimals half-even to the column's scale instead of refusing them.
+    round_decimals: bool = False
+
+
+def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
+    """Settings for a Store; any invalid option becomes a ConfigurationError naming it."""
+    values = dict(overrides)
+    if url is not None:
+        values["database_url"] = url
+    try:
+        settings = StoreSettings(**values)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid Store option: {reasons}") from exc
+    sqlite_path(settings.database_url)  # fail now, not at start()
+    return settings
+
+
+def sqlite_path(database_url: str) -> Path:
+    """The database file a SQLite URL names (relative paths are relative to the current folder)."""
+    try:
+        url: URL = make_url(database_url)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"not a database URL: {database_url!r}") from exc
+    if url.drivername.startswith("postgresql"):
+        raise ConfigurationError(
+            f"{url.drivername} URLs are not supported yet: this version runs on SQLite only"
+        )
+    if url.drivername not in _SQLITE_DRIVERS:
+        raise ConfigurationError(
+            f"unsupported database URL scheme {url.drivername!r}; use sqlite+aiosqlite:///path.db"
+        )
+    database = url.database or ""
+    if database in {"", ":memory:"} or database.startswith("file::memory:"):
+        raise ConfigurationError(
+            "asyncstore needs a database file (readers and the writer use separate "
+            "connections, which an in-memory database cannot share)"
+        )
+    return Path(database).expanduser().absolute()

@@ -1,0 +1,139 @@
+"""Every error asyncstore raises, in one hierarchy.
+
+```
+AsyncStoreError
+├─ ConfigurationError      bad URL or option; nothing was opened
+├─ StoreClosedError        the Store is not open (never started, or closed)
+├─ InvalidDataError        input failed validation; nothing was written (also a ValueError)
+├─ NotFoundError           the trade or bot the call names does not exist
+└─ IntegrityError          the database refused the write; nothing of that call was written
+   ├─ DuplicateError       a row with that id already exists
+   └─ ForeignKeyError      the row names a bot instance that does not exist
+```
+
+Database-driver exceptions are translated in exactly one place, `translate_db_error`, and
+re-raised `from` the original so the cause stays visible in tracebacks.
+`asyncio.CancelledError` is never wrapped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+__all__ = [
+    "AsyncStoreError",
+    "ConfigurationError",
+    "DuplicateError",
+    "FieldError",
+    "ForeignKeyError",
+    "IntegrityError",
+    "InvalidDataError",
+    "NotFoundError",
+    "StoreClosedError",
+    "translate_db_error",
+]
+
+
+class AsyncStoreError(Exception):
+    """Base class of every asyncstore error.
+
+    `rows_committed` is set by bulk inserts: how many rows of that call were already committed
+    when the error happened (None when the call is not a bulk insert).
+    """
+
+    rows_committed: int | None = None
+
+
+class ConfigurationError(AsyncStoreError):
+    """A URL or option the Store cannot work with."""
+
+
+class StoreClosedError(AsyncStoreError):
+    """The Store is not open: it was never started, or it has been closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason a value was refused: `field` is a dotted path, e.g. `row 3.entry_price`."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidDataError(AsyncStoreError, ValueError):
+    """Input failed validation. `errors` lists every field at fault; nothing was written."""
+
+    def __init__(self, subject: str, errors: Sequence[FieldError]) -> None:
+        self.subject = subject
+        self.errors = list(errors)
+        lines = "\n".join(f"  {error}" for error in self.errors)
+        super().__init__(f"invalid {subject}:\n{lines}")
+
+    @classmethod
+    def from_validation_error(
+        cls, subject: str, exc: ValidationError, *, row_offset: int = 0
+    ) -> InvalidDataError:
+        """Name each failing field; a leading integer in the location is a row index."""
+        errors = []
+        for detail in exc.errors(include_url=False):
+            parts = [part for part in detail["loc"] if part not in _UNION_TAGS]
+            if parts and isinstance(parts[0], int):
+                parts[0] = f"row {parts[0] + row_offset}"
+            field = ".".join(str(part) for part in parts) or subject
+            errors.append(FieldError(field, _readable(detail["msg"], detail["type"])))
+        return cls(subject, errors)
+
+
+# Location parts pydantic adds for the branch of a union it tried (JsonValue's "dict", "list").
+_UNION_TAGS = frozenset({"dict", "list", "str", "int", "float", "bool"})
+
+
+def _readable(message: str, error_type: str) -> str:
+    # pydantic prefixes messages from plain ValueErrors; the field name already says enough.
+    message = message.removeprefix("Value error, ")
+    if error_type == "extra_forbidden":
+        return "unknown field (not a column of this table)"
+    return message
+
+
+class NotFoundError(AsyncStoreError, LookupError):
+    """The trade or bot instance the call names does not exist."""
+
+
+class IntegrityError(AsyncStoreError):
+    """The database refused the write (a constraint failed); nothing of that call was written."""
+
+
+class DuplicateError(IntegrityError):
+    """A row with that id already exists."""
+
+
+class ForeignKeyError(IntegrityError):
+    """The row refers to a bot instance that does not exist."""
+
+
+def translate_db_error(exc: BaseException, subject: str) -> BaseException:
+    """Map a driver exception to the asyncstore tree; anything unknown is returned unchanged.
+
+    `subject` says what was being written (e.g. "trade 0190…"), so the message can name it.
+    The caller raises the result `from exc`.
+    """
+    if isinstance(exc, AsyncStoreError):
+        return exc
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        if "UNIQUE constraint failed" in text or "PRIMARY KEY" in text:
+            return DuplicateError(f"{subject}: a row with this id already exists ({text})")
+        if "FOREIGN KEY constraint failed" in text:
+            return ForeignKeyError(f"{subject}: bot_id names a bot instance that does not exist")
+        return IntegrityError(f"{subject}: the database refused the row ({text})")
+    if isinstance(exc, sqlite3.Error):
+        return AsyncStoreError(f"{subject}: database error: {text}")
+    return exc

@@ -1,0 +1,78 @@
+"""Trade summary and retention: the spec's health-check and cleanup queries, exact on SQLite.
+
+SQLite stores money as fixed-scale text (see types.py), and its SUM() would turn that into a float.
+The summary instead sums the integer part and the fractional digits separately as integers, which
+is exact, and joins them with Decimal arithmetic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Float, Integer, String, case, cast, func, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from asyncstore.models import Trade
+from asyncstore.types import UTCDateTime
+
+__all__ = ["cleanup_statements", "read_trade_summary"]
+
+TRADES = Trade.__table__
+MONEY_SCALE = 8
+
+DELETE_OLD_TRADES = (
+    "DELETE FROM trades WHERE status IN ('closed', 'cancelled') "
+    "AND COALESCE(exit_time, created_at) < ?"
+)
+DELETE_OLD_METRICS = "DELETE FROM performance_metrics WHERE COALESCE(calculated_at, created_at) < ?"
+
+
+def cleanup_statements(
+    trade_cutoff: datetime, metrics_cutoff: datetime
+) -> list[tuple[str, tuple[Any, ...]]]:
+    return [
+        (DELETE_OLD_TRADES, (UTCDateTime.to_db(trade_cutoff),)),
+        (DELETE_OLD_METRICS, (UTCDateTime.to_db(metrics_cutoff),)),
+    ]
+
+
+def _count(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+async def read_trade_summary(conn: AsyncConnection, bot_id: str | None) -> dict[str, Any]:
+    status = TRADES.c.status
+    closed = status == "closed"
+    pnl_sign = cast(TRADES.c.net_pnl, Float)  # the sign of a decimal survives a float cast
+    pnl_text = type_coerce(TRADES.c.net_pnl, String())  # the stored '-12.34000000', undecoded
+    point = func.instr(pnl_text, ".")
+    whole_part = cast(func.substr(pnl_text, 1, point - 1), Integer)
+    fraction_digits = cast(func.substr(pnl_text, point + 1), Integer)
+    signed_fraction = case((pnl_text.like("-%"), -fraction_digits), else_=fraction_digits)
+    query = select(
+        func.count(),
+        _count(status == "open"),
+        _count(closed),
+        _count(status == "cancelled"),
+        _count(closed & (pnl_sign > 0)),
+        _count(closed & (pnl_sign < 0)),
+        func.coalesce(func.sum(case((closed, whole_part), else_=0)), 0),
+        func.coalesce(func.sum(case((closed, signed_fraction), else_=0)), 0),
+    )
+    if bot_id is not None:
+        query = query.where(TRADES.c.bot_id == bot_id)
+    row = (await conn.execute(query)).one()
+    total, opened, closed_count, cancelled, winners, losers, whole_sum, fraction_sum = row
+    quantum = Decimal(1).scaleb(-MONEY_SCALE)
+    total_net_pnl = (Decimal(whole_sum) + Decimal(fraction_sum).scaleb(-MONEY_SCALE)).quantize(quantum)
+    return {
+        "total_trades": int(total),
+        "open_trades": int(opened),
+        "closed_trades": int(closed_count),
+        "cancelled_trades": int(cancelled),
+        "winning_trades": int(winners),
+        "losing_trades": int(losers),
+        "total_net_pnl": total_net_pnl,
+    }

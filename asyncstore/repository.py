@@ -1,0 +1,253 @@
+"""TradeRepository: the spec's repository API, async, over a Store.
+
+Writes are validated and encoded here, then go through the Store's single writer; reads go to the
+read-only pool. The repository never owns a transaction: each write call is one operation that
+commits (or fails) on its own, possibly in a group commit with other callers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Select, select
+
+from asyncstore.bulk import BulkTradeWriter
+from asyncstore.codec import TableCodec
+from asyncstore.errors import FieldError, InvalidDataError, NotFoundError
+from asyncstore.ids import new_id
+from asyncstore.maintenance import cleanup_statements, read_trade_summary
+from asyncstore.models import BotInstance, PerformanceMetrics, Trade
+from asyncstore.operations import Heartbeat, InsertRows, Statements, UpdateReturning
+from asyncstore.schemas import (
+    BotInstanceCreate,
+    BotInstanceRecord,
+    BotInstanceUpdate,
+    PerformanceMetricsCreate,
+    PerformanceMetricsRecord,
+    TradeCreate,
+    TradeRecord,
+    TradeUpdate,
+)
+from asyncstore.store import Store
+from asyncstore.types import UTCDateTime
+from asyncstore.validation import require_days, validate
+
+__all__ = ["TradeRepository"]
+
+RecordT = TypeVar("RecordT", bound=BaseModel)
+
+TRADES = Trade.__table__
+BOTS = BotInstance.__table__
+METRICS = PerformanceMetrics.__table__
+
+TRADE_CODEC = TableCodec(TRADES)  # type: ignore[arg-type]
+BOT_CODEC = TableCodec(BOTS)  # type: ignore[arg-type]
+METRICS_CODEC = TableCodec(METRICS)  # type: ignore[arg-type]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _id_text(value: Any) -> str | None:
+    """A caller's trade/metrics id in canonical form, or None when it cannot be a UUID."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
+class TradeRepository:
+    """Trades, bot instances and performance metrics of one Store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # --- bot instances --------------------------------------------------------------------
+
+    async def create_bot_instance(self, data: Mapping[str, Any] | BaseModel) -> BotInstanceRecord:
+        """Insert a bot instance. An existing id raises DuplicateError.
+
+        `status` defaults to "running"; a running bot's `started_at` defaults to now.
+        """
+        bot = validate(BotInstanceCreate, data, "bot instance", round_decimals=self._rounding)
+        now = _now()
+        values = {**bot.__dict__, "created_at": now, "updated_at": now}
+        if bot.status == "running" and bot.started_at is None:
+            values["started_at"] = now
+        op = InsertRows(BOT_CODEC.insert_sql, [BOT_CODEC.encode(values)], f"bot instance {bot.id!r}")
+        await self._store.submit(op)
+        return BotInstanceRecord.model_validate(values)
+
+    async def get_bot_instance(self, bot_id: str) -> BotInstanceRecord | None:
+        rows = await self._fetch(select(BOTS).where(BOTS.c.id == bot_id), BotInstanceRecord)
+        return rows[0] if rows else None
+
+    async def update_bot_instance(
+        self, bot_id: str, data: Mapping[str, Any] | BaseModel
+    ) -> BotInstanceRecord:
+        """Change the given fields; NotFoundError for an unknown bot."""
+        changes = self._changes(BotInstanceUpdate, data, f"update of bot instance {bot_id!r}")
+        row = await self._update(BOT_CODEC, bot_id, changes, f"bot instance {bot_id!r}")
+        return BotInstanceRecord.model_validate(BOT_CODEC.decode(row))
+
+    async def heartbeat(self, bot_id: str) -> datetime:
+        """Stamp the bot's last_heartbeat with now and return that time.
+
+        Heartbeats of one bot that meet in one group commit cost one UPDATE.
+        NotFoundError for an unknown bot.
+        """
+        if not isinstance(bot_id, str):
+            raise InvalidDataError("heartbeat", [FieldError("bot_id", "must be a string")])
+        at = _now()
+        op = Heartbeat(bot_id, UTCDateTime.to_db(at) or "", f"heartbeat of bot {bot_id!r}")
+        if not await self._store.submit(op):
+            raise NotFoundError(f"no bot instance with id {bot_id!r}")
+        return at
+
+    # --- trades ---------------------------------------------------------------------------
+
+    async def create_trade(self, data: Mapping[str, Any] | BaseModel) -> TradeRecord:
+        """Insert a trade and return it with its id (a new time-ordered UUID unless given).
+
+        ForeignKeyError when `bot_id` names no bot instance; DuplicateError for a taken id.
+        """
+        trade = validate(TradeCreate, data, "trade", round_decimals=self._rounding)
+        now = _now()
+        values = {**trade.__dict__, "id": trade.id or new_id(), "created_at": now, "updated_at": now}
+        subject = f"trade {values['id']} (bot_id {trade.bot_id!r})"
+        await self._store.submit(InsertRows(TRADE_CODEC.insert_sql, [TRADE_CODEC.encode(values)], subject))
+        return TradeRecord.model_validate(values)
+
+    async def update_trade(self, trade_id: str, data: Mapping[str, Any] | BaseModel) -> TradeRecord:
+        """Change the given fields and return the trade as stored; NotFoundError for an unknown id."""
+        changes = self._changes(TradeUpdate, data, f"update of trade {trade_id}")
+        row_id = _id_text(trade_id)
+        if row_id is None:
+            raise NotFoundError(f"no trade with id {trade_id!r} (trade ids are UUIDs)")
+        row = await self._update(TRADE_CODEC, row_id, changes, f"trade {row_id}")
+        return TradeRecord.model_validate(TRADE_CODEC.decode(row))
+
+    async def get_trade_by_id(self, trade_id: str) -> TradeRecord | None:
+        row_id = _id_text(trade_id)
+        if row_id is None:
+            return None
+        rows = await self._fetch(select(TRADES).where(TRADES.c.id == row_id), TradeRecord)
+        return rows[0] if rows else None
+
+    async def get_open_trades(
+        self, *, bot_id: str | None = None, symbol: str | None = None
+    ) -> list[TradeRecord]:
+        """Open trades, oldest first; what a restarting bot reloads."""
+        return await self._trades_with_status("open", bot_id, symbol, limit=None)
+
+    async def get_closed_trades(
+        self, *, bot_id: str | None = None, symbol: str | None = None, limit: int | None = None
+    ) -> list[TradeRecord]:
+        """Closed trades (not cancelled ones), oldest first; `limit` keeps the newest N."""
+        return await self._trades_with_status("closed", bot_id, symbol, limit=limit)
+
+    async def bulk_create_trades(
+        self,
+        rows: Iterable[Mapping[str, Any] | BaseModel] | AsyncIterable[Mapping[str, Any] | BaseModel],
+        *,
+        on_conflict: Literal["error", "ignore"] = "error",
+    ) -> int:
+        """Insert many trades; returns how many rows were inserted.
+
+        A list is validated whole before anything is written (an error names the row index and
+        field). An iterator or async iterator is validated chunk by chunk; if it fails, the error's
+        `rows_committed` says how many of its rows were already committed. Each chunk is atomic
+        and interleaves with other callers' small writes. `on_conflict="ignore"` skips rows whose
+        id already exists, so re-running an optimizer batch with the same ids is idempotent.
+        """
+        writer = BulkTradeWriter(self._store, TRADE_CODEC, on_conflict, round_decimals=self._rounding)
+        return await writer.write(rows)
+
+    # --- metrics, summary, retention ------------------------------------------------------
+
+    async def create_performance_metrics(
+        self, data: Mapping[str, Any] | BaseModel
+    ) -> PerformanceMetricsRecord:
+        """Store a metrics row; `calculated_at` defaults to now."""
+        metrics = validate(PerformanceMetricsCreate, data, "performance metrics", round_decimals=self._rounding)
+        now = _now()
+        values = {
+            **metrics.__dict__,
+            "id": metrics.id or new_id(),
+            "calculated_at": metrics.calculated_at or now,
+            "created_at": now,
+        }
+        subject = f"performance metrics {values['id']} (bot_id {metrics.bot_id!r})"
+        await self._store.submit(InsertRows(METRICS_CODEC.insert_sql, [METRICS_CODEC.encode(values)], subject))
+        return PerformanceMetricsRecord.model_validate(values)
+
+    async def get_trade_summary(self, bot_id: str | None = None) -> dict[str, Any]:
+        """Counts by status, winners and losers among closed trades, and their exact net PnL.
+
+        Keys: total_trades, open_trades, closed_trades, cancelled_trades, winning_trades,
+        losing_trades, total_net_pnl (Decimal, closed trades; a closed trade without net_pnl
+        counts as 0).
+        """
+        async with self._store.reader() as conn:
+            return await read_trade_summary(conn, bot_id)
+
+    async def cleanup_old_data(
+        self, days_to_keep: int = 90, *, metrics_days_to_keep: int = 365
+    ) -> int:
+        """Delete closed and cancelled trades older than `days_to_keep` days (by exit_time, else
+        created_at) and metrics older than `metrics_days_to_keep` days (by calculated_at, else
+        created_at), in one transaction. Open trades and bot instances are never deleted.
+        Returns the number of rows deleted."""
+        now = _now()
+        trade_cutoff = now - timedelta(days=require_days("days_to_keep", days_to_keep))
+        metrics_cutoff = now - timedelta(days=require_days("metrics_days_to_keep", metrics_days_to_keep))
+        op = Statements(cleanup_statements(trade_cutoff, metrics_cutoff), subject="cleanup_old_data")
+        deleted: list[int] = await self._store.submit(op)
+        return sum(deleted)
+
+    # --- shared plumbing ------------------------------------------------------------------
+
+    @property
+    def _rounding(self) -> bool:
+        return self._store.settings.round_decimals
+
+    def _changes(self, model: type[BaseModel], data: Any, subject: str) -> dict[str, Any]:
+        changes = validate(model, data, subject, round_decimals=self._rounding).model_dump(exclude_unset=True)
+        if not changes:
+            raise InvalidDataError(subject, [FieldError("data", "no fields to update")])
+        return changes
+
+    async def _update(
+        self, codec: TableCodec, row_id: str, changes: dict[str, Any], subject: str
+    ) -> tuple[Any, ...]:
+        sql, params = codec.update_returning(row_id, {**changes, "updated_at": _now()})
+        row: tuple[Any, ...] | None = await self._store.submit(UpdateReturning(sql, params, subject))
+        if row is None:
+            raise NotFoundError(f"no {subject}")
+        return row
+
+    async def _trades_with_status(
+        self, status: str, bot_id: str | None, symbol: str | None, *, limit: int | None
+    ) -> list[TradeRecord]:
+        query = select(TRADES).where(TRADES.c.status == status)
+        if bot_id is not None:
+            query = query.where(TRADES.c.bot_id == bot_id)
+        if symbol is not None:
+            query = query.where(TRADES.c.symbol == symbol)
+        if limit is None:
+            return await self._fetch(query.order_by(TRADES.c.created_at, TRADES.c.id), TradeRecord)
+        newest = await self._fetch(
+            query.order_by(TRADES.c.created_at.desc(), TRADES.c.id.desc()).limit(limit), TradeRecord
+        )
+        return newest[::-1]
+
+    async def _fetch(self, query: Select[Any], record: type[RecordT]) -> list[RecordT]:
+        async with self._store.reader() as conn:
+            result = await conn.execute(query)
+            return [record.model_validate(row) for row in result]
+

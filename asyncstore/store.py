@@ -1,0 +1,213 @@
+"""Store: the async session manager. It owns the single writer and the read-only connection pool.
+
+Lifecycle (as httpx's clients): UNOPENED → OPENED → CLOSED. Re-opening raises, closing twice is a
+no-op, and a Store dropped while open warns with ResourceWarning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import aiosqlite
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from asyncstore.config import StoreSettings, load_settings, sqlite_path
+from asyncstore.errors import StoreClosedError
+from asyncstore.models import Base
+from asyncstore.operations import Statements, WriteOperation
+from asyncstore.writer import WriteQueue, WriterStats
+
+__all__ = ["HealthReport", "Store", "StoreState"]
+
+
+class StoreState(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """What `Store.health()` found: both paths answered, and how quickly."""
+
+    ok: bool
+    database: str
+    journal_mode: str
+    read_ms: float
+    write_ms: float
+    write_queue_depth: int
+
+
+def _schema_statements() -> list[tuple[str, tuple[Any, ...]]]:
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    for table in Base.metadata.sorted_tables:
+        statements.append((str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)), ()))
+        for index in sorted(table.indexes, key=lambda index: str(index.name)):
+            ddl = CreateIndex(index, if_not_exists=True).compile(dialect=dialect)
+            statements.append((str(ddl), ()))
+    return statements
+
+
+class Store:
+    """Async access to one trading database.
+
+    ```python
+    async with Store("sqlite+aiosqlite:///db/trading.db") as store:
+        await store.create_tables()
+    ```
+    `url` defaults to the environment variable ASYNCSTORE_DATABASE_URL, else
+    `sqlite+aiosqlite:///db/trading.db`; other options are `StoreSettings` fields.
+    """
+
+    def __init__(self, url: str | None = None, **options: Any) -> None:
+        self.settings: StoreSettings = load_settings(url, options)
+        self.path: Path = sqlite_path(self.settings.database_url)
+        self._state = StoreState.UNOPENED
+        self._writer: WriteQueue | None = None
+        self._reader: AsyncEngine | None = None
+
+    @property
+    def state(self) -> StoreState:
+        return self._state
+
+    @property
+    def url(self) -> str:
+        return self.settings.database_url
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        return self._open_writer().stats
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> Self:
+        if self._state is not StoreState.UNOPENED:
+            raise StoreClosedError(f"a Store can be started once; this one is {self._state.value}")
+        writer = WriteQueue(self.path, self.settings)
+        await writer.start()  # creates the folder and the file, switches it to WAL
+        try:
+            self._reader = self._create_reader()
+        except BaseException:
+            await writer.close()
+            raise
+        self._writer = writer
+        self._state = StoreState.OPENED
+        return self
+
+    async def close(self) -> None:
+        """Commit every accepted write, then release the writer and the readers. Idempotent."""
+        if self._state is not StoreState.OPENED:
+            self._state = StoreState.CLOSED
+            return
+        self._state = StoreState.CLOSED
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        try:
+            if writer is not None:
+                await writer.close()
+        finally:
+            if reader is not None:
+                await reader.dispose()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Shielded so that cancelling the owner still drains and closes cleanly.
+        await asyncio.shield(self.close())
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if getattr(self, "_state", None) is StoreState.OPENED:
+            _warn(
+                f"Store({self.url!r}) was never closed; use 'async with Store(...)' or await close()",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+
+    # --- the two paths --------------------------------------------------------------------
+
+    async def submit(self, op: WriteOperation) -> Any:
+        """Queue one write operation for the single writer and wait for its commit."""
+        return await self._open_writer().submit(op)
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only connection from the pool; each statement sees everything committed."""
+        if self._reader is None:
+            raise StoreClosedError(f"the Store is {self._state.value}; reads need an open Store")
+        async with self._reader.connect() as conn:
+            yield conn
+
+    async def create_tables(self) -> None:
+        """Create the spec's tables and indexes if they do not exist (one transaction)."""
+        await self.submit(Statements(_schema_statements(), subject="create_tables"))
+
+    async def health(self) -> HealthReport:
+        """Run a read and a no-op write through the real paths and time them."""
+        started = time.perf_counter()
+        async with self.reader() as conn:
+            journal_mode = str((await conn.execute(text("PRAGMA journal_mode"))).scalar_one())
+        read_done = time.perf_counter()
+        await self.submit(Statements([], subject="health check"))
+        write_done = time.perf_counter()
+        return HealthReport(
+            ok=journal_mode.lower() == "wal",
+            database=str(self.path),
+            journal_mode=journal_mode,
+            read_ms=(read_done - started) * 1000,
+            write_ms=(write_done - read_done) * 1000,
+            write_queue_depth=self._open_writer().depth,
+        )
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _open_writer(self) -> WriteQueue:
+        if self._writer is None:
+            raise StoreClosedError(f"the Store is {self._state.value}; writes need an open Store")
+        return self._writer
+
+    def _create_reader(self) -> AsyncEngine:
+        uri = f"file:{quote(str(self.path))}?mode=ro"
+        busy_timeout_ms = self.settings.busy_timeout_ms
+
+        async def connect() -> aiosqlite.Connection:
+            return await aiosqlite.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
+
+        engine = create_async_engine(
+            "sqlite+aiosqlite://",
+            async_creator=connect,
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=self.settings.read_pool_size,
+            max_overflow=0,
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA query_only = ON")
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.close()
+
+        return engine

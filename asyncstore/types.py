@@ -1,0 +1,148 @@
+"""Column types that keep money exact and time in UTC on every backend.
+
+SQLite has no decimal type: a column declared DECIMAL gets NUMERIC affinity, which silently turns
+the text '0.1' into the float 0.1. So on SQLite money is stored as canonical fixed-scale text
+('50000.10000000') in a column whose declared type contains TEXT (TEXT affinity: stored as given).
+Datetimes are stored as naive UTC text in one fixed-width format, so text order is time order and
+the `entry_time` index and retention cut-offs work on it. Elsewhere the native types are used.
+
+Each type exposes `to_db`/`from_db` for SQLite, shared by SQLAlchemy (reads) and the single
+writer (which executes pre-encoded tuples without SQLAlchemy in the loop).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = ["DATETIME_FORMAT", "ExactDecimal", "JSONDocument", "UTCDateTime"]
+
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class _DecimalText(String):
+    """SQLite storage of ExactDecimal: TEXT affinity, precision and scale kept in the DDL."""
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__()
+        self.precision = precision
+        self.scale = scale
+
+
+@compiles(_DecimalText, "sqlite")
+def _compile_decimal_text(type_: _DecimalText, compiler: Any, **kw: Any) -> str:
+    # "DECIMAL_TEXT" contains TEXT, so SQLite gives the column TEXT affinity (never REAL).
+    return f"DECIMAL_TEXT({type_.precision},{type_.scale})"
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """DECIMAL(precision, scale) that round-trips `Decimal` exactly, SQLite included."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__(precision=precision, scale=scale, asdecimal=True)
+        self.precision = precision
+        self.scale = scale
+        self._quantum = Decimal(1).scaleb(-scale)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_DecimalText(self.precision, self.scale))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def to_db(self, value: Decimal | None) -> str | None:
+        """Canonical text: exactly `scale` places, no exponent, no negative zero."""
+        if value is None:
+            return None
+        value = value.quantize(self._quantum)
+        return format(value.copy_abs() if value.is_zero() else value, "f")
+
+    def from_db(self, value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value).quantize(self._quantum)
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        return self.to_db(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return self.from_db(str(value))
+        return Decimal(value).quantize(self._quantum)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on the way out; TIMESTAMPTZ where the backend has one."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    @staticmethod
+    def to_db(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).strftime(DATETIME_FORMAT)
+
+    @staticmethod
+    def from_db(value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        # fromisoformat also reads rows written by other tools ('YYYY-MM-DD HH:MM:SS').
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        return self.to_db(value) if dialect.name == "sqlite" else value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return None if value is None else value.astimezone(UTC)
+        return self.from_db(str(value))
+
+
+class JSONDocument(TypeDecorator[Any]):
+    """JSON text on SQLite, JSONB on PostgreSQL. NaN and Infinity are not JSON: refused."""
+
+    impl = JSON
+    cache_ok = True
+
+    @staticmethod
+    def to_db(value: Any) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+
+    @staticmethod
+    def from_db(value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return self.to_db(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite" and value is not None:
+            return self.from_db(value)
+        return value

@@ -1,0 +1,183 @@
+"""WriteQueue: the single SQLite writer, with group commit and backpressure.
+
+Callers `await submit(op)`. One writer task takes the first waiting operation plus everything else
+already waiting (at most `max_batch_ops` small operations and one bulk chunk), hands the batch to
+the writer thread in ONE hop, and resolves each caller's future only after COMMIT.
+
+Cancellation: a caller cancelled before its operation is taken into a batch is skipped (nothing
+is written). Once taken, the operation completes and commits even though nobody awaits it any
+more: a cancelled await does not un-write.
+
+Backpressure: at most `queue_size` operations wait; further callers wait for room.
+Close: `close()` refuses new operations (StoreClosedError, also for a caller still waiting for
+room), commits every operation already accepted, then stops the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asyncstore.config import StoreSettings
+from asyncstore.errors import AsyncStoreError, StoreClosedError, translate_db_error
+from asyncstore.operations import WriteOperation
+from asyncstore.sqlite_batch import (
+    BatchResult,
+    close_connection,
+    open_writer_connection,
+    run_batch,
+)
+
+__all__ = ["WriteQueue", "WriterStats"]
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters for tests and benchmarks: how much group commit is actually happening."""
+
+    accepted: int = 0
+    batches: int = 0
+    operations: int = 0
+    heartbeats: int = 0
+    heartbeat_updates: int = 0  # UPDATE rows run for those heartbeats (fewer: coalesced)
+    replayed_batches: int = 0
+    largest_batch: int = 0
+    skipped_cancelled: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    op: WriteOperation
+    future: asyncio.Future[Any]
+
+
+class WriteQueue:
+    def __init__(self, path: Path, settings: StoreSettings) -> None:
+        self._path = path
+        self._settings = settings
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asyncstore-writer")
+        self._small: deque[_Pending] = deque()
+        self._bulk: deque[_Pending] = deque()
+        self._slots = asyncio.Semaphore(settings.write_queue_size)
+        self._wakeup = asyncio.Event()
+        self._accepting = False
+        self._conn: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.stats = WriterStats()
+
+    @property
+    def depth(self) -> int:
+        """Operations accepted and not yet taken into a batch."""
+        return len(self._small) + len(self._bulk)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self._settings
+        try:
+            self._conn = await loop.run_in_executor(
+                self._executor,
+                lambda: open_writer_connection(
+                    self._path,
+                    busy_timeout_ms=settings.busy_timeout_ms,
+                    durability=settings.durability,
+                    journal_size_limit=settings.journal_size_limit_bytes,
+                ),
+            )
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
+        self._accepting = True
+        self._task = asyncio.create_task(self._run(), name="asyncstore-writer")
+
+    async def submit(self, op: WriteOperation) -> Any:
+        """Queue `op`, wait for its commit, return its result or raise its translated error."""
+        if not self._accepting:
+            raise StoreClosedError("the Store is not open for writes")
+        # The slot is held until the writer takes the op into a batch: that bounds the queue.
+        await self._slots.acquire()
+        if not self._accepting:
+            self._slots.release()
+            raise StoreClosedError("the Store closed while this write waited for room")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        (self._bulk if op.bulk else self._small).append(_Pending(op, future))
+        self.stats.accepted += 1
+        self._wakeup.set()
+        return await future
+
+    async def close(self) -> None:
+        """Commit everything accepted, then stop. Safe to call more than once."""
+        self._accepting = False
+        self._wakeup.set()
+        if self._task is not None:
+            # Shielded: a cancelled close() must not cancel the writer mid-batch.
+            await asyncio.shield(self._task)
+            self._task = None
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, close_connection, conn)
+        self._executor.shutdown(wait=False)
+
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        limit = self._settings.max_batch_ops
+        while self._small and len(batch) < limit:
+            batch.append(self._small.popleft())
+        if self._bulk:
+            batch.append(self._bulk.popleft())
+        for _ in batch:
+            self._slots.release()
+        live = [pending for pending in batch if not pending.future.cancelled()]
+        self.stats.skipped_cancelled += len(batch) - len(live)
+        return live
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        batch: list[_Pending] = []
+        try:
+            while True:
+                if not self._small and not self._bulk:
+                    if not self._accepting:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                batch = self._take_batch()
+                if not batch:
+                    continue
+                result = await loop.run_in_executor(
+                    self._executor, run_batch, self._conn, [pending.op for pending in batch]
+                )
+                self._resolve(batch, result)
+                batch = []
+        except BaseException as exc:
+            # Never leave a caller hanging: whatever stopped the writer fails every waiting call.
+            self._accepting = False
+            error = AsyncStoreError(f"the writer stopped: {exc!r}")
+            for pending in [*batch, *self._small, *self._bulk]:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            raise
+
+    def _resolve(self, batch: list[_Pending], result: BatchResult) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.operations += len(batch)
+        stats.largest_batch = max(stats.largest_batch, len(batch))
+        stats.replayed_batches += result.replayed
+        stats.heartbeats += result.heartbeats
+        stats.heartbeat_updates += result.heartbeat_updates
+        for pending, (ok, value) in zip(batch, result.outcomes, strict=True):
+            if pending.future.done():  # cancelled after it was taken: it is committed anyway
+                continue
+            if ok:
+                pending.future.set_result(value)
+            else:
+                error = translate_db_error(value, pending.op.subject)
+                if error is not value:
+                    error.__cause__ = value
+                pending.future.set_exception(error)

@@ -1,0 +1,101 @@
+"""Fixtures: every test gets its own real SQLite file under tmp_path, closed when the test ends."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncstore import Store, TradeRepository
+
+BOT_ID = "my_bot_001"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "db" / "trading.db"
+
+
+@pytest.fixture
+def db_url(db_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{db_path}"
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    async with Store(db_url) as opened:
+        await opened.create_tables()
+        yield opened
+
+
+@pytest.fixture
+async def repo(store: Store) -> TradeRepository:
+    return TradeRepository(store)
+
+
+@pytest.fixture
+async def bot(repo: TradeRepository) -> str:
+    await repo.create_bot_instance(
+        {"id": BOT_ID, "type": "paper", "status": "running", "current_balance": 1000.0}
+    )
+    return BOT_ID
+
+
+def trade_data(**overrides: Any) -> dict[str, Any]:
+    """The spec's example trade (DESIGN §3), with any field overridden."""
+    data: dict[str, Any] = {
+        "bot_id": BOT_ID,
+        "trade_type": "paper",
+        "entry_logic_name": "RSIBBVolumeEntryMixin",
+        "exit_logic_name": "ATRExitMixin",
+        "symbol": "BTCUSDT",
+        "interval": "1h",
+        "entry_time": datetime.now(UTC),
+        "entry_price": 50000.0,
+        "size": 0.1,
+        "direction": "long",
+        "status": "open",
+    }
+    data.update(overrides)
+    return data
+
+
+def count_rows(db_path: Path, table: str = "trades") -> int:
+    """Count straight from the file with a separate connection: what is really committed."""
+    with sqlite3.connect(db_path) as conn:
+        (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    conn.close()
+    return int(count)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Yield to the loop until `predicate()` holds; fail the test if it never does."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached within the timeout")
+        await asyncio.sleep(0.001)
+
+
+@contextmanager
+def write_lock_held(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """Hold the SQLite write lock from another connection, as another process would.
+
+    The Store's writer then blocks in BEGIN IMMEDIATE (busy_timeout) with the batch it took, which
+    lets a test line up operations behind it deterministically.
+    """
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        yield blocker
+    finally:
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()

@@ -1,0 +1,50 @@
+import asyncstore
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert asyncstore.__all__ == sorted(asyncstore.__all__)
+    for name in asyncstore.__all__:
+        assert hasattr(asyncstore, name), name
+
+
+def test_public_api_contract_names() -> None:
+    # DESIGN.md §3: users' code and acceptance checks depend on these names.
+    from asyncstore import Store, TradeRepository
+
+    for method in [
+        "create_bot_instance",
+        "get_bot_instance",
+        "update_bot_instance",
+        "heartbeat",
+        "create_trade",
+        "update_trade",
+        "get_trade_by_id",
+        "get_open_trades",
+        "get_closed_trades",
+        "bulk_create_trades",
+        "create_performance_metrics",
+        "get_trade_summary",
+        "cleanup_old_data",
+    ]:
+        assert callable(getattr(TradeRepository, method)), method
+    for method in ["start", "close", "create_tables", "health", "__aenter__", "__aexit__"]:
+        assert callable(getattr(Store, method)), method
+
+
+def test_error_tree() -> None:
+    from asyncstore import (
+        AsyncStoreError,
+        ConfigurationError,
+        DuplicateError,
+        ForeignKeyError,
+        IntegrityError,
+        InvalidDataError,
+        NotFoundError,
+        StoreClosedError,
+    )
+
+    for error in [ConfigurationError, StoreClosedError, InvalidDataError, NotFoundError, IntegrityError]:
+        assert issubclass(error, AsyncStoreError)
+    assert issubclass(InvalidDataError, ValueError)
+    assert issubclass(DuplicateError, IntegrityError)
+    assert issubclass(ForeignKeyError, IntegrityError)

@@ -1,0 +1,123 @@
+"""Bad input: a clear error naming the field and the reason, and nothing written."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncstore import InvalidDataError, Store, TradeRepository
+from tests.conftest import BOT_ID, count_rows, trade_data
+
+BAD_TRADES: list[tuple[dict[str, Any], str, str]] = [
+    ({"trade_type": "swing"}, "trade_type", "'paper', 'live' or 'optimization'"),
+    ({"direction": "up"}, "direction", "'long' or 'short'"),
+    ({"status": "pending"}, "status", "'open', 'closed' or 'cancelled'"),
+    ({"entry_price": "abc"}, "entry_price", "valid decimal"),
+    ({"entry_price": float("nan")}, "entry_price", "finite"),
+    ({"entry_price": "Infinity"}, "entry_price", "finite"),
+    ({"entry_price": True}, "entry_price", "Decimal"),
+    ({"entry_price": "1.123456789"}, "entry_price", "more than 8 decimal places"),
+    ({"entry_price": "1234567890123"}, "entry_price", "more than 12 digits"),
+    ({"entry_price": -1}, "entry_price", "greater than or equal to 0"),
+    ({"pnl_percentage": "1.23456"}, "pnl_percentage", "DECIMAL(10,4)"),
+    ({"entry_time": datetime(2024, 1, 1)}, "entry_time", "timezone"),
+    ({"exit_time": "2024-01-01T10:00:00"}, "exit_time", "timezone"),
+    ({"symbol": "X" * 21}, "symbol", "at most 20 characters"),
+    ({"symbol": ""}, "symbol", "at least 1 character"),
+    ({"interval": 60}, "interval", "valid string"),
+    ({"exit_prise": 1}, "exit_prise", "unknown field"),
+    ({"id": "trade-1"}, "id", "not a UUID"),
+    ({"extra_metadata": {"x": float("inf")}}, "extra_metadata", "not valid JSON"),
+    ({"extra_metadata": {"when": datetime.now()}}, "extra_metadata.when", "JSON"),
+]
+
+
+@pytest.mark.parametrize(("override", "field", "reason"), BAD_TRADES)
+async def test_bad_trade_field_is_named_and_nothing_written(
+    repo: TradeRepository, bot: str, db_path: Path, override: dict[str, Any], field: str, reason: str
+) -> None:
+    with pytest.raises(InvalidDataError) as caught:
+        await repo.create_trade(trade_data(**override))
+    assert [error.field for error in caught.value.errors] == [field]
+    assert reason in str(caught.value), str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    assert count_rows(db_path) == 0
+
+
+@pytest.mark.parametrize("missing", ["bot_id", "trade_type", "entry_logic_name", "exit_logic_name",
+                                     "symbol", "interval", "direction"])
+async def test_missing_required_field(
+    repo: TradeRepository, bot: str, db_path: Path, missing: str
+) -> None:
+    data = trade_data()
+    del data[missing]
+    with pytest.raises(InvalidDataError, match=rf"{missing}: Field required"):
+        await repo.create_trade(data)
+    assert count_rows(db_path) == 0
+
+
+async def test_every_bad_field_is_reported_at_once(repo: TradeRepository, bot: str) -> None:
+    with pytest.raises(InvalidDataError) as caught:
+        await repo.create_trade(trade_data(direction="up", size="x", symbol=None))
+    assert {e.field for e in caught.value.errors} == {"direction", "size", "symbol"}
+
+
+async def test_not_a_mapping(repo: TradeRepository, bot: str) -> None:
+    with pytest.raises(InvalidDataError, match="valid dictionary"):
+        await repo.create_trade(["BTCUSDT"])  # type: ignore[arg-type]
+
+
+async def test_bad_update_changes_nothing(repo: TradeRepository, bot: str) -> None:
+    trade = await repo.create_trade(trade_data())
+    for bad, field in [({"status": None}, "status"), ({"status": "won"}, "status"),
+                       ({"net_pnl": "0.000000001"}, "net_pnl"), ({"bot_id": "other"}, "bot_id"),
+                       ({"id": trade.id}, "id"), ({"exit_time": datetime(2024, 1, 1)}, "exit_time")]:
+        with pytest.raises(InvalidDataError) as caught:
+            await repo.update_trade(trade.id, bad)
+        assert [e.field for e in caught.value.errors] == [field]
+    with pytest.raises(InvalidDataError, match="no fields to update"):
+        await repo.update_trade(trade.id, {})
+    assert await repo.get_trade_by_id(trade.id) == trade
+
+
+async def test_bad_bot_instance(repo: TradeRepository, db_path: Path) -> None:
+    for bad, field in [({"id": "b", "type": "demo"}, "type"), ({"id": "", "type": "paper"}, "id"),
+                       ({"id": "b", "type": "paper", "status": "paused"}, "status"),
+                       ({"id": "b", "type": "paper", "current_balance": "1e30"}, "current_balance"),
+                       ({"type": "paper"}, "id")]:
+        with pytest.raises(InvalidDataError) as caught:
+            await repo.create_bot_instance(bad)
+        assert [e.field for e in caught.value.errors] == [field]
+    assert count_rows(db_path, "bot_instances") == 0
+    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    with pytest.raises(InvalidDataError, match="status: may not be null"):
+        await repo.update_bot_instance(BOT_ID, {"status": None})
+
+
+async def test_bad_metrics(repo: TradeRepository, bot: str, db_path: Path) -> None:
+    for bad, field in [({"win_rate": 101}, "win_rate"), ({"win_rate": "65.001"}, "win_rate"),
+                       ({"total_trades": -1}, "total_trades"), ({"total_trades": True}, "total_trades"),
+                       ({"sharpe_ratio": "1234567.1"}, "sharpe_ratio")]:
+        with pytest.raises(InvalidDataError) as caught:
+            await repo.create_performance_metrics({"bot_id": BOT_ID, **bad})
+        assert [e.field for e in caught.value.errors] == [field]
+    assert count_rows(db_path, "performance_metrics") == 0
+
+
+async def test_round_decimals_option_rounds_half_even(db_url: str) -> None:
+    async with Store(db_url, round_decimals=True) as store:
+        await store.create_tables()
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        trade = await repo.create_trade(
+            trade_data(entry_price="1.000000005", size="1.000000015", pnl_percentage="0.12345")
+        )
+        assert trade.entry_price == __import__("decimal").Decimal("1.00000000")
+        assert str(trade.size) == "1.00000002"
+        assert str(trade.pnl_percentage) == "0.1234"
+        assert await repo.get_trade_by_id(trade.id) == trade
+        with pytest.raises(InvalidDataError, match="more than 12 digits"):
+            await repo.create_trade(trade_data(entry_price="1234567890123"))

@@ -1,0 +1,218 @@
+"""The single writer: group commit, isolation of failures, cancellation, backpressure, close."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+from asyncstore import (
+    DuplicateError,
+    ForeignKeyError,
+    Store,
+    StoreClosedError,
+    StoreState,
+    TradeRepository,
+)
+from tests.conftest import BOT_ID, count_rows, trade_data, wait_until, write_lock_held
+
+
+def queue_depth(store: Store) -> int:
+    return store._open_writer().depth
+
+
+async def writer_took_everything(store: Store, accepted: int) -> None:
+    """Wait until `accepted` more ops were queued since the last batch and all were taken."""
+    target = store.writer_stats.operations + accepted
+    await wait_until(
+        lambda: store.writer_stats.accepted >= target and queue_depth(store) == 0
+    )
+
+
+async def test_hundreds_of_coroutines_write_at_once(repo: TradeRepository, store: Store,
+                                                    db_path: Path) -> None:
+    bots = [f"bot_{n:03d}" for n in range(300)]
+    await asyncio.gather(*(repo.create_bot_instance({"id": b, "type": "paper"}) for b in bots))
+
+    async def bot_session(bot_id: str) -> list[str]:
+        ids = []
+        for _ in range(5):
+            trade = await repo.create_trade(trade_data(bot_id=bot_id))
+            await repo.heartbeat(bot_id)
+            ids.append(trade.id)
+        await repo.update_trade(ids[0], {"status": "closed", "net_pnl": "1.5"})
+        return ids
+
+    written = await asyncio.gather(*(bot_session(b) for b in bots))
+    assert count_rows(db_path) == 1500
+    assert len({i for ids in written for i in ids}) == 1500
+    summary = await repo.get_trade_summary()
+    assert summary["closed_trades"] == 300 and summary["total_net_pnl"] == 450
+    stats = store.writer_stats
+    assert stats.batches < stats.operations / 10  # group commit really grouped them
+    assert stats.replayed_batches == 0
+
+
+async def test_one_failing_write_in_a_busy_batch_fails_alone(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    existing = await repo.create_trade(trade_data())
+    with write_lock_held(db_path) as blocker:
+        first = asyncio.create_task(repo.create_trade(trade_data()))
+        await writer_took_everything(store, accepted=1)
+        # The writer is now stuck in BEGIN IMMEDIATE with `first`; everything below queues up
+        # and is committed as the next batch.
+        good = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(50)]
+        duplicate = asyncio.create_task(repo.create_trade(trade_data(id=existing.id)))
+        orphan = asyncio.create_task(repo.create_trade(trade_data(bot_id="ghost")))
+        more = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(50)]
+        await wait_until(lambda: queue_depth(store) == 102)
+        blocker.rollback()
+        results = await asyncio.gather(first, *good, duplicate, orphan, *more, return_exceptions=True)
+    assert isinstance(results[51], DuplicateError)
+    assert isinstance(results[52], ForeignKeyError)
+    assert isinstance(results[52].__cause__, Exception)  # the driver's error stays visible
+    assert sum(isinstance(r, Exception) for r in results) == 2
+    assert count_rows(db_path) == 1 + 1 + 100
+    assert store.writer_stats.replayed_batches == 1
+
+
+async def test_cancelled_before_taken_is_not_written(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    skipped_id = str(uuid.uuid4())
+    with write_lock_held(db_path) as blocker:
+        first = asyncio.create_task(repo.create_trade(trade_data()))
+        await writer_took_everything(store, accepted=1)
+        doomed = asyncio.create_task(repo.create_trade(trade_data(id=skipped_id)))
+        await wait_until(lambda: queue_depth(store) == 1)
+        doomed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        blocker.rollback()
+        await first
+    await repo.create_trade(trade_data())  # a later write proves the writer moved past it
+    assert store.writer_stats.skipped_cancelled == 1
+    assert await repo.get_trade_by_id(skipped_id) is None
+    assert count_rows(db_path) == 2
+
+
+async def test_cancelled_after_taken_is_still_committed(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    kept_id = str(uuid.uuid4())
+    with write_lock_held(db_path) as blocker:
+        taken = asyncio.create_task(repo.create_trade(trade_data(id=kept_id)))
+        await writer_took_everything(store, accepted=1)
+        taken.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await taken
+        blocker.rollback()
+    await repo.create_trade(trade_data())  # returns only after the earlier batch committed
+    assert await repo.get_trade_by_id(kept_id) is not None
+
+
+async def test_close_commits_every_accepted_write(db_url: str, db_path: Path) -> None:
+    store = Store(db_url)
+    await store.start()
+    await store.create_tables()
+    repo = TradeRepository(store)
+    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    before = store.writer_stats.accepted
+    tasks = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(500)]
+    await wait_until(lambda: store.writer_stats.accepted == before + 500)
+    await store.close()
+    results = await asyncio.gather(*tasks)
+    assert len({r.id for r in results}) == 500
+    assert count_rows(db_path) == 500
+    with pytest.raises(StoreClosedError):
+        await repo.create_trade(trade_data())
+
+
+async def test_backpressure_bounds_the_queue(db_url: str, db_path: Path) -> None:
+    async with Store(db_url, write_queue_size=5) as store:
+        await store.create_tables()
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        before = store.writer_stats.accepted
+        with write_lock_held(db_path) as blocker:
+            tasks = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(40)]
+            # The first five fill the queue; the writer takes them as one (stuck) batch, which
+            # frees room for five more; the other thirty wait for room.
+            await wait_until(lambda: store.writer_stats.accepted == before + 10)
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert queue_depth(store) == 5
+            assert store.writer_stats.accepted == before + 10
+            blocker.rollback()
+            await asyncio.gather(*tasks)
+        assert count_rows(db_path) == 40
+
+
+async def test_close_refuses_a_caller_still_waiting_for_room(db_url: str, db_path: Path) -> None:
+    store = Store(db_url, write_queue_size=1)
+    await store.start()
+    await store.create_tables()
+    repo = TradeRepository(store)
+    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    before = store.writer_stats.accepted
+    with write_lock_held(db_path) as blocker:
+        tasks = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(3)]
+        await wait_until(lambda: store.writer_stats.accepted == before + 2)  # 1 stuck, 1 queued
+        closing = asyncio.create_task(store.close())
+        await wait_until(lambda: store.state is StoreState.CLOSED)  # close() has begun
+        blocker.rollback()
+        await closing
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["TradeRecord", "TradeRecord", "StoreClosedError"]
+    assert count_rows(db_path) == 2
+
+
+async def test_reads_do_not_wait_for_the_writer(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    committed = await repo.create_trade(trade_data())
+    with write_lock_held(db_path) as blocker:
+        pending = asyncio.create_task(repo.create_trade(trade_data()))
+        await writer_took_everything(store, accepted=1)
+        # The writer is blocked, yet reads answer with everything committed so far.
+        reads = await asyncio.gather(*(repo.get_open_trades(bot_id=BOT_ID) for _ in range(50)))
+        assert all([t.id for t in r] == [committed.id] for r in reads)
+        assert not pending.done()
+        blocker.rollback()
+        await pending
+
+
+async def test_read_your_writes(repo: TradeRepository, bot: str) -> None:
+    async def write_then_read(n: int) -> None:
+        trade = await repo.create_trade(trade_data(symbol=f"SYM{n}"))
+        assert await repo.get_trade_by_id(trade.id) == trade
+        updated = await repo.update_trade(trade.id, {"status": "closed"})
+        assert (await repo.get_trade_by_id(trade.id)) == updated
+
+    await asyncio.gather(*(write_then_read(n) for n in range(100)))
+
+
+async def test_heartbeats_of_one_bot_coalesce(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    await repo.create_bot_instance({"id": "second", "type": "paper"})
+    with write_lock_held(db_path) as blocker:
+        first = asyncio.create_task(repo.heartbeat(BOT_ID))
+        await writer_took_everything(store, accepted=1)
+        beats = [asyncio.create_task(repo.heartbeat(b)) for b in [BOT_ID, "second"] * 50]
+        missing = asyncio.create_task(repo.heartbeat("ghost"))
+        await wait_until(lambda: queue_depth(store) == 101)
+        blocker.rollback()
+        times = await asyncio.gather(first, *beats)
+        with pytest.raises(Exception, match="ghost"):
+            await missing
+    stats = store.writer_stats
+    assert stats.heartbeats == 102
+    assert stats.heartbeat_updates == 1 + 3  # first alone, then one UPDATE per distinct bot
+    record = await repo.get_bot_instance(BOT_ID)
+    my_beats = [times[0], *times[1::2]]  # `first`, then every other one of `beats`
+    assert record is not None and record.last_heartbeat == max(my_beats)
+    assert count_rows(db_path, "bot_instances") == 2
