@@ -24,7 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--bots", type=int, default=8, help="paper bots trading at once (default 8)")
     demo.add_argument("--seconds", type=float, default=5.0, help="how long they trade (default 5)")
     demo.add_argument(
-        "--optimizer-rows", type=int, default=50_000, help="rows in the optimizer batch (default 50000)"
+        "--optimizer-rows",
+        type=int,
+        default=50_000,
+        help="rows in the optimizer batch (default 50000)",
     )
     return parser
 
@@ -32,13 +35,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.bots < 1 or args.seconds <= 0 or args.optimizer_rows < 0:
-        print("asyncstore demo: --bots must be >= 1, --seconds > 0, --optimizer-rows >= 0", file=sys.stderr)
+        print(
+            "asyncstore demo: --bots must be >= 1, --seconds > 0, --optimizer-rows >= 0",
+            file=sys.stderr,
+        )
         return 2
     from asyncstore.demo import run_demo
 
     try:
         report = asyncio.run(
-            run_demo(args.url, bots=args.bots, seconds=args.seconds, optimizer_rows=args.optimizer_rows)
+            run_demo(
+                args.url, bots=args.bots, seconds=args.seconds, optimizer_rows=args.optimizer_rows
+            )
         )
     except AsyncStoreError as exc:
         print(f"asyncstore demo: {exc}", file=sys.stderr)

@@ -25,7 +25,9 @@ _DIALECT = sqlite.dialect()
 def compile_for_sqlite(statement: ClauseElement) -> tuple[str, list[str]]:
     """SQL text with `?` placeholders, and the bind names in placeholder order."""
     compiled = statement.compile(dialect=_DIALECT)
-    return str(compiled), list(compiled.positiontup or [])
+    # The sqlite dialect is positional ("?"), so its compiler records the bind order.
+    order: list[str] | None = getattr(compiled, "positiontup", None)
+    return str(compiled), list(order or [])
 
 
 def _identity(value: Any) -> Any:
@@ -66,7 +68,9 @@ class TableCodec:
             for name, decode, value in zip(self.columns, self._decoders, row, strict=True)
         }
 
-    def update_returning(self, row_id: str, changes: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    def update_returning(
+        self, row_id: str, changes: Mapping[str, Any]
+    ) -> tuple[str, tuple[Any, ...]]:
         """UPDATE … SET <changes> WHERE id = ? RETURNING every column, with encoded params."""
         sql, names = self._update_sql(tuple(sorted(changes)))
         encoded = self.encode(changes)

@@ -1,4 +1,4 @@
-"""Store settings: from keyword arguments, else `ASYNCSTORE_*` environment variables, else defaults."""
+"""Store settings: keyword arguments, else `ASYNCSTORE_*` environment variables, else defaults."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ optimization trades at the same time. Run it twice: bots reload the positions th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import AsyncIterator
@@ -63,7 +64,12 @@ async def _ensure_bot(repo: TradeRepository, bot_id: str, bot_type: str) -> int:
     """Create the bot, or set it running again and return how many open trades it left."""
     try:
         await repo.create_bot_instance(
-            {"id": bot_id, "type": bot_type, "status": "running", "current_balance": STARTING_BALANCE}
+            {
+                "id": bot_id,
+                "type": bot_type,
+                "status": "running",
+                "current_balance": STARTING_BALANCE,
+            }
         )
         return 0
     except DuplicateError:
@@ -83,10 +89,8 @@ async def _heartbeat(repo: TradeRepository, bot_id: str, every: float, stop: asy
     while not stop.is_set():
         await repo.heartbeat(bot_id)
         beats += 1
-        try:
+        with contextlib.suppress(TimeoutError):  # the usual case: time for the next beat
             await asyncio.wait_for(stop.wait(), timeout=every)
-        except TimeoutError:
-            pass
     return beats
 
 
@@ -102,21 +106,43 @@ async def _trade(
     while time.monotonic() < until:
         price = (price * Decimal(1 + rng.gauss(0, 0.002))).quantize(Decimal("0.01"))
         if position is None and rng.random() < 0.3:
-            position = await _timed(latencies, repo.create_trade({
-                "bot_id": bot_id, "trade_type": "paper", "strategy_name": "demo_walk",
-                "entry_logic_name": "RandomEntryMixin", "exit_logic_name": "RandomExitMixin",
-                "symbol": "BTCUSDT", "interval": "1m", "entry_time": _utcnow(),
-                "entry_price": price, "size": Decimal("0.01"), "direction": "long",
-            }))
+            position = await _timed(
+                latencies,
+                repo.create_trade(
+                    {
+                        "bot_id": bot_id,
+                        "trade_type": "paper",
+                        "strategy_name": "demo_walk",
+                        "entry_logic_name": "RandomEntryMixin",
+                        "exit_logic_name": "RandomExitMixin",
+                        "symbol": "BTCUSDT",
+                        "interval": "1m",
+                        "entry_time": _utcnow(),
+                        "entry_price": price,
+                        "size": Decimal("0.01"),
+                        "direction": "long",
+                    }
+                ),
+            )
             written += 1
         elif position is not None and rng.random() < 0.3:
             entry = position.entry_price or price
             size = position.size or Decimal("0.01")
             pnl = ((price - entry) * size).quantize(CENT)
-            await _timed(latencies, repo.update_trade(position.id, {
-                "exit_time": _utcnow(), "exit_price": price, "status": "closed",
-                "gross_pnl": pnl, "net_pnl": pnl, "exit_reason": "random_exit",
-            }))
+            await _timed(
+                latencies,
+                repo.update_trade(
+                    position.id,
+                    {
+                        "exit_time": _utcnow(),
+                        "exit_price": price,
+                        "status": "closed",
+                        "gross_pnl": pnl,
+                        "net_pnl": pnl,
+                        "exit_reason": "random_exit",
+                    },
+                ),
+            )
             balance += pnl
             await _timed(latencies, repo.update_bot_instance(bot_id, {"current_balance": balance}))
             position = None
@@ -130,10 +156,19 @@ async def _optimizer_rows(bot_id: str, count: int, seed: int) -> AsyncIterator[d
     for _ in range(count):
         pnl = Decimal(rng.randint(-5_000, 5_000)).scaleb(-2)
         yield {
-            "bot_id": bot_id, "trade_type": "optimization", "strategy_name": "grid_search",
-            "entry_logic_name": "RSIBBVolumeEntryMixin", "exit_logic_name": "ATRExitMixin",
-            "symbol": "ETHUSDT", "interval": "1h", "direction": "long", "status": "closed",
-            "entry_price": "2500", "exit_price": "2510", "size": "1", "net_pnl": pnl,
+            "bot_id": bot_id,
+            "trade_type": "optimization",
+            "strategy_name": "grid_search",
+            "entry_logic_name": "RSIBBVolumeEntryMixin",
+            "exit_logic_name": "ATRExitMixin",
+            "symbol": "ETHUSDT",
+            "interval": "1h",
+            "direction": "long",
+            "status": "closed",
+            "entry_price": "2500",
+            "exit_price": "2510",
+            "size": "1",
+            "net_pnl": pnl,
         }
 
 

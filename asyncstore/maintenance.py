@@ -66,7 +66,9 @@ async def read_trade_summary(conn: AsyncConnection, bot_id: str | None) -> dict[
     row = (await conn.execute(query)).one()
     total, opened, closed_count, cancelled, winners, losers, whole_sum, fraction_sum = row
     quantum = Decimal(1).scaleb(-MONEY_SCALE)
-    total_net_pnl = (Decimal(whole_sum) + Decimal(fraction_sum).scaleb(-MONEY_SCALE)).quantize(quantum)
+    total_net_pnl = (Decimal(whole_sum) + Decimal(fraction_sum).scaleb(-MONEY_SCALE)).quantize(
+        quantum
+    )
     return {
         "total_trades": int(total),
         "open_trades": int(opened),

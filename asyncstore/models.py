@@ -99,9 +99,7 @@ class Trade(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    bot_id: Mapped[str] = mapped_column(
-        String(255), ForeignKey("bot_instances.id"), nullable=False
-    )
+    bot_id: Mapped[str] = mapped_column(String(255), ForeignKey("bot_instances.id"), nullable=False)
     trade_type: Mapped[str] = mapped_column(String(20), nullable=False)
     strategy_name: Mapped[str | None] = mapped_column(String(100))
     entry_logic_name: Mapped[str] = mapped_column(String(100), nullable=False)

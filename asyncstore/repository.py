@@ -79,7 +79,9 @@ class TradeRepository:
         values = {**bot.__dict__, "created_at": now, "updated_at": now}
         if bot.status == "running" and bot.started_at is None:
             values["started_at"] = now
-        op = InsertRows(BOT_CODEC.insert_sql, [BOT_CODEC.encode(values)], f"bot instance {bot.id!r}")
+        op = InsertRows(
+            BOT_CODEC.insert_sql, [BOT_CODEC.encode(values)], f"bot instance {bot.id!r}"
+        )
         await self._store.submit(op)
         return BotInstanceRecord.model_validate(values)
 
@@ -118,13 +120,20 @@ class TradeRepository:
         """
         trade = validate(TradeCreate, data, "trade", round_decimals=self._rounding)
         now = _now()
-        values = {**trade.__dict__, "id": trade.id or new_id(), "created_at": now, "updated_at": now}
+        values = {
+            **trade.__dict__,
+            "id": trade.id or new_id(),
+            "created_at": now,
+            "updated_at": now,
+        }
         subject = f"trade {values['id']} (bot_id {trade.bot_id!r})"
-        await self._store.submit(InsertRows(TRADE_CODEC.insert_sql, [TRADE_CODEC.encode(values)], subject))
+        await self._store.submit(
+            InsertRows(TRADE_CODEC.insert_sql, [TRADE_CODEC.encode(values)], subject)
+        )
         return TradeRecord.model_validate(values)
 
     async def update_trade(self, trade_id: str, data: Mapping[str, Any] | BaseModel) -> TradeRecord:
-        """Change the given fields and return the trade as stored; NotFoundError for an unknown id."""
+        """Change the given fields; returns the trade as stored. NotFoundError for an unknown id."""
         changes = self._changes(TradeUpdate, data, f"update of trade {trade_id}")
         row_id = _id_text(trade_id)
         if row_id is None:
@@ -153,7 +162,8 @@ class TradeRepository:
 
     async def bulk_create_trades(
         self,
-        rows: Iterable[Mapping[str, Any] | BaseModel] | AsyncIterable[Mapping[str, Any] | BaseModel],
+        rows: Iterable[Mapping[str, Any] | BaseModel]
+        | AsyncIterable[Mapping[str, Any] | BaseModel],
         *,
         on_conflict: Literal["error", "ignore"] = "error",
     ) -> int:
@@ -165,7 +175,9 @@ class TradeRepository:
         and interleaves with other callers' small writes. `on_conflict="ignore"` skips rows whose
         id already exists, so re-running an optimizer batch with the same ids is idempotent.
         """
-        writer = BulkTradeWriter(self._store, TRADE_CODEC, on_conflict, round_decimals=self._rounding)
+        writer = BulkTradeWriter(
+            self._store, TRADE_CODEC, on_conflict, round_decimals=self._rounding
+        )
         return await writer.write(rows)
 
     # --- metrics, summary, retention ------------------------------------------------------
@@ -174,7 +186,9 @@ class TradeRepository:
         self, data: Mapping[str, Any] | BaseModel
     ) -> PerformanceMetricsRecord:
         """Store a metrics row; `calculated_at` defaults to now."""
-        metrics = validate(PerformanceMetricsCreate, data, "performance metrics", round_decimals=self._rounding)
+        metrics = validate(
+            PerformanceMetricsCreate, data, "performance metrics", round_decimals=self._rounding
+        )
         now = _now()
         values = {
             **metrics.__dict__,
@@ -183,7 +197,9 @@ class TradeRepository:
             "created_at": now,
         }
         subject = f"performance metrics {values['id']} (bot_id {metrics.bot_id!r})"
-        await self._store.submit(InsertRows(METRICS_CODEC.insert_sql, [METRICS_CODEC.encode(values)], subject))
+        await self._store.submit(
+            InsertRows(METRICS_CODEC.insert_sql, [METRICS_CODEC.encode(values)], subject)
+        )
         return PerformanceMetricsRecord.model_validate(values)
 
     async def get_trade_summary(self, bot_id: str | None = None) -> dict[str, Any]:
@@ -205,8 +221,12 @@ class TradeRepository:
         Returns the number of rows deleted."""
         now = _now()
         trade_cutoff = now - timedelta(days=require_days("days_to_keep", days_to_keep))
-        metrics_cutoff = now - timedelta(days=require_days("metrics_days_to_keep", metrics_days_to_keep))
-        op = Statements(cleanup_statements(trade_cutoff, metrics_cutoff), subject="cleanup_old_data")
+        metrics_cutoff = now - timedelta(
+            days=require_days("metrics_days_to_keep", metrics_days_to_keep)
+        )
+        op = Statements(
+            cleanup_statements(trade_cutoff, metrics_cutoff), subject="cleanup_old_data"
+        )
         deleted: list[int] = await self._store.submit(op)
         return sum(deleted)
 
@@ -217,7 +237,9 @@ class TradeRepository:
         return self._store.settings.round_decimals
 
     def _changes(self, model: type[BaseModel], data: Any, subject: str) -> dict[str, Any]:
-        changes = validate(model, data, subject, round_decimals=self._rounding).model_dump(exclude_unset=True)
+        changes = validate(model, data, subject, round_decimals=self._rounding).model_dump(
+            exclude_unset=True
+        )
         if not changes:
             raise InvalidDataError(subject, [FieldError("data", "no fields to update")])
         return changes
@@ -226,7 +248,9 @@ class TradeRepository:
         self, codec: TableCodec, row_id: str, changes: dict[str, Any], subject: str
     ) -> tuple[Any, ...]:
         sql, params = codec.update_returning(row_id, {**changes, "updated_at": _now()})
-        row: tuple[Any, ...] | None = await self._store.submit(UpdateReturning(sql, params, subject))
+        row: tuple[Any, ...] | None = await self._store.submit(
+            UpdateReturning(sql, params, subject)
+        )
         if row is None:
             raise NotFoundError(f"no {subject}")
         return row
@@ -250,4 +274,3 @@ class TradeRepository:
         async with self._store.reader() as conn:
             result = await conn.execute(query)
             return [record.model_validate(row) for row in result]
-

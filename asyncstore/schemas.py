@@ -64,7 +64,8 @@ def _fits_column(precision: int, scale: int) -> AfterValidator:
         if value.adjusted() >= max_integer_digits:
             raise PydanticCustomError(
                 "decimal_too_large",
-                "{value} has more than {digits} digits before the decimal point (column is {column})",
+                "{value} has more than {digits} digits before the decimal point "
+                "(column is {column})",
                 {"value": str(value), "digits": max_integer_digits, "column": column},
             )
         exact = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
@@ -95,7 +96,9 @@ def _canonical_uuid(value: Any) -> str:
         return str(uuid.UUID(str(value)))
     except ValueError:
         raise PydanticCustomError(
-            "uuid", "{value!r} is not a UUID (ids of trades and metrics are UUIDs)", {"value": value}
+            "uuid",
+            "{value!r} is not a UUID (ids of trades and metrics are UUIDs)",
+            {"value": value},
         ) from None
 
 
@@ -118,14 +121,10 @@ Count = Annotated[int, Field(ge=0, strict=True)]
 Metadata = Annotated[JsonValue, AfterValidator(_json_document)]
 
 
-def _text(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(min_length=1, max_length=max_length)]
-
-
-Name100 = _text(100)
-Symbol = _text(20)
-Interval = _text(10)
-Path255 = _text(255)
+Name100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Symbol = Annotated[str, StringConstraints(min_length=1, max_length=20)]
+Interval = Annotated[str, StringConstraints(min_length=1, max_length=10)]
+Path255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
 class _Input(BaseModel):

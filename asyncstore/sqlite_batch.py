@@ -13,6 +13,7 @@ every operation of the batch fails: nothing is reported written that was not com
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -105,7 +106,9 @@ class _Heartbeats:
             found = set(self.latest)
         else:
             marks = ",".join("?" * len(self.latest))
-            rows = conn.execute(f"SELECT id FROM bot_instances WHERE id IN ({marks})", list(self.latest))
+            rows = conn.execute(
+                f"SELECT id FROM bot_instances WHERE id IN ({marks})", list(self.latest)
+            )
             found = {bot_id for (bot_id,) in rows}
         return [bot_id in found for bot_id in self.bot_of_member]
 
@@ -183,10 +186,9 @@ def _fail_all(count: int, exc: BaseException) -> list[Outcome]:
 
 def _rollback_quietly(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
-        try:
+        # If ROLLBACK itself fails, SQLite already abandoned the transaction: nothing to undo.
+        with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the connection already abandoned the transaction; nothing is left to undo
 
 
 def _commit(conn: sqlite3.Connection, outcomes: list[Outcome]) -> list[Outcome]:

@@ -57,7 +57,9 @@ def _schema_statements() -> list[tuple[str, tuple[Any, ...]]]:
     dialect = sqlite.dialect()
     statements: list[tuple[str, tuple[Any, ...]]] = []
     for table in Base.metadata.sorted_tables:
-        statements.append((str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)), ()))
+        statements.append(
+            (str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)), ())
+        )
         for index in sorted(table.indexes, key=lambda index: str(index.name)):
             ddl = CreateIndex(index, if_not_exists=True).compile(dialect=dialect)
             statements.append((str(ddl), ()))
@@ -140,7 +142,8 @@ class Store:
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if getattr(self, "_state", None) is StoreState.OPENED:
             _warn(
-                f"Store({self.url!r}) was never closed; use 'async with Store(...)' or await close()",
+                f"Store({self.url!r}) was never closed; "
+                "use 'async with Store(...)' or await close()",
                 ResourceWarning,
                 stacklevel=2,
                 source=self,

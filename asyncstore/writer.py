@@ -122,6 +122,11 @@ class WriteQueue:
             await asyncio.get_running_loop().run_in_executor(self._executor, close_connection, conn)
         self._executor.shutdown(wait=False)
 
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreClosedError("the writer connection is closed")
+        return self._conn
+
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
         limit = self._settings.max_batch_ops
@@ -150,7 +155,7 @@ class WriteQueue:
                 if not batch:
                     continue
                 result = await loop.run_in_executor(
-                    self._executor, run_batch, self._conn, [pending.op for pending in batch]
+                    self._executor, run_batch, self._connection(), [p.op for p in batch]
                 )
                 self._resolve(batch, result)
                 batch = []

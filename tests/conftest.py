@@ -75,9 +75,9 @@ def count_rows(db_path: Path, table: str = "trades") -> int:
     return int(count)
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_until(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:
     """Yield to the loop until `predicate()` holds; fail the test if it never does."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached within the timeout")

@@ -43,7 +43,13 @@ def test_error_tree() -> None:
         StoreClosedError,
     )
 
-    for error in [ConfigurationError, StoreClosedError, InvalidDataError, NotFoundError, IntegrityError]:
+    for error in [
+        ConfigurationError,
+        StoreClosedError,
+        InvalidDataError,
+        NotFoundError,
+        IntegrityError,
+    ]:
         assert issubclass(error, AsyncStoreError)
     assert issubclass(InvalidDataError, ValueError)
     assert issubclass(DuplicateError, IntegrityError)

@@ -28,7 +28,12 @@ async def test_spec_trade_lifecycle(repo: TradeRepository, bot: str) -> None:
 
     updated = await repo.update_trade(
         trade.id,
-        {"exit_time": datetime.now(UTC), "exit_price": 51000.0, "status": "closed", "net_pnl": 100.0},
+        {
+            "exit_time": datetime.now(UTC),
+            "exit_price": 51000.0,
+            "status": "closed",
+            "net_pnl": 100.0,
+        },
     )
     assert updated.status == "closed" and updated.net_pnl == Decimal("100")
     assert updated.updated_at >= trade.updated_at and updated.created_at == trade.created_at
@@ -48,12 +53,19 @@ async def test_record_from_create_equals_record_read_back(repo: TradeRepository,
 
 async def test_spec_bot_instance_management(repo: TradeRepository) -> None:
     bot = await repo.create_bot_instance(
-        {"id": BOT_ID, "type": "paper", "config_file": "config.json", "status": "running",
-         "current_balance": 1000.0}
+        {
+            "id": BOT_ID,
+            "type": "paper",
+            "config_file": "config.json",
+            "status": "running",
+            "current_balance": 1000.0,
+        }
     )
     assert isinstance(bot, BotInstanceRecord)
     assert bot.started_at is not None  # a running bot's start defaults to now
-    updated = await repo.update_bot_instance(BOT_ID, {"status": "stopped", "current_balance": 1050.0})
+    updated = await repo.update_bot_instance(
+        BOT_ID, {"status": "stopped", "current_balance": 1050.0}
+    )
     assert updated.status == "stopped" and updated.current_balance == Decimal("1050")
     assert await repo.get_bot_instance(BOT_ID) == updated
     assert await repo.get_bot_instance("nobody") is None
@@ -67,8 +79,14 @@ async def test_create_bot_on_existing_id_is_duplicate(repo: TradeRepository, bot
 
 async def test_spec_performance_metrics(repo: TradeRepository, bot: str) -> None:
     metrics = await repo.create_performance_metrics(
-        {"bot_id": BOT_ID, "sharpe_ratio": 1.5, "win_rate": 65.0, "profit_factor": 2.1,
-         "total_trades": 100, "winning_trades": 65}
+        {
+            "bot_id": BOT_ID,
+            "sharpe_ratio": 1.5,
+            "win_rate": 65.0,
+            "profit_factor": 2.1,
+            "total_trades": 100,
+            "winning_trades": 65,
+        }
     )
     assert metrics.sharpe_ratio == Decimal("1.5") and metrics.win_rate == Decimal("65")
     assert metrics.profit_factor == Decimal("2.1") and metrics.total_trades == 100
@@ -143,7 +161,9 @@ async def test_open_and_closed_filters(repo: TradeRepository, bot: str) -> None:
 
     for trade in (mine_btc, mine_eth, theirs):
         await repo.update_trade(trade.id, {"status": "closed"})
-    assert [t.id for t in await repo.get_closed_trades(bot_id=BOT_ID, symbol="BTCUSDT")] == [mine_btc.id]
+    assert [t.id for t in await repo.get_closed_trades(bot_id=BOT_ID, symbol="BTCUSDT")] == [
+        mine_btc.id
+    ]
     newest = await repo.get_closed_trades(limit=2)
     assert [t.id for t in newest] == [mine_eth.id, theirs.id]
 

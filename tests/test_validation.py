@@ -37,7 +37,12 @@ BAD_TRADES: list[tuple[dict[str, Any], str, str]] = [
 
 @pytest.mark.parametrize(("override", "field", "reason"), BAD_TRADES)
 async def test_bad_trade_field_is_named_and_nothing_written(
-    repo: TradeRepository, bot: str, db_path: Path, override: dict[str, Any], field: str, reason: str
+    repo: TradeRepository,
+    bot: str,
+    db_path: Path,
+    override: dict[str, Any],
+    field: str,
+    reason: str,
 ) -> None:
     with pytest.raises(InvalidDataError) as caught:
         await repo.create_trade(trade_data(**override))
@@ -47,8 +52,18 @@ async def test_bad_trade_field_is_named_and_nothing_written(
     assert count_rows(db_path) == 0
 
 
-@pytest.mark.parametrize("missing", ["bot_id", "trade_type", "entry_logic_name", "exit_logic_name",
-                                     "symbol", "interval", "direction"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "bot_id",
+        "trade_type",
+        "entry_logic_name",
+        "exit_logic_name",
+        "symbol",
+        "interval",
+        "direction",
+    ],
+)
 async def test_missing_required_field(
     repo: TradeRepository, bot: str, db_path: Path, missing: str
 ) -> None:
@@ -72,9 +87,14 @@ async def test_not_a_mapping(repo: TradeRepository, bot: str) -> None:
 
 async def test_bad_update_changes_nothing(repo: TradeRepository, bot: str) -> None:
     trade = await repo.create_trade(trade_data())
-    for bad, field in [({"status": None}, "status"), ({"status": "won"}, "status"),
-                       ({"net_pnl": "0.000000001"}, "net_pnl"), ({"bot_id": "other"}, "bot_id"),
-                       ({"id": trade.id}, "id"), ({"exit_time": datetime(2024, 1, 1)}, "exit_time")]:
+    for bad, field in [
+        ({"status": None}, "status"),
+        ({"status": "won"}, "status"),
+        ({"net_pnl": "0.000000001"}, "net_pnl"),
+        ({"bot_id": "other"}, "bot_id"),
+        ({"id": trade.id}, "id"),
+        ({"exit_time": datetime(2024, 1, 1)}, "exit_time"),
+    ]:
         with pytest.raises(InvalidDataError) as caught:
             await repo.update_trade(trade.id, bad)
         assert [e.field for e in caught.value.errors] == [field]
@@ -84,10 +104,13 @@ async def test_bad_update_changes_nothing(repo: TradeRepository, bot: str) -> No
 
 
 async def test_bad_bot_instance(repo: TradeRepository, db_path: Path) -> None:
-    for bad, field in [({"id": "b", "type": "demo"}, "type"), ({"id": "", "type": "paper"}, "id"),
-                       ({"id": "b", "type": "paper", "status": "paused"}, "status"),
-                       ({"id": "b", "type": "paper", "current_balance": "1e30"}, "current_balance"),
-                       ({"type": "paper"}, "id")]:
+    for bad, field in [
+        ({"id": "b", "type": "demo"}, "type"),
+        ({"id": "", "type": "paper"}, "id"),
+        ({"id": "b", "type": "paper", "status": "paused"}, "status"),
+        ({"id": "b", "type": "paper", "current_balance": "1e30"}, "current_balance"),
+        ({"type": "paper"}, "id"),
+    ]:
         with pytest.raises(InvalidDataError) as caught:
             await repo.create_bot_instance(bad)
         assert [e.field for e in caught.value.errors] == [field]
@@ -98,9 +121,13 @@ async def test_bad_bot_instance(repo: TradeRepository, db_path: Path) -> None:
 
 
 async def test_bad_metrics(repo: TradeRepository, bot: str, db_path: Path) -> None:
-    for bad, field in [({"win_rate": 101}, "win_rate"), ({"win_rate": "65.001"}, "win_rate"),
-                       ({"total_trades": -1}, "total_trades"), ({"total_trades": True}, "total_trades"),
-                       ({"sharpe_ratio": "1234567.1"}, "sharpe_ratio")]:
+    for bad, field in [
+        ({"win_rate": 101}, "win_rate"),
+        ({"win_rate": "65.001"}, "win_rate"),
+        ({"total_trades": -1}, "total_trades"),
+        ({"total_trades": True}, "total_trades"),
+        ({"sharpe_ratio": "1234567.1"}, "sharpe_ratio"),
+    ]:
         with pytest.raises(InvalidDataError) as caught:
             await repo.create_performance_metrics({"bot_id": BOT_ID, **bad})
         assert [e.field for e in caught.value.errors] == [field]

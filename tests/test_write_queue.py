@@ -26,13 +26,12 @@ def queue_depth(store: Store) -> int:
 async def writer_took_everything(store: Store, accepted: int) -> None:
     """Wait until `accepted` more ops were queued since the last batch and all were taken."""
     target = store.writer_stats.operations + accepted
-    await wait_until(
-        lambda: store.writer_stats.accepted >= target and queue_depth(store) == 0
-    )
+    await wait_until(lambda: store.writer_stats.accepted >= target and queue_depth(store) == 0)
 
 
-async def test_hundreds_of_coroutines_write_at_once(repo: TradeRepository, store: Store,
-                                                    db_path: Path) -> None:
+async def test_hundreds_of_coroutines_write_at_once(
+    repo: TradeRepository, store: Store, db_path: Path
+) -> None:
     bots = [f"bot_{n:03d}" for n in range(300)]
     await asyncio.gather(*(repo.create_bot_instance({"id": b, "type": "paper"}) for b in bots))
 
@@ -70,7 +69,9 @@ async def test_one_failing_write_in_a_busy_batch_fails_alone(
         more = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(50)]
         await wait_until(lambda: queue_depth(store) == 102)
         blocker.rollback()
-        results = await asyncio.gather(first, *good, duplicate, orphan, *more, return_exceptions=True)
+        results = await asyncio.gather(
+            first, *good, duplicate, orphan, *more, return_exceptions=True
+        )
     assert isinstance(results[51], DuplicateError)
     assert isinstance(results[52], ForeignKeyError)
     assert isinstance(results[52].__cause__, Exception)  # the driver's error stays visible

@@ -1,0 +1,1 @@
+"""Benchmarks: asyncstore beside raw sqlite3 (the physical limit) and naive SQLAlchemy."""

@@ -1,0 +1,121 @@
+"""bulk_create_trades: whole-list validation, streamed chunks, idempotent re-runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncstore import (
+    DuplicateError,
+    ForeignKeyError,
+    InvalidDataError,
+    Store,
+    TradeRepository,
+    new_id,
+)
+from tests.conftest import BOT_ID, count_rows, trade_data
+
+
+def rows(count: int, **overrides: Any) -> list[dict[str, Any]]:
+    return [
+        trade_data(trade_type="optimization", status="closed", net_pnl="1.25", **overrides)
+        for _ in range(count)
+    ]
+
+
+async def test_list_inserts_every_row_in_chunks(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    assert await repo.bulk_create_trades(rows(5_000)) == 5_000
+    assert count_rows(db_path) == 5_000
+    summary = await repo.get_trade_summary(bot_id=BOT_ID)
+    assert summary["closed_trades"] == 5_000 and summary["total_net_pnl"] == 6_250
+    assert store.writer_stats.operations >= 5_000 // store.settings.bulk_chunk_rows
+
+
+async def test_one_bad_row_in_a_list_writes_nothing(
+    repo: TradeRepository, bot: str, db_path: Path
+) -> None:
+    batch = rows(3_000)
+    batch[2_345]["direction"] = "sideways"
+    with pytest.raises(InvalidDataError) as caught:
+        await repo.bulk_create_trades(batch)
+    assert [e.field for e in caught.value.errors] == ["row 2345.direction"]
+    assert caught.value.rows_committed == 0
+    assert count_rows(db_path) == 0
+
+
+async def test_repeated_id_or_unknown_bot_in_a_list_writes_nothing(
+    repo: TradeRepository, bot: str, db_path: Path
+) -> None:
+    batch = rows(1_500)
+    batch[1_200]["id"] = batch[3]["id"] = new_id()
+    with pytest.raises(InvalidDataError, match="row 1200.id"):
+        await repo.bulk_create_trades(batch)
+    batch = rows(1_500)
+    batch[1_499]["bot_id"] = "ghost"
+    with pytest.raises(ForeignKeyError, match="row 1499.bot_id.*ghost"):
+        await repo.bulk_create_trades(batch)
+    assert count_rows(db_path) == 0
+
+
+async def test_stream_reports_rows_committed_before_a_bad_row(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    chunk = store.settings.bulk_chunk_rows
+
+    async def produce() -> AsyncIterator[dict[str, Any]]:
+        for n in range(chunk * 3):
+            yield trade_data(size="-1" if n == chunk * 2 + 7 else "1")
+
+    with pytest.raises(InvalidDataError) as caught:
+        await repo.bulk_create_trades(produce())
+    assert caught.value.rows_committed == chunk * 2
+    assert [e.field for e in caught.value.errors] == [f"row {chunk * 2 + 7}.size"]
+    assert count_rows(db_path) == chunk * 2
+
+
+async def test_sync_generator_is_streamed(repo: TradeRepository, bot: str, db_path: Path) -> None:
+    def produce() -> Iterator[dict[str, Any]]:
+        yield from rows(1_234)
+
+    assert await repo.bulk_create_trades(produce()) == 1_234
+    assert count_rows(db_path) == 1_234
+
+
+async def test_rerun_with_ignore_inserts_only_what_is_missing(
+    repo: TradeRepository, bot: str, db_path: Path
+) -> None:
+    batch = [{**row, "id": new_id()} for row in rows(2_000)]
+    assert await repo.bulk_create_trades(batch[:1_300]) == 1_300
+    with pytest.raises(DuplicateError) as caught:
+        await repo.bulk_create_trades(batch)
+    assert caught.value.rows_committed == 0  # the first chunk already collides
+    assert count_rows(db_path) == 1_300
+    assert await repo.bulk_create_trades(batch, on_conflict="ignore") == 700
+    assert await repo.bulk_create_trades(batch, on_conflict="ignore") == 0
+    assert count_rows(db_path) == 2_000
+
+
+async def test_bad_on_conflict(repo: TradeRepository, bot: str) -> None:
+    with pytest.raises(InvalidDataError, match="on_conflict"):
+        await repo.bulk_create_trades(rows(1), on_conflict="replace")  # type: ignore[arg-type]
+
+
+async def test_small_writes_interleave_with_a_big_batch(
+    repo: TradeRepository, store: Store, bot: str
+) -> None:
+    """Heartbeats issued while a bulk insert runs finish long before the bulk insert does."""
+    bulk = asyncio.create_task(repo.bulk_create_trades(rows(20_000)))
+    beats_done_while_bulk_ran = 0
+    while not bulk.done():
+        await repo.heartbeat(BOT_ID)
+        beats_done_while_bulk_ran += not bulk.done()
+    assert await bulk == 20_000
+    chunks = 20_000 // store.settings.bulk_chunk_rows
+    # Each heartbeat waits for at most about one chunk, never for the whole batch.
+    assert beats_done_while_bulk_ran >= chunks // 4

@@ -1,0 +1,120 @@
+"""Store lifecycle, configuration, and restart with data on a real file."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+
+from asyncstore import (
+    ConfigurationError,
+    Store,
+    StoreClosedError,
+    StoreState,
+    TradeRepository,
+)
+from tests.conftest import BOT_ID, trade_data
+
+
+async def test_states_and_double_close(db_url: str) -> None:
+    store = Store(db_url)
+    assert store.state is StoreState.UNOPENED
+    with pytest.raises(StoreClosedError):
+        await store.create_tables()
+    await store.start()
+    assert store.state is StoreState.OPENED
+    await store.close()
+    await store.close()  # a no-op
+    assert store.state is StoreState.CLOSED
+    with pytest.raises(StoreClosedError):
+        await store.start()  # re-opening raises
+    with pytest.raises(StoreClosedError):
+        await TradeRepository(store).get_open_trades()
+    with pytest.raises(StoreClosedError):
+        await TradeRepository(store).heartbeat(BOT_ID)
+
+
+async def test_folder_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "trading.db"
+    async with Store(f"sqlite+aiosqlite:///{path}") as store:
+        await store.create_tables()
+    assert path.is_file()
+
+
+async def test_default_url_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASYNCSTORE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/env.db")
+    assert Store().path == tmp_path / "env.db"
+    monkeypatch.delenv("ASYNCSTORE_DATABASE_URL")
+    monkeypatch.chdir(tmp_path)
+    store = Store()
+    assert store.path == tmp_path / "db" / "trading.db"  # the spec's development location
+    async with store:
+        await store.create_tables()
+    assert (tmp_path / "db" / "trading.db").is_file()
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "message"),
+    [
+        ("sqlite+aiosqlite:///:memory:", {}, "database file"),
+        ("sqlite+aiosqlite://", {}, "database file"),
+        ("mysql://localhost/x", {}, "unsupported"),
+        ("postgresql+asyncpg://localhost/x", {}, "not supported yet"),
+        ("not a url", {}, "not a database URL"),
+        ("sqlite+aiosqlite:///x.db", {"durability": "maybe"}, "durability"),
+        ("sqlite+aiosqlite:///x.db", {"write_queue_size": 0}, "write_queue_size"),
+        ("sqlite+aiosqlite:///x.db", {"no_such_option": 1}, "no_such_option"),
+    ],
+)
+def test_bad_configuration(url: str, options: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Store(url, **options)
+
+
+async def test_store_dropped_while_open_warns(db_url: str) -> None:
+    store = Store(db_url)
+    await store.start()
+    try:
+        with pytest.warns(ResourceWarning, match="never closed"):
+            store.__del__()
+    finally:
+        await store.close()
+
+
+async def test_unopened_store_dropped_does_not_warn(db_url: str) -> None:
+    Store(db_url)
+    gc.collect()  # filterwarnings=error would fail the test on a ResourceWarning
+
+
+async def test_restart_keeps_open_trades_exactly(db_url: str) -> None:
+    async with Store(db_url, durability="full") as store:
+        await store.create_tables()
+        repo = TradeRepository(store)
+        await repo.create_bot_instance(
+            {"id": BOT_ID, "type": "live", "current_balance": "1234.56789012"}
+        )
+        opened = [
+            await repo.create_trade(trade_data(entry_price=f"{n}.00000001")) for n in range(5)
+        ]
+        await repo.update_trade(opened[0].id, {"status": "closed"})
+    async with Store(db_url) as store:
+        repo = TradeRepository(store)
+        assert await repo.get_open_trades(bot_id=BOT_ID) == [
+            await repo.get_trade_by_id(t.id) for t in opened[1:]
+        ]
+        assert [t.entry_price for t in await repo.get_open_trades()] == [
+            t.entry_price for t in opened[1:]
+        ]
+        bot = await repo.get_bot_instance(BOT_ID)
+        assert bot is not None and str(bot.current_balance) == "1234.56789012"
+
+
+async def test_durability_setting_reaches_the_connection(db_url: str, db_path: Path) -> None:
+    async with Store(db_url, durability="full") as store:
+        await store.create_tables()
+        report = await store.health()
+        assert report.ok
+    assert db_path.stat().st_size > 0  # noqa: ASYNC240  (a test's own check, not loop work)
