@@ -1,0 +1,24 @@
+"""The README's API tour runs as written (a real process on a real file)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_api_tour_runs(tmp_path: Path) -> None:
+    tour = README.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    result = subprocess.run(
+        [sys.executable, "-c", tour],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HealthReport(ok=True" in result.stdout
+    assert (tmp_path / "db" / "trading.db").is_file()
