@@ -20,11 +20,12 @@ from sqlalchemy import select
 
 from asyncstore.codec import TableCodec
 from asyncstore.errors import AsyncStoreError, FieldError, ForeignKeyError, InvalidDataError
-from asyncstore.ids import new_id
+from asyncstore.ids import new_ids
 from asyncstore.models import BotInstance
 from asyncstore.operations import InsertRows
 from asyncstore.schemas import ROUND_DECIMALS, TradeCreate
 from asyncstore.store import Store
+from asyncstore.types import UTCDateTime
 from asyncstore.validation import as_input
 
 __all__ = ["BulkTradeWriter"]
@@ -92,7 +93,8 @@ class BulkTradeWriter:
     ) -> list[Encoded]:
         """Validate and encode a chunk a slice at a time, yielding to the loop between slices."""
         encoded: list[Encoded] = []
-        now = datetime.now(UTC)
+        now = UTCDateTime.to_db(datetime.now(UTC))
+        stamps = {"created_at": now, "updated_at": now}
         for start in range(0, len(chunk), _ROWS_PER_YIELD):
             part = [as_input(row) for row in chunk[start : start + _ROWS_PER_YIELD]]
             try:
@@ -102,15 +104,15 @@ class BulkTradeWriter:
                     "trades", exc, row_offset=offset + start
                 ) from exc
             await self._check_bots(trades, offset + start)
+            fresh_ids = iter(new_ids(sum(trade.id is None for trade in trades)))
             for index, trade in enumerate(trades, start=offset + start):
-                row_id = trade.id or new_id()
+                row_id = trade.id or next(fresh_ids)
                 earlier = seen_ids.setdefault(row_id, index)
                 if earlier != index:
                     raise InvalidDataError(
                         "trades", [FieldError(f"row {index}.id", f"{row_id} repeats row {earlier}")]
                     )
-                values = {**trade.__dict__, "id": row_id, "created_at": now, "updated_at": now}
-                encoded.append(self._codec.encode(values))
+                encoded.append(self._codec.encode(trade.__dict__, {**stamps, "id": row_id}))
             await asyncio.sleep(0)
         return encoded
 

@@ -46,8 +46,12 @@ class TableCodec:
     def __init__(self, table: Table) -> None:
         self.table = table
         self.columns = [column.name for column in table.columns]
+        self._position = {name: index for index, name in enumerate(self.columns)}
         pairs = [_converters(column.type) for column in table.columns]
-        self._encoders = [encode for encode, _ in pairs]
+        # Only the columns whose values need converting are visited per row (bulk hot path).
+        self._encoders = [
+            (index, encode) for index, (encode, _) in enumerate(pairs) if encode is not _identity
+        ]
         self._decoders = [decode for _, decode in pairs]
         self.insert_sql, _ = compile_for_sqlite(insert(table))
         self.insert_ignore_sql, _ = compile_for_sqlite(
@@ -55,12 +59,24 @@ class TableCodec:
         )
         self._update_sql = lru_cache(maxsize=256)(self._compile_update)
 
-    def encode(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        """A full row in column order; a missing column is NULL."""
+    def encode(
+        self, values: Mapping[str, Any], encoded: Mapping[str, Any] | None = None
+    ) -> tuple[Any, ...]:
+        """A full row in column order; a missing column is NULL.
+
+        `encoded` holds values already in storage form (e.g. one `created_at` text shared by a
+        whole bulk chunk); they override `values` and are not converted again.
+        """
         get = values.get
-        return tuple(
-            encode(get(name)) for name, encode in zip(self.columns, self._encoders, strict=True)
-        )
+        row = [get(name) for name in self.columns]
+        for index, encode in self._encoders:
+            value = row[index]
+            if value is not None:
+                row[index] = encode(value)
+        if encoded:
+            for name, value in encoded.items():
+                row[self._position[name]] = value
+        return tuple(row)
 
     def decode(self, row: Sequence[Any]) -> dict[str, Any]:
         return {
