@@ -69,6 +69,8 @@ class BulkTradeWriter:
                 await self._write_stream(_chunks(rows, self._chunk_rows))
         except AsyncStoreError as exc:
             exc.rows_committed = self._committed
+            if self._committed:
+                exc.add_note(f"{self._committed} rows of this bulk insert were already committed")
             raise
         return self._committed
 

@@ -87,7 +87,7 @@ class InvalidDataError(AsyncStoreError, ValueError):
             if parts and isinstance(parts[0], int):
                 parts[0] = f"row {parts[0] + row_offset}"
             field = ".".join(str(part) for part in parts) or subject
-            errors.append(FieldError(field, _readable(detail["msg"], detail["type"])))
+            errors.append(FieldError(field, _readable(field, detail["msg"], detail["type"])))
         return cls(subject, errors)
 
 
@@ -95,11 +95,21 @@ class InvalidDataError(AsyncStoreError, ValueError):
 _UNION_TAGS = frozenset({"dict", "list", "str", "int", "float", "bool"})
 
 
-def _readable(message: str, error_type: str) -> str:
+# Real columns that callers may not set, and why (what "extra_forbidden" means for them).
+_MANAGED_COLUMNS = {
+    "created_at": "set by asyncstore; leave it out",
+    "updated_at": "set by asyncstore; leave it out",
+    "id": "cannot be changed once the row exists",
+    "bot_id": "cannot be changed once the trade exists",
+}
+
+
+def _readable(field: str, message: str, error_type: str) -> str:
     # pydantic prefixes messages from plain ValueErrors; the field name already says enough.
     message = message.removeprefix("Value error, ")
     if error_type == "extra_forbidden":
-        return "unknown field (not a column of this table)"
+        column = field.rpartition(".")[2]
+        return _MANAGED_COLUMNS.get(column, "unknown field (not a column of this table)")
     return message
 
 
@@ -135,5 +145,6 @@ def translate_db_error(exc: BaseException, subject: str) -> BaseException:
             return ForeignKeyError(f"{subject}: bot_id names a bot instance that does not exist")
         return IntegrityError(f"{subject}: the database refused the row ({text})")
     if isinstance(exc, sqlite3.Error):
-        return AsyncStoreError(f"{subject}: database error: {text}")
+        hint = " (call `await store.create_tables()` first)" if "no such table" in text else ""
+        return AsyncStoreError(f"{subject}: database error: {text}{hint}")
     return exc

@@ -108,7 +108,7 @@ class TradeRepository:
         at = _now()
         op = Heartbeat(bot_id, UTCDateTime.to_db(at) or "", f"heartbeat of bot {bot_id!r}")
         if not await self._store.submit(op):
-            raise NotFoundError(f"no bot instance with id {bot_id!r}")
+            raise NotFoundError(f"no bot instance {bot_id!r} exists")
         return at
 
     # --- trades ---------------------------------------------------------------------------
@@ -252,7 +252,7 @@ class TradeRepository:
             UpdateReturning(sql, params, subject)
         )
         if row is None:
-            raise NotFoundError(f"no {subject}")
+            raise NotFoundError(f"no {subject} exists")
         return row
 
     async def _trades_with_status(

@@ -20,12 +20,13 @@ from urllib.parse import quote
 
 import aiosqlite
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from asyncstore.config import StoreSettings, load_settings, sqlite_path
-from asyncstore.errors import StoreClosedError
+from asyncstore.errors import StoreClosedError, translate_db_error
 from asyncstore.models import Base
 from asyncstore.operations import Statements, WriteOperation
 from asyncstore.writer import WriteQueue, WriterStats
@@ -160,8 +161,12 @@ class Store:
         """A read-only connection from the pool; each statement sees everything committed."""
         if self._reader is None:
             raise StoreClosedError(f"the Store is {self._state.value}; reads need an open Store")
-        async with self._reader.connect() as conn:
-            yield conn
+        try:
+            async with self._reader.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            # Reads report database errors in the same tree as writes do.
+            raise translate_db_error(exc.orig, "read") from exc
 
     async def create_tables(self) -> None:
         """Create the spec's tables and indexes if they do not exist (one transaction)."""

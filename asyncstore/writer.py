@@ -2,7 +2,8 @@
 
 Callers `await submit(op)`. One writer task takes the first waiting operation plus everything else
 already waiting (at most `max_batch_ops` small operations and one bulk chunk), hands the batch to
-the writer thread in ONE hop, and resolves each caller's future only after COMMIT.
+the writer thread in ONE hop, and resolves each caller's future only after COMMIT. Bulk chunks
+wait in their own lane; small writes that queued behind a chunk get a batch of their own next.
 
 Cancellation: a caller cancelled before its operation is taken into a batch is skipped (nothing
 is written). Once taken, the operation completes and commits even though nobody awaits it any
@@ -68,6 +69,7 @@ class WriteQueue:
         self._accepting = False
         self._conn: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._last_took_chunk = False
         self.stats = WriterStats()
 
     @property
@@ -129,11 +131,15 @@ class WriteQueue:
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
+        # Small writes that arrived while a bulk chunk was committing go next, on their own:
+        # they wait for at most one chunk, never two.
+        take_chunk = bool(self._bulk) and not (self._small and self._last_took_chunk)
         limit = self._settings.max_batch_ops
         while self._small and len(batch) < limit:
             batch.append(self._small.popleft())
-        if self._bulk:
+        if take_chunk:
             batch.append(self._bulk.popleft())
+        self._last_took_chunk = take_chunk
         for _ in batch:
             self._slots.release()
         live = [pending for pending in batch if not pending.future.cancelled()]

@@ -75,6 +75,7 @@ async def test_stream_reports_rows_committed_before_a_bad_row(
     with pytest.raises(InvalidDataError) as caught:
         await repo.bulk_create_trades(produce())
     assert caught.value.rows_committed == chunk * 2
+    assert f"{chunk * 2} rows of this bulk insert were already committed" in caught.value.__notes__
     assert [e.field for e in caught.value.errors] == [f"row {chunk * 2 + 7}.size"]
     assert count_rows(db_path) == chunk * 2
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from asyncstore import (
+    AsyncStoreError,
     ConfigurationError,
     Store,
     StoreClosedError,
@@ -118,3 +119,12 @@ async def test_durability_setting_reaches_the_connection(db_url: str, db_path: P
         report = await store.health()
         assert report.ok
     assert db_path.stat().st_size > 0  # noqa: ASYNC240  (a test's own check, not loop work)
+
+
+async def test_reads_before_create_tables_are_asyncstore_errors(db_url: str) -> None:
+    async with Store(db_url) as store:
+        repo = TradeRepository(store)
+        with pytest.raises(AsyncStoreError, match="create_tables"):
+            await repo.get_open_trades()
+        with pytest.raises(AsyncStoreError, match="create_tables"):
+            await repo.heartbeat(BOT_ID)

@@ -148,3 +148,11 @@ async def test_round_decimals_option_rounds_half_even(db_url: str) -> None:
         assert await repo.get_trade_by_id(trade.id) == trade
         with pytest.raises(InvalidDataError, match="more than 12 digits"):
             await repo.create_trade(trade_data(entry_price="1234567890123"))
+
+
+async def test_managed_columns_say_why_they_are_refused(repo: TradeRepository, bot: str) -> None:
+    trade = await repo.create_trade(trade_data())
+    with pytest.raises(InvalidDataError, match="bot_id: cannot be changed once the trade exists"):
+        await repo.update_trade(trade.id, {"bot_id": "other"})
+    with pytest.raises(InvalidDataError, match="created_at: set by asyncstore"):
+        await repo.create_trade(trade.model_dump())  # a record passed back in

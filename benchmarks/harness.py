@@ -1,0 +1,191 @@
+"""Measuring tools shared by the scenarios: rows, latency percentiles, loop lag, RSS, tables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from asyncstore import Store, TradeRepository
+from asyncstore.ids import new_ids
+from asyncstore.repository import TRADE_CODEC
+from asyncstore.types import UTCDateTime
+
+BOT = "bench_bot"
+
+
+def trade_row(n: int, bot_id: str = BOT, status: str = "open") -> dict[str, Any]:
+    return {
+        "bot_id": bot_id,
+        "trade_type": "paper",
+        "entry_logic_name": "RSIBBVolumeEntryMixin",
+        "exit_logic_name": "ATRExitMixin",
+        "symbol": "BTCUSDT",
+        "interval": "1h",
+        "entry_time": datetime.now(UTC),
+        "entry_price": Decimal("50000.1") + n % 1000,
+        "size": Decimal("0.1"),
+        "direction": "long",
+        "status": status,
+    }
+
+
+def encoded_rows(count: int, bots: Sequence[str] = (BOT,), status: str = "open") -> list[Any]:
+    """Rows in storage form, as the raw sqlite3 contender gets them (no validation, no encoding)."""
+    now = UTCDateTime.to_db(datetime.now(UTC))
+    stamps = {"created_at": now, "updated_at": now}
+    return [
+        TRADE_CODEC.encode(trade_row(n, bots[n % len(bots)], status), {**stamps, "id": row_id})
+        for n, row_id in enumerate(new_ids(count))
+    ]
+
+
+async def row_stream(count: int) -> AsyncIterator[dict[str, Any]]:
+    for n in range(count):
+        yield trade_row(n, status="closed")
+
+
+async def fresh_store(
+    folder: Path, name: str, bots: Sequence[str] = (BOT,), **options: Any
+) -> Store:
+    """A started Store on a new file with the schema and the given bots."""
+    store = Store(f"sqlite+aiosqlite:///{folder / name}.db", **options)
+    await store.start()
+    await store.create_tables()
+    repo = TradeRepository(store)
+    await asyncio.gather(*(repo.create_bot_instance({"id": b, "type": "paper"}) for b in bots))
+    return store
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def ms(samples: Sequence[float]) -> str:
+    """'p50 / p99' in milliseconds."""
+    if not samples:
+        return "-"
+    return f"{statistics.median(samples) * 1000:.2f} / {percentile(samples, 0.99) * 1000:.2f}"
+
+
+async def timed(latencies: list[float], call: Awaitable[Any]) -> Any:
+    started = time.perf_counter()
+    result = await call
+    latencies.append(time.perf_counter() - started)
+    return result
+
+
+async def per_bot(
+    bots: int, calls_per_bot: int, call: Callable[[int, int], Awaitable[Any]]
+) -> tuple[float, list[float]]:
+    """Every bot awaits its own calls one after another; all bots run at once."""
+    latencies: list[float] = []
+
+    async def one_bot(b: int) -> None:
+        for i in range(calls_per_bot):
+            await timed(latencies, call(b, i))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_bot(b) for b in range(bots)))
+    return time.perf_counter() - started, latencies
+
+
+class LoopLag:
+    """A task that sleeps 1 ms over and over and records how late it wakes: the loop's lag."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.samples.append(max(0.0, time.perf_counter() - started - 0.001))
+
+    async def __aenter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    def p99_ms(self) -> str:
+        return f"{percentile(self.samples, 0.99) * 1000:.2f}"
+
+
+class PeakRss:
+    """Samples this process's resident memory from a thread; reports the growth over the start."""
+
+    def __init__(self) -> None:
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self.baseline = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * self._page
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.baseline) / 1e6
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    def add(self, *cells: object) -> None:
+        self.rows.append([c if isinstance(c, str) else _fmt(c) for c in cells])
+
+    def render(self) -> str:
+        widths = [
+            max(len(r[i]) for r in [self.columns, *self.rows]) for i in range(len(self.columns))
+        ]
+        lines = [f"\n{self.title}"]
+        for row in [self.columns, *self.rows]:
+            cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+            lines.append("  ".join(cells))
+        return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+    return str(value)
+
+
+def ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x" if base else "-"
