@@ -166,7 +166,7 @@ class Store:
                 yield conn
         except DBAPIError as exc:
             # Reads report database errors in the same tree as writes do.
-            raise translate_db_error(exc.orig, "read") from exc
+            raise translate_db_error(exc.orig or exc, "read") from exc
 
     async def create_tables(self) -> None:
         """Create the spec's tables and indexes if they do not exist (one transaction)."""

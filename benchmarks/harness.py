@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import threading
@@ -121,10 +122,8 @@ class LoopLag:
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
 
     def p99_ms(self) -> str:
         return f"{percentile(self.samples, 0.99) * 1000:.2f}"
@@ -176,7 +175,7 @@ class Table:
         ]
         lines = [f"\n{self.title}"]
         for row in [self.columns, *self.rows]:
-            cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+            cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
             lines.append("  ".join(cells))
         return "\n".join(lines)
 
