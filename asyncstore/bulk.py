@@ -11,6 +11,7 @@ fight for the GIL, and every statement of the writer then waits out the 5 ms swi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -19,7 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import select
 
 from asyncstore.codec import TableCodec
-from asyncstore.errors import AsyncStoreError, FieldError, ForeignKeyError, InvalidDataError
+from asyncstore.errors import FieldError, ForeignKeyError, InvalidDataError
 from asyncstore.ids import new_ids
 from asyncstore.models import BotInstance
 from asyncstore.operations import InsertRows
@@ -67,8 +68,11 @@ class BulkTradeWriter:
                 await self._write_list(rows)
             else:
                 await self._write_stream(_chunks(rows, self._chunk_rows))
-        except AsyncStoreError as exc:
-            exc.rows_committed = self._committed
+        except Exception as exc:
+            # Whatever stopped the insert (bad row, the caller's own iterator failing, the
+            # database), the caller must learn how much of it is already committed.
+            with contextlib.suppress(AttributeError):  # a few built-in errors take no attributes
+                exc.rows_committed = self._committed  # type: ignore[attr-defined]
             if self._committed:
                 exc.add_note(f"{self._committed} rows of this bulk insert were already committed")
             raise

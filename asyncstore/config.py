@@ -70,6 +70,12 @@ def sqlite_path(database_url: str) -> Path:
         raise ConfigurationError(
             f"unsupported database URL scheme {url.drivername!r}; use sqlite+aiosqlite:///path.db"
         )
+    if "?" in database_url:
+        # make_url would read "a?b.db" as the file "a" with an option: refuse, don't guess.
+        raise ConfigurationError(
+            f"{database_url!r}: asyncstore takes no URL options (pass them as Store arguments); "
+            "a '?' in a file name must be written %3F"
+        )
     database = url.database or ""
     if database in {"", ":memory:"} or database.startswith("file::memory:"):
         raise ConfigurationError(

@@ -15,7 +15,7 @@ from sqlalchemy import Float, Integer, String, case, cast, func, select, type_co
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncstore.models import Trade
-from asyncstore.types import UTCDateTime
+from asyncstore.types import DECIMAL_CONTEXT, UTCDateTime, quantum
 
 __all__ = ["cleanup_statements", "read_trade_summary"]
 
@@ -65,9 +65,9 @@ async def read_trade_summary(conn: AsyncConnection, bot_id: str | None) -> dict[
         query = query.where(TRADES.c.bot_id == bot_id)
     row = (await conn.execute(query)).one()
     total, opened, closed_count, cancelled, winners, losers, whole_sum, fraction_sum = row
-    quantum = Decimal(1).scaleb(-MONEY_SCALE)
-    total_net_pnl = (Decimal(whole_sum) + Decimal(fraction_sum).scaleb(-MONEY_SCALE)).quantize(
-        quantum
+    fraction = Decimal(fraction_sum).scaleb(-MONEY_SCALE, context=DECIMAL_CONTEXT)
+    total_net_pnl = DECIMAL_CONTEXT.add(Decimal(whole_sum), fraction).quantize(
+        quantum(MONEY_SCALE), context=DECIMAL_CONTEXT
     )
     return {
         "total_trades": int(total),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -26,6 +26,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from asyncstore.types import DECIMAL_CONTEXT, quantum
 
 __all__ = [
     "BotInstanceCreate",
@@ -54,13 +56,13 @@ def _float_via_str(value: Any) -> Any:
 
 
 def _fits_column(precision: int, scale: int) -> AfterValidator:
-    quantum = Decimal(1).scaleb(-scale)
+    step = quantum(scale)
     max_integer_digits = precision - scale
     column = f"DECIMAL({precision},{scale})"
 
     def check(value: Decimal, info: ValidationInfo) -> Decimal:
         if value.is_zero():
-            return Decimal(0).quantize(quantum)
+            return Decimal(0).quantize(step, context=DECIMAL_CONTEXT)
         if value.adjusted() >= max_integer_digits:
             raise PydanticCustomError(
                 "decimal_too_large",
@@ -68,7 +70,7 @@ def _fits_column(precision: int, scale: int) -> AfterValidator:
                 "(column is {column})",
                 {"value": str(value), "digits": max_integer_digits, "column": column},
             )
-        exact = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+        exact = value.quantize(step, context=DECIMAL_CONTEXT)  # half-even
         if exact != value and not (info.context or {}).get(ROUND_DECIMALS):
             raise PydanticCustomError(
                 "decimal_scale",
@@ -88,7 +90,10 @@ def _fits_column(precision: int, scale: int) -> AfterValidator:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. datetime.max at -01:00 is past year 9999 in UTC
+        raise PydanticCustomError("datetime_range", "is outside the years 1-9999 in UTC") from None
 
 
 def _canonical_uuid(value: Any) -> str:

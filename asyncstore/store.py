@@ -121,6 +121,12 @@ class Store:
         self._state = StoreState.CLOSED
         writer, reader = self._writer, self._reader
         self._writer = self._reader = None
+        # Shielded: if the caller is cancelled (wait_for, task shutdown), the drain and the
+        # release of the connections still finish in the background instead of leaking.
+        await asyncio.shield(self._shutdown(writer, reader))
+
+    @staticmethod
+    async def _shutdown(writer: WriteQueue | None, reader: AsyncEngine | None) -> None:
         try:
             if writer is not None:
                 await writer.close()

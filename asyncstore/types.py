@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, Overflow
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
@@ -22,9 +22,25 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["DATETIME_FORMAT", "ExactDecimal", "JSONDocument", "UTCDateTime"]
+__all__ = [
+    "DATETIME_FORMAT",
+    "DECIMAL_CONTEXT",
+    "ExactDecimal",
+    "JSONDocument",
+    "UTCDateTime",
+    "quantum",
+]
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+# asyncstore's own decimal arithmetic context: a bot that lowers decimal.getcontext().prec
+# (common in trading code) must not make storing or summing money fail or round.
+DECIMAL_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, Overflow])
+
+
+def quantum(scale: int) -> Decimal:
+    """The smallest step of a column with `scale` decimal places: Decimal('1E-8') for 8."""
+    return Decimal(1).scaleb(-scale, context=DECIMAL_CONTEXT)
 
 
 class _DecimalText(String):
@@ -52,7 +68,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         super().__init__(precision=precision, scale=scale, asdecimal=True)
         self.precision = precision
         self.scale = scale
-        self._quantum = Decimal(1).scaleb(-scale)
+        self._quantum = quantum(scale)
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
@@ -63,11 +79,13 @@ class ExactDecimal(TypeDecorator[Decimal]):
         """Canonical text: exactly `scale` places, no exponent, no negative zero."""
         if value is None:
             return None
-        value = value.quantize(self._quantum)
+        value = value.quantize(self._quantum, context=DECIMAL_CONTEXT)
         return format(value.copy_abs() if value.is_zero() else value, "f")
 
     def from_db(self, value: str | None) -> Decimal | None:
-        return None if value is None else Decimal(value).quantize(self._quantum)
+        if value is None:
+            return None
+        return Decimal(value).quantize(self._quantum, context=DECIMAL_CONTEXT)
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         return self.to_db(value) if dialect.name == "sqlite" else value
@@ -77,7 +95,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return None
         if dialect.name == "sqlite":
             return self.from_db(str(value))
-        return Decimal(value).quantize(self._quantum)
+        return Decimal(value).quantize(self._quantum, context=DECIMAL_CONTEXT)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

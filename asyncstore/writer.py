@@ -45,7 +45,7 @@ class WriterStats:
     batches: int = 0
     operations: int = 0
     heartbeats: int = 0
-    heartbeat_updates: int = 0  # UPDATE rows run for those heartbeats (fewer: coalesced)
+    heartbeat_statements: int = 0  # UPDATE statements run for them: one per group commit
     replayed_batches: int = 0
     largest_batch: int = 0
     skipped_cancelled: int = 0
@@ -112,17 +112,28 @@ class WriteQueue:
         return await future
 
     async def close(self) -> None:
-        """Commit everything accepted, then stop. Safe to call more than once."""
+        """Commit everything accepted, then stop. Safe to call more than once.
+
+        Callers should shield this (Store.close does): the connection is released only after
+        the writer task has finished its last batch.
+        """
         self._accepting = False
         self._wakeup.set()
-        if self._task is not None:
-            # Shielded: a cancelled close() must not cancel the writer mid-batch.
-            await asyncio.shield(self._task)
-            self._task = None
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await asyncio.get_running_loop().run_in_executor(self._executor, close_connection, conn)
-        self._executor.shutdown(wait=False)
+        try:
+            if self._task is not None:
+                task, self._task = self._task, None
+                # wait() rather than await: a writer that died already failed its callers;
+                # close() still has to release the connection, not re-raise that.
+                await asyncio.wait([task])
+                if not task.cancelled():
+                    task.exception()  # retrieved, so asyncio does not warn about it
+        finally:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, close_connection, conn
+                )
+            self._executor.shutdown(wait=False)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -160,18 +171,31 @@ class WriteQueue:
                 batch = self._take_batch()
                 if not batch:
                     continue
-                result = await loop.run_in_executor(
+                running = loop.run_in_executor(
                     self._executor, run_batch, self._connection(), [p.op for p in batch]
                 )
+                try:
+                    result = await asyncio.shield(running)
+                except asyncio.CancelledError:
+                    # The thread finishes (and may commit) the batch anyway: report its real
+                    # outcome to its callers before stopping, never a made-up failure.
+                    self._resolve(batch, await running)
+                    batch = []
+                    raise
                 self._resolve(batch, result)
                 batch = []
         except BaseException as exc:
-            # Never leave a caller hanging: whatever stopped the writer fails every waiting call.
+            # Never leave a caller hanging: whatever stopped the writer fails every call that
+            # is still waiting, and wakes callers waiting for room (they then get
+            # StoreClosedError, each waking the next as it gives its slot back).
             self._accepting = False
-            error = AsyncStoreError(f"the writer stopped: {exc!r}")
+            error = AsyncStoreError(f"the writer stopped before this write was taken: {exc!r}")
             for pending in [*batch, *self._small, *self._bulk]:
                 if not pending.future.done():
                     pending.future.set_exception(error)
+            self._small.clear()
+            self._bulk.clear()
+            self._slots.release()
             raise
 
     def _resolve(self, batch: list[_Pending], result: BatchResult) -> None:
@@ -181,7 +205,7 @@ class WriteQueue:
         stats.largest_batch = max(stats.largest_batch, len(batch))
         stats.replayed_batches += result.replayed
         stats.heartbeats += result.heartbeats
-        stats.heartbeat_updates += result.heartbeat_updates
+        stats.heartbeat_statements += result.heartbeat_statements
         for pending, (ok, value) in zip(batch, result.outcomes, strict=True):
             if pending.future.done():  # cancelled after it was taken: it is committed anyway
                 continue

@@ -175,7 +175,8 @@ class Table:
         ]
         lines = [f"\n{self.title}"]
         for row in [self.columns, *self.rows]:
-            cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+            rest = zip(row[1:], widths[1:], strict=True)
+            cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in rest]
             lines.append("  ".join(cells))
         return "\n".join(lines)
 

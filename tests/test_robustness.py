@@ -1,0 +1,125 @@
+"""Things that go wrong around the writer: cancellation of its task or of close(), callers'
+decimal contexts, failing input streams, extreme values."""
+
+from __future__ import annotations
+
+import asyncio
+import decimal
+import threading
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncstore import AsyncStoreError, InvalidDataError, Store, StoreClosedError, TradeRepository
+from tests.conftest import BOT_ID, count_rows, trade_data, wait_until, write_lock_held
+
+
+def _writer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("asyncstore-writer")]
+
+
+async def test_cancelled_writer_task_reports_the_truth_and_hangs_nobody(
+    db_url: str, db_path: Path
+) -> None:
+    store = Store(db_url, write_queue_size=1)
+    await store.start()
+    await store.create_tables()
+    repo = TradeRepository(store)
+    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    writer = store._open_writer()
+    with write_lock_held(db_path) as blocker:
+        in_batch = asyncio.create_task(repo.create_trade(trade_data()))
+        await wait_until(lambda: writer.depth == 0 and writer.stats.accepted == 3)
+        queued = asyncio.create_task(repo.create_trade(trade_data()))
+        waiting_for_room = asyncio.create_task(repo.create_trade(trade_data()))
+        await wait_until(lambda: writer.depth == 1)
+        assert writer._task is not None
+        writer._task.cancel()  # e.g. a SIGTERM handler cancelling every task
+        for _ in range(10):
+            await asyncio.sleep(0)
+        blocker.rollback()  # the stuck batch now commits on the writer thread
+        committed = await in_batch  # its real outcome: committed, reported as such
+        with pytest.raises(AsyncStoreError, match="writer stopped"):
+            await queued
+        with pytest.raises(StoreClosedError):
+            await waiting_for_room
+    await store.close()  # does not raise the dead task's CancelledError
+    assert await _exists(db_path, committed.id)
+    assert count_rows(db_path) == 1
+    await wait_until(lambda: not _writer_threads())
+
+
+async def _exists(db_path: Path, trade_id: str) -> bool:
+    async with Store(f"sqlite+aiosqlite:///{db_path}") as store:
+        return await TradeRepository(store).get_trade_by_id(trade_id) is not None
+
+
+async def test_cancelled_close_still_drains_and_releases(db_url: str, db_path: Path) -> None:
+    store = Store(db_url)
+    await store.start()
+    await store.create_tables()
+    repo = TradeRepository(store)
+    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    with write_lock_held(db_path) as blocker:
+        pending = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(20)]
+        await wait_until(lambda: store.writer_stats.accepted == 22)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(store.close(), timeout=0.05)
+        blocker.rollback()
+    assert len(await asyncio.gather(*pending)) == 20  # accepted writes still land
+    await wait_until(lambda: not _writer_threads())  # and the writer thread is released
+    assert count_rows(db_path) == 20
+
+
+async def test_callers_decimal_context_does_not_matter(repo: TradeRepository, bot: str) -> None:
+    with decimal.localcontext() as ctx:
+        ctx.prec = 6
+        ctx.traps[decimal.Inexact] = True
+        trade = await repo.create_trade(trade_data(net_pnl="123456789012.12345678"))
+        await repo.update_trade(trade.id, {"status": "closed"})
+        stored = await repo.get_trade_by_id(trade.id)
+        summary = await repo.get_trade_summary()
+    assert stored is not None and stored.net_pnl == Decimal("123456789012.12345678")
+    assert summary["total_net_pnl"] == Decimal("123456789012.12345678")
+
+
+async def test_failing_source_iterator_says_what_was_committed(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    chunk = store.settings.bulk_chunk_rows
+
+    async def feed() -> AsyncIterator[dict[str, Any]]:
+        for n in range(chunk * 2 + 5):
+            yield trade_data()
+            if n == chunk * 2 + 3:
+                raise ConnectionError("exchange feed dropped")
+
+    with pytest.raises(ConnectionError) as caught:
+        await repo.bulk_create_trades(feed())
+    assert caught.value.rows_committed == chunk * 2  # type: ignore[attr-defined]
+    assert count_rows(db_path) == chunk * 2
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime.max.replace(tzinfo=timezone(timedelta(hours=-1))),
+        datetime.min.replace(tzinfo=timezone(timedelta(hours=1))),
+    ],
+)
+async def test_times_outside_utc_range_are_invalid_data(
+    repo: TradeRepository, bot: str, moment: datetime
+) -> None:
+    with pytest.raises(InvalidDataError, match="entry_time: is outside the years"):
+        await repo.create_trade(trade_data(entry_time=moment))
+
+
+def test_url_options_are_refused(tmp_path: Path) -> None:
+    from asyncstore import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="%3F"):
+        Store(f"sqlite+aiosqlite:///{tmp_path}/a?b.db")
