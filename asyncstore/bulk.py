@@ -17,13 +17,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from sqlalchemy import select
 
 from asyncstore.codec import TableCodec
 from asyncstore.errors import FieldError, ForeignKeyError, InvalidDataError
 from asyncstore.ids import new_ids
-from asyncstore.models import BotInstance
 from asyncstore.operations import InsertRows
+from asyncstore.queries import bots_existing
 from asyncstore.schemas import ROUND_DECIMALS, TradeCreate
 from asyncstore.store import Store
 from asyncstore.types import UTCDateTime
@@ -33,7 +32,6 @@ __all__ = ["BulkTradeWriter"]
 
 _ROWS_PER_YIELD = 128  # validating and encoding this many rows holds the loop ~2 ms
 _TRADE_LIST = TypeAdapter(list[TradeCreate])
-_BOTS = BotInstance.__table__
 
 Row = Mapping[str, Any] | BaseModel
 Encoded = tuple[Any, ...]
@@ -126,9 +124,8 @@ class BulkTradeWriter:
         wanted = {trade.bot_id for trade in trades} - self._known_bots
         if not wanted:
             return
-        async with self._store.reader() as conn:
-            result = await conn.execute(select(_BOTS.c.id).where(_BOTS.c.id.in_(wanted)))
-            self._known_bots.update(bot_id for (bot_id,) in result)
+        rows = await self._store.fetch_all(bots_existing(len(wanted)), sorted(wanted))
+        self._known_bots.update(bot_id for (bot_id,) in rows)
         for index, trade in enumerate(trades, start=offset):
             if trade.bot_id not in self._known_bots:
                 raise ForeignKeyError(

@@ -8,6 +8,7 @@ the same `to_db`/`from_db` functions the column types use for reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -17,17 +18,31 @@ from sqlalchemy.sql.expression import ClauseElement
 
 from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
 
-__all__ = ["TableCodec", "compile_for_sqlite"]
+__all__ = ["CompiledSQL", "TableCodec", "compile_for_sqlite"]
 
 _DIALECT = sqlite.dialect()
 
 
-def compile_for_sqlite(statement: ClauseElement) -> tuple[str, list[str]]:
-    """SQL text with `?` placeholders, and the bind names in placeholder order."""
+@dataclass(frozen=True, slots=True)
+class CompiledSQL:
+    """A statement compiled once: `?` placeholders, bind names in order, literal values."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+
+    def params(self, values: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+        """Positional parameters: `values` by bind name, else the literal compiled in."""
+        given = values or {}
+        return tuple(given[name] if name in given else self.defaults[name] for name in self.names)
+
+
+def compile_for_sqlite(statement: ClauseElement) -> CompiledSQL:
+    """Compile once (SQLAlchemy's compiler costs ~100 µs a call; our statements are fixed)."""
     compiled = statement.compile(dialect=_DIALECT)
     # The sqlite dialect is positional ("?"), so its compiler records the bind order.
     order: list[str] | None = getattr(compiled, "positiontup", None)
-    return str(compiled), list(order or [])
+    return CompiledSQL(str(compiled), tuple(order or ()), dict(compiled.params))
 
 
 def _identity(value: Any) -> Any:
@@ -53,10 +68,10 @@ class TableCodec:
             (index, encode) for index, (encode, _) in enumerate(pairs) if encode is not _identity
         ]
         self._decoders = [decode for _, decode in pairs]
-        self.insert_sql, _ = compile_for_sqlite(insert(table))
-        self.insert_ignore_sql, _ = compile_for_sqlite(
+        self.insert_sql = compile_for_sqlite(insert(table)).sql
+        self.insert_ignore_sql = compile_for_sqlite(
             sqlite.insert(table).on_conflict_do_nothing(index_elements=["id"])
-        )
+        ).sql
         self._update_sql = lru_cache(maxsize=256)(self._compile_update)
 
     def encode(
@@ -88,13 +103,12 @@ class TableCodec:
         self, row_id: str, changes: Mapping[str, Any]
     ) -> tuple[str, tuple[Any, ...]]:
         """UPDATE … SET <changes> WHERE id = ? RETURNING every column, with encoded params."""
-        sql, names = self._update_sql(tuple(sorted(changes)))
-        encoded = self.encode(changes)
-        by_name = dict(zip(self.columns, encoded, strict=True))
-        by_name["row_id"] = row_id
-        return sql, tuple(by_name[name.removeprefix("set_")] for name in names)
+        compiled = self._update_sql(tuple(sorted(changes)))
+        encoded = dict(zip(self.columns, self.encode(changes), strict=True))
+        values = {f"set_{name}": encoded[name] for name in changes}
+        return compiled.sql, compiled.params({**values, "row_id": row_id})
 
-    def _compile_update(self, columns: tuple[str, ...]) -> tuple[str, list[str]]:
+    def _compile_update(self, columns: tuple[str, ...]) -> CompiledSQL:
         table = self.table
         statement = (
             update(table)

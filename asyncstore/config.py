@@ -35,7 +35,7 @@ class StoreSettings(BaseSettings):
     # Most separate calls committed in one transaction (group commit).
     max_batch_ops: int = Field(default=1_000, ge=1)
     # Bulk inserts are cut into chunks of this many rows, so small writes slip in between.
-    bulk_chunk_rows: int = Field(default=500, ge=1)
+    bulk_chunk_rows: int = Field(default=200, ge=1)
     # Round over-precise decimals half-even to the column's scale instead of refusing them.
     round_decimals: bool = False
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, case, cast, func, select, type_coerce
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Float, Integer, String, bindparam, case, cast, func, select, type_coerce
 
+from asyncstore.codec import CompiledSQL, compile_for_sqlite
 from asyncstore.models import Trade
 from asyncstore.types import DECIMAL_CONTEXT, UTCDateTime, quantum
 
-__all__ = ["cleanup_statements", "read_trade_summary"]
+__all__ = ["cleanup_statements", "trade_summary", "trade_summary_query"]
 
 TRADES = Trade.__table__
 MONEY_SCALE = 8
@@ -42,7 +43,9 @@ def _count(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-async def read_trade_summary(conn: AsyncConnection, bot_id: str | None) -> dict[str, Any]:
+@lru_cache(maxsize=2)
+def trade_summary_query(*, by_bot: bool) -> CompiledSQL:
+    """One pass over the trades (of one bot: bind `bot_id`) for every figure of the summary."""
     status = TRADES.c.status
     closed = status == "closed"
     pnl_sign = cast(TRADES.c.net_pnl, Float)  # the sign of a decimal survives a float cast
@@ -61,9 +64,13 @@ async def read_trade_summary(conn: AsyncConnection, bot_id: str | None) -> dict[
         func.coalesce(func.sum(case((closed, whole_part), else_=0)), 0),
         func.coalesce(func.sum(case((closed, signed_fraction), else_=0)), 0),
     )
-    if bot_id is not None:
-        query = query.where(TRADES.c.bot_id == bot_id)
-    row = (await conn.execute(query)).one()
+    if by_bot:
+        query = query.where(TRADES.c.bot_id == bindparam("bot_id"))
+    return compile_for_sqlite(query)
+
+
+def trade_summary(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The summary dict from the row of `trade_summary_query`."""
     total, opened, closed_count, cancelled, winners, losers, whole_sum, fraction_sum = row
     fraction = Decimal(fraction_sum).scaleb(-MONEY_SCALE, context=DECIMAL_CONTEXT)
     total_net_pnl = DECIMAL_CONTEXT.add(Decimal(whole_sum), fraction).quantize(

@@ -13,15 +13,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Select, select
 
 from asyncstore.bulk import BulkTradeWriter
-from asyncstore.codec import TableCodec
+from asyncstore.codec import CompiledSQL, TableCodec
 from asyncstore.errors import FieldError, InvalidDataError, NotFoundError
 from asyncstore.ids import new_id
-from asyncstore.maintenance import cleanup_statements, read_trade_summary
+from asyncstore.maintenance import cleanup_statements, trade_summary, trade_summary_query
 from asyncstore.models import BotInstance, PerformanceMetrics, Trade
 from asyncstore.operations import Heartbeat, InsertRows, Statements, UpdateReturning
+from asyncstore.queries import BOT_BY_ID, TRADE_BY_ID, trades_with_status
 from asyncstore.schemas import (
     BotInstanceCreate,
     BotInstanceRecord,
@@ -86,7 +86,7 @@ class TradeRepository:
         return BotInstanceRecord.model_validate(values)
 
     async def get_bot_instance(self, bot_id: str) -> BotInstanceRecord | None:
-        rows = await self._fetch(select(BOTS).where(BOTS.c.id == bot_id), BotInstanceRecord)
+        rows = await self._fetch(BOT_BY_ID, {"id": bot_id}, BOT_CODEC, BotInstanceRecord)
         return rows[0] if rows else None
 
     async def update_bot_instance(
@@ -145,7 +145,7 @@ class TradeRepository:
         row_id = _id_text(trade_id)
         if row_id is None:
             return None
-        rows = await self._fetch(select(TRADES).where(TRADES.c.id == row_id), TradeRecord)
+        rows = await self._fetch(TRADE_BY_ID, {"id": row_id}, TRADE_CODEC, TradeRecord)
         return rows[0] if rows else None
 
     async def get_open_trades(
@@ -209,8 +209,9 @@ class TradeRepository:
         losing_trades, total_net_pnl (Decimal, closed trades; a closed trade without net_pnl
         counts as 0).
         """
-        async with self._store.reader() as conn:
-            return await read_trade_summary(conn, bot_id)
+        query = trade_summary_query(by_bot=bot_id is not None)
+        (row,) = await self._store.fetch_all(query.sql, query.params({"bot_id": bot_id}))
+        return trade_summary(row)
 
     async def cleanup_old_data(
         self, days_to_keep: int = 90, *, metrics_days_to_keep: int = 365
@@ -258,19 +259,19 @@ class TradeRepository:
     async def _trades_with_status(
         self, status: str, bot_id: str | None, symbol: str | None, *, limit: int | None
     ) -> list[TradeRecord]:
-        query = select(TRADES).where(TRADES.c.status == status)
-        if bot_id is not None:
-            query = query.where(TRADES.c.bot_id == bot_id)
-        if symbol is not None:
-            query = query.where(TRADES.c.symbol == symbol)
-        if limit is None:
-            return await self._fetch(query.order_by(TRADES.c.created_at, TRADES.c.id), TradeRecord)
-        newest = await self._fetch(
-            query.order_by(TRADES.c.created_at.desc(), TRADES.c.id.desc()).limit(limit), TradeRecord
+        query = trades_with_status(
+            by_bot=bot_id is not None, by_symbol=symbol is not None, newest_first=limit is not None
         )
-        return newest[::-1]
+        values = {"status": status, "bot_id": bot_id, "symbol": symbol, "limit": limit}
+        trades = await self._fetch(query, values, TRADE_CODEC, TradeRecord)
+        return trades if limit is None else trades[::-1]  # the newest N, oldest first
 
-    async def _fetch(self, query: Select[Any], record: type[RecordT]) -> list[RecordT]:
-        async with self._store.reader() as conn:
-            result = await conn.execute(query)
-            return [record.model_validate(row) for row in result]
+    async def _fetch(
+        self,
+        query: CompiledSQL,
+        values: dict[str, Any],
+        codec: TableCodec,
+        record: type[RecordT],
+    ) -> list[RecordT]:
+        rows = await self._store.fetch_all(query.sql, query.params(values))
+        return [record.model_validate(codec.decode(row)) for row in rows]

@@ -10,25 +10,19 @@ import asyncio
 import enum
 import time
 import warnings
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
 
-import aiosqlite
-from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from asyncstore.config import StoreSettings, load_settings, sqlite_path
-from asyncstore.errors import StoreClosedError, translate_db_error
+from asyncstore.errors import StoreClosedError
 from asyncstore.models import Base
 from asyncstore.operations import Statements, WriteOperation
+from asyncstore.readers import ReadPool
 from asyncstore.writer import WriteQueue, WriterStats
 
 __all__ = ["HealthReport", "Store", "StoreState"]
@@ -83,7 +77,7 @@ class Store:
         self.path: Path = sqlite_path(self.settings.database_url)
         self._state = StoreState.UNOPENED
         self._writer: WriteQueue | None = None
-        self._reader: AsyncEngine | None = None
+        self._reader: ReadPool | None = None
 
     @property
     def state(self) -> StoreState:
@@ -104,11 +98,13 @@ class Store:
             raise StoreClosedError(f"a Store can be started once; this one is {self._state.value}")
         writer = WriteQueue(self.path, self.settings)
         await writer.start()  # creates the folder and the file, switches it to WAL
+        reader = ReadPool(self.path, self.settings.read_pool_size, self.settings.busy_timeout_ms)
         try:
-            self._reader = self._create_reader()
+            await reader.start()
         except BaseException:
             await writer.close()
             raise
+        self._reader = reader
         self._writer = writer
         self._state = StoreState.OPENED
         return self
@@ -126,13 +122,13 @@ class Store:
         await asyncio.shield(self._shutdown(writer, reader))
 
     @staticmethod
-    async def _shutdown(writer: WriteQueue | None, reader: AsyncEngine | None) -> None:
+    async def _shutdown(writer: WriteQueue | None, reader: ReadPool | None) -> None:
         try:
             if writer is not None:
                 await writer.close()
         finally:
             if reader is not None:
-                await reader.dispose()
+                await reader.close()
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -162,17 +158,11 @@ class Store:
         """Queue one write operation for the single writer and wait for its commit."""
         return await self._open_writer().submit(op)
 
-    @asynccontextmanager
-    async def reader(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection from the pool; each statement sees everything committed."""
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only query on the read pool; every row as a tuple of stored values."""
         if self._reader is None:
             raise StoreClosedError(f"the Store is {self._state.value}; reads need an open Store")
-        try:
-            async with self._reader.connect() as conn:
-                yield conn
-        except DBAPIError as exc:
-            # Reads report database errors in the same tree as writes do.
-            raise translate_db_error(exc.orig or exc, "read") from exc
+        return await self._reader.fetch_all(sql, params)
 
     async def create_tables(self) -> None:
         """Create the spec's tables and indexes if they do not exist (one transaction)."""
@@ -181,8 +171,7 @@ class Store:
     async def health(self) -> HealthReport:
         """Run a read and a no-op write through the real paths and time them."""
         started = time.perf_counter()
-        async with self.reader() as conn:
-            journal_mode = str((await conn.execute(text("PRAGMA journal_mode"))).scalar_one())
+        ((journal_mode,),) = await self.fetch_all("PRAGMA journal_mode")
         read_done = time.perf_counter()
         await self.submit(Statements([], subject="health check"))
         write_done = time.perf_counter()
@@ -201,27 +190,3 @@ class Store:
         if self._writer is None:
             raise StoreClosedError(f"the Store is {self._state.value}; writes need an open Store")
         return self._writer
-
-    def _create_reader(self) -> AsyncEngine:
-        uri = f"file:{quote(str(self.path))}?mode=ro"
-        busy_timeout_ms = self.settings.busy_timeout_ms
-
-        async def connect() -> aiosqlite.Connection:
-            return await aiosqlite.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
-
-        engine = create_async_engine(
-            "sqlite+aiosqlite://",
-            async_creator=connect,
-            poolclass=AsyncAdaptedQueuePool,
-            pool_size=self.settings.read_pool_size,
-            max_overflow=0,
-        )
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _read_only(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA query_only = ON")
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            cursor.close()
-
-        return engine

@@ -1,0 +1,67 @@
+"""ReadPool: read-only aiosqlite connections, one thread hop per read.
+
+Each read is one `execute_fetchall` on an idle connection (SQL compiled once, see queries.py),
+so a read costs one hop to a reader thread and back, never queues behind the writer (WAL
+readers see the last commit without waiting), and starts a fresh snapshot: a read that starts
+after a write's await returned sees that write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiosqlite
+
+from asyncstore.errors import StoreClosedError, translate_db_error
+
+__all__ = ["ReadPool"]
+
+
+class ReadPool:
+    def __init__(self, path: Path, size: int, busy_timeout_ms: int) -> None:
+        self._uri = f"file:{quote(str(path))}?mode=ro"
+        self._size = size
+        self._busy_timeout_ms = busy_timeout_ms
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all: list[aiosqlite.Connection] = []
+        self._open = False
+
+    async def start(self) -> None:
+        try:
+            for _ in range(self._size):
+                conn = await aiosqlite.connect(
+                    self._uri, uri=True, timeout=self._busy_timeout_ms / 1000
+                )
+                self._all.append(conn)
+                await conn.execute("PRAGMA query_only = ON")
+                self._idle.put_nowait(conn)
+        except BaseException:
+            await self.close()
+            raise
+        self._open = True
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of one query, as plain tuples (decode with a TableCodec)."""
+        if not self._open:
+            raise StoreClosedError("the Store is not open for reads")
+        conn = await self._idle.get()
+        try:
+            rows = await conn.execute_fetchall(sql, params)
+        except sqlite3.Error as exc:
+            raise translate_db_error(exc, "read") from exc
+        finally:
+            # A cancelled read may still be running on the connection's thread; aiosqlite runs
+            # the next caller's query after it, so handing the connection back is safe.
+            self._idle.put_nowait(conn)
+        return [tuple(row) for row in rows]
+
+    async def close(self) -> None:
+        self._open = False
+        connections, self._all = self._all, []
+        for conn in connections:
+            await conn.close()
