@@ -42,7 +42,7 @@ class Sizes:
     @classmethod
     def for_mode(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(1_000, 5, 2.0, (20_000, 100_000), 100_000, (10_000, 300_000), 300)
+            return cls(1_000, 5, 2.0, (20_000, 100_000), 40_000, (10_000, 200_000), 300)
         return cls(5_000, 20, 10.0, (100_000, 1_000_000), 1_000_000, (10_000, 10_000_000), 2_000)
 
 
@@ -476,7 +476,7 @@ async def _rates_with(folder: Path, sizes: Sizes, mode: str) -> list[float]:
     raw_rate = len(rows) / (time.perf_counter() - started)
     raw.close()
 
-    store = await fresh_store(folder, f"store7_{mode}", names, durability=mode)
+    store = await fresh_store(folder, f"store7_{mode}", [*names, BOT], durability=mode)
     repo = TradeRepository(store)
     elapsed, _ = await per_bot(100, calls, lambda b, i: repo.create_trade(trade_row(i, names[b])))
     count = sizes.bulk_rows[0]

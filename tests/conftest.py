@@ -35,6 +35,16 @@ async def store(db_url: str) -> AsyncIterator[Store]:
         yield opened
 
 
+async def open_store_with_bot(db_url: str, **options: Any) -> tuple[Store, TradeRepository]:
+    """A started Store (the test closes it) with the schema and the bot BOT_ID."""
+    store = Store(db_url, **options)
+    await store.start()
+    await store.create_tables()
+    repo = TradeRepository(store)
+    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    return store, repo
+
+
 @pytest.fixture
 async def repo(store: Store) -> TradeRepository:
     return TradeRepository(store)

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from asyncstore import AsyncStoreError, InvalidDataError, Store, StoreClosedError, TradeRepository
-from tests.conftest import BOT_ID, count_rows, trade_data, wait_until, write_lock_held
+from tests.conftest import (
+    count_rows,
+    open_store_with_bot,
+    trade_data,
+    wait_until,
+    write_lock_held,
+)
 
 
 def _writer_threads() -> list[str]:
@@ -25,11 +31,7 @@ def _writer_threads() -> list[str]:
 async def test_cancelled_writer_task_reports_the_truth_and_hangs_nobody(
     db_url: str, db_path: Path
 ) -> None:
-    store = Store(db_url, write_queue_size=1)
-    await store.start()
-    await store.create_tables()
-    repo = TradeRepository(store)
-    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    store, repo = await open_store_with_bot(db_url, write_queue_size=1)
     writer = store._open_writer()
     with write_lock_held(db_path) as blocker:
         in_batch = asyncio.create_task(repo.create_trade(trade_data()))
@@ -59,11 +61,7 @@ async def _exists(db_path: Path, trade_id: str) -> bool:
 
 
 async def test_cancelled_close_still_drains_and_releases(db_url: str, db_path: Path) -> None:
-    store = Store(db_url)
-    await store.start()
-    await store.create_tables()
-    repo = TradeRepository(store)
-    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    store, repo = await open_store_with_bot(db_url)
     with write_lock_held(db_path) as blocker:
         pending = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(20)]
         await wait_until(lambda: store.writer_stats.accepted == 22)

@@ -17,7 +17,14 @@ from asyncstore import (
     StoreState,
     TradeRepository,
 )
-from tests.conftest import BOT_ID, count_rows, trade_data, wait_until, write_lock_held
+from tests.conftest import (
+    BOT_ID,
+    count_rows,
+    open_store_with_bot,
+    trade_data,
+    wait_until,
+    write_lock_held,
+)
 
 
 def queue_depth(store: Store) -> int:
@@ -117,11 +124,7 @@ async def test_cancelled_after_taken_is_still_committed(
 
 
 async def test_close_commits_every_accepted_write(db_url: str, db_path: Path) -> None:
-    store = Store(db_url)
-    await store.start()
-    await store.create_tables()
-    repo = TradeRepository(store)
-    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    store, repo = await open_store_with_bot(db_url)
     before = store.writer_stats.accepted
     tasks = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(500)]
     await wait_until(lambda: store.writer_stats.accepted == before + 500)
@@ -154,11 +157,7 @@ async def test_backpressure_bounds_the_queue(db_url: str, db_path: Path) -> None
 
 
 async def test_close_refuses_a_caller_still_waiting_for_room(db_url: str, db_path: Path) -> None:
-    store = Store(db_url, write_queue_size=1)
-    await store.start()
-    await store.create_tables()
-    repo = TradeRepository(store)
-    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    store, repo = await open_store_with_bot(db_url, write_queue_size=1)
     before = store.writer_stats.accepted
     with write_lock_held(db_path) as blocker:
         tasks = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(3)]
