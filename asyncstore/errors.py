@@ -129,7 +129,9 @@ class ForeignKeyError(IntegrityError):
     """The row refers to a bot instance that does not exist."""
 
 
-def translate_db_error(exc: BaseException, subject: str) -> BaseException:
+def translate_db_error(
+    exc: BaseException, subject: str, *, busy_timeout_ms: int | None = None
+) -> BaseException:
     """Map a driver exception to the asyncstore tree; anything unknown is returned unchanged.
 
     `subject` says what was being written (e.g. "trade 0190…"), so the message can name it.
@@ -144,6 +146,14 @@ def translate_db_error(exc: BaseException, subject: str) -> BaseException:
         if "FOREIGN KEY constraint failed" in text:
             return ForeignKeyError(f"{subject}: bot_id names a bot instance that does not exist")
         return IntegrityError(f"{subject}: the database refused the row ({text})")
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        waited = (
+            f" (waited busy_timeout_ms={busy_timeout_ms})" if busy_timeout_ms is not None else ""
+        )
+        return AsyncStoreError(
+            f"{subject}: the database is locked by another process{waited}; nothing was "
+            "written. Retry, or open the Store with a larger busy_timeout_ms"
+        )
     if isinstance(exc, sqlite3.Error):
         hint = " (call `await store.create_tables()` first)" if "no such table" in text else ""
         return AsyncStoreError(f"{subject}: database error: {text}{hint}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -19,6 +20,7 @@ from asyncstore.codec import CompiledSQL, TableCodec
 from asyncstore.errors import FieldError, InvalidDataError, NotFoundError
 from asyncstore.ids import new_id
 from asyncstore.maintenance import cleanup_statements, trade_summary, trade_summary_query
+from asyncstore.metrics import ClosedTrade, compute_metrics
 from asyncstore.models import BotInstance, PerformanceMetrics, Trade
 from asyncstore.operations import Heartbeat, InsertRows, Statements, UpdateReturning
 from asyncstore.queries import BOT_BY_ID, TRADE_BY_ID, trades_with_status
@@ -33,8 +35,8 @@ from asyncstore.schemas import (
     TradeUpdate,
 )
 from asyncstore.store import Store
-from asyncstore.types import UTCDateTime
-from asyncstore.validation import require_days, validate
+from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, UTCDateTime, quantum
+from asyncstore.validation import require_days, validate, validate_money
 
 __all__ = ["TradeRepository"]
 
@@ -51,6 +53,15 @@ METRICS_CODEC = TableCodec(METRICS)  # type: ignore[arg-type]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _fits(table: Any, column: str, value: Any) -> bool:
+    """Whether a computed figure, rounded to its DECIMAL column's scale, fits that column."""
+    type_ = table.c[column].type
+    if value is None or not isinstance(type_, ExactDecimal):
+        return True
+    rounded = Decimal(value).quantize(quantum(type_.scale), context=DECIMAL_CONTEXT)
+    return rounded.is_zero() or rounded.adjusted() < type_.precision - type_.scale
 
 
 def _id_text(value: Any) -> str | None:
@@ -189,6 +200,42 @@ class TradeRepository:
         metrics = validate(
             PerformanceMetricsCreate, data, "performance metrics", round_decimals=self._rounding
         )
+        return await self._insert_metrics(metrics)
+
+    async def calculate_performance_metrics(
+        self, bot_id: str, starting_balance: Decimal | float | str | None = None
+    ) -> PerformanceMetricsRecord:
+        """Compute the bot's metrics from its closed trades, store them as a new row, return it.
+
+        Definitions: see `asyncstore.metrics` (and the README). `starting_balance` defaults to
+        the bot's current_balance minus the net PnL of its closed trades. Figures are rounded
+        half-even to their columns; one too large for its column is stored as None and named in
+        extra_metadata["overflow"]. NotFoundError for an unknown bot.
+        """
+        bot = await self.get_bot_instance(bot_id)
+        if bot is None:
+            raise NotFoundError(f"no bot instance {bot_id!r} exists")
+        closed = await self.get_closed_trades(bot_id=bot_id)  # creation order
+        trades = sorted(
+            (ClosedTrade(t.exit_time or t.created_at, t.net_pnl or Decimal(0)) for t in closed),
+            key=lambda trade: trade.exited_at,  # stable: ties keep creation order
+        )
+        if starting_balance is not None:
+            start: Decimal | None = validate_money("starting_balance", starting_balance)
+        elif bot.current_balance is not None:
+            start = bot.current_balance - sum((t.net_pnl for t in trades), Decimal(0))
+        else:
+            start = None
+        figures = compute_metrics(trades, start)
+        overflow = [name for name, value in figures.items() if not _fits(METRICS, name, value)]
+        values = {name: value for name, value in figures.items() if name not in overflow}
+        values.update(bot_id=bot_id, extra_metadata={"overflow": overflow} if overflow else None)
+        metrics = validate(
+            PerformanceMetricsCreate, values, "performance metrics", round_decimals=True
+        )
+        return await self._insert_metrics(metrics)
+
+    async def _insert_metrics(self, metrics: PerformanceMetricsCreate) -> PerformanceMetricsRecord:
         now = _now()
         values = {
             **metrics.__dict__,

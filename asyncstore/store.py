@@ -78,6 +78,7 @@ class Store:
         self._state = StoreState.UNOPENED
         self._writer: WriteQueue | None = None
         self._reader: ReadPool | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     @property
     def state(self) -> StoreState:
@@ -110,16 +111,21 @@ class Store:
         return self
 
     async def close(self) -> None:
-        """Commit every accepted write, then release the writer and the readers. Idempotent."""
-        if self._state is not StoreState.OPENED:
+        """Commit every accepted write, then release the writer and the readers.
+
+        Idempotent: a second call waits for the first one's shutdown to finish.
+        """
+        if self._closing is None:
+            if self._state is not StoreState.OPENED:
+                self._state = StoreState.CLOSED
+                return
             self._state = StoreState.CLOSED
-            return
-        self._state = StoreState.CLOSED
-        writer, reader = self._writer, self._reader
-        self._writer = self._reader = None
+            writer, reader = self._writer, self._reader
+            self._writer = self._reader = None
+            self._closing = asyncio.ensure_future(self._shutdown(writer, reader))
         # Shielded: if the caller is cancelled (wait_for, task shutdown), the drain and the
         # release of the connections still finish in the background instead of leaking.
-        await asyncio.shield(self._shutdown(writer, reader))
+        await asyncio.shield(self._closing)
 
     @staticmethod
     async def _shutdown(writer: WriteQueue | None, reader: ReadPool | None) -> None:

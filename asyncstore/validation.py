@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from asyncstore.errors import FieldError, InvalidDataError
-from asyncstore.schemas import ROUND_DECIMALS
+from asyncstore.schemas import ROUND_DECIMALS, Money
 
-__all__ = ["as_input", "require_days", "validate"]
+__all__ = ["as_input", "require_days", "validate", "validate_money"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -24,6 +25,17 @@ def validate(model: type[ModelT], data: Any, subject: str, *, round_decimals: bo
         return model.model_validate(as_input(data), context={ROUND_DECIMALS: round_decimals})
     except ValidationError as exc:
         raise InvalidDataError.from_validation_error(subject, exc) from exc
+
+
+_MONEY = TypeAdapter(Money)
+
+
+def validate_money(name: str, value: Any) -> Decimal:
+    """One money argument (e.g. starting_balance), checked like a DECIMAL(20,8) column."""
+    try:
+        return _MONEY.validate_python(value)
+    except ValidationError as exc:
+        raise InvalidDataError.from_validation_error(name, exc) from exc
 
 
 def require_days(name: str, value: Any) -> int:

@@ -212,7 +212,9 @@ class WriteQueue:
             if ok:
                 pending.future.set_result(value)
             else:
-                error = translate_db_error(value, pending.op.subject)
+                error = translate_db_error(
+                    value, pending.op.subject, busy_timeout_ms=self._settings.busy_timeout_ms
+                )
                 if error is not value:
                     error.__cause__ = value
                 pending.future.set_exception(error)

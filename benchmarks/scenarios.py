@@ -46,6 +46,10 @@ class Sizes:
         return cls(5_000, 20, 10.0, (100_000, 1_000_000), 1_000_000, (10_000, 10_000_000), 2_000)
 
 
+LAG = "loop lag p99 ms"
+BLOCKS = "(blocks)"  # raw sqlite3 runs on the loop itself: nothing else runs meanwhile
+
+
 def _bots(count: int) -> list[str]:
     return [f"bot_{n:04d}" for n in range(count)]
 
@@ -56,7 +60,7 @@ def _bots(count: int) -> list[str]:
 async def concurrent_creates(folder: Path, sizes: Sizes) -> Table:
     table = Table(
         "1. concurrent create_trade (each bot awaits its own calls)",
-        ["contender", "bots", "writes/s", "vs naive", "p50 / p99 ms"],
+        ["contender", "bots", "writes/s", "vs naive", "p50 / p99 ms", LAG],
     )
     for bots in (10, 100, 1000):
         await _creates_with(folder, bots, max(1, sizes.writes_per_level // bots), table)
@@ -79,23 +83,27 @@ async def _creates_with(folder: Path, bots: int, calls: int, table: Table) -> No
     store = await fresh_store(folder, f"naive1_{bots}", names)
     await store.close()
     naive = NaiveSqlAlchemy(store.path)
-    elapsed, naive_lat = await per_bot(
-        bots, calls, lambda b, i: naive.create_trade(trade_row(i, names[b]))
-    )
+    async with LoopLag() as naive_lag:
+        elapsed, naive_lat = await per_bot(
+            bots, calls, lambda b, i: naive.create_trade(trade_row(i, names[b]))
+        )
     await naive.close()
     naive_rate = total / elapsed
 
     store = await fresh_store(folder, f"store1_{bots}", names)
     repo = TradeRepository(store)
-    elapsed, lat = await per_bot(
-        bots, calls, lambda b, i: repo.create_trade(trade_row(i, names[b]))
-    )
+    async with LoopLag() as lag:
+        elapsed, lat = await per_bot(
+            bots, calls, lambda b, i: repo.create_trade(trade_row(i, names[b]))
+        )
     await store.close()
     rate = total / elapsed
 
-    table.add("raw sqlite3, commit per row", bots, raw_rate, ratio(raw_rate, naive_rate), "-")
-    table.add("naive SQLAlchemy", bots, naive_rate, "1.00x", ms(naive_lat))
-    table.add("asyncstore", bots, rate, ratio(rate, naive_rate), ms(lat))
+    table.add(
+        "raw sqlite3, commit per row", bots, raw_rate, ratio(raw_rate, naive_rate), "-", BLOCKS
+    )
+    table.add("naive SQLAlchemy", bots, naive_rate, "1.00x", ms(naive_lat), naive_lag.p99_ms())
+    table.add("asyncstore", bots, rate, ratio(rate, naive_rate), ms(lat), lag.p99_ms())
 
 
 # --- 2. trade lifecycle ---------------------------------------------------------------------
@@ -106,7 +114,7 @@ async def lifecycle(folder: Path, sizes: Sizes) -> Table:
     names = _bots(bots)
     table = Table(
         f"2. trade lifecycle: {bots} bots x {cycles} (create, then close)",
-        ["contender", "writes/s", "vs naive", "p50 / p99 ms"],
+        ["contender", "writes/s", "vs naive", "p50 / p99 ms", LAG],
     )
     total = bots * cycles * 2
 
@@ -128,7 +136,8 @@ async def lifecycle(folder: Path, sizes: Sizes) -> Table:
         trade_id = await naive.create_trade(trade_row(i, names[b]))
         await naive.update_trade(trade_id, {"status": "closed"})
 
-    elapsed, naive_lat = await per_bot(bots, cycles, naive_cycle)
+    async with LoopLag() as naive_lag:
+        elapsed, naive_lat = await per_bot(bots, cycles, naive_cycle)
     await naive.close()
     naive_rate = total / elapsed
 
@@ -139,12 +148,17 @@ async def lifecycle(folder: Path, sizes: Sizes) -> Table:
         trade = await repo.create_trade(trade_row(i, names[b]))
         await repo.update_trade(trade.id, {"status": "closed"})
 
-    elapsed, lat = await per_bot(bots, cycles, store_cycle)
+    async with LoopLag() as lag:
+        elapsed, lat = await per_bot(bots, cycles, store_cycle)
     await store.close()
     rate = total / elapsed
-    table.add("raw sqlite3, commit per statement", raw_rate, ratio(raw_rate, naive_rate), "-")
-    table.add("naive SQLAlchemy", naive_rate, "1.00x", ms([x / 2 for x in naive_lat]))
-    table.add("asyncstore", rate, ratio(rate, naive_rate), ms([x / 2 for x in lat]))
+    table.add(
+        "raw sqlite3, commit per statement", raw_rate, ratio(raw_rate, naive_rate), "-", BLOCKS
+    )
+    table.add(
+        "naive SQLAlchemy", naive_rate, "1.00x", ms([x / 2 for x in naive_lat]), naive_lag.p99_ms()
+    )
+    table.add("asyncstore", rate, ratio(rate, naive_rate), ms([x / 2 for x in lat]), lag.p99_ms())
     return table
 
 
@@ -170,25 +184,32 @@ async def heartbeats(folder: Path, sizes: Sizes) -> Table:
     names = _bots(1000)
     table = Table(
         f"3. heartbeats: {len(names)} bots, one per second each, {sizes.heartbeat_seconds:.0f} s",
-        ["contender", "heartbeats", "UPDATEs run", "UPDATEs/heartbeat", "p50 / p99 ms"],
+        ["contender", "heartbeats", "UPDATEs run", "UPDATEs/heartbeat", "p50 / p99 ms", LAG],
     )
     store = await fresh_store(folder, "naive3", names)
     await store.close()
     naive = NaiveSqlAlchemy(store.path)
-    lat = await _beat_every_second(names, sizes.heartbeat_seconds, naive.heartbeat)
+    async with LoopLag() as naive_lag:
+        lat = await _beat_every_second(names, sizes.heartbeat_seconds, naive.heartbeat)
     await naive.close()
-    table.add("naive SQLAlchemy", len(lat), len(lat), "1.00", ms(lat))
+    table.add("naive SQLAlchemy", len(lat), len(lat), "1.00", ms(lat), naive_lag.p99_ms())
 
     store = await fresh_store(folder, "store3", names)
     repo = TradeRepository(store)
-    lat = await _beat_every_second(names, sizes.heartbeat_seconds, repo.heartbeat)
+    async with LoopLag() as lag:
+        lat = await _beat_every_second(names, sizes.heartbeat_seconds, repo.heartbeat)
     stats = store.writer_stats
     await store.close()
     per_beat = stats.heartbeat_statements / max(stats.heartbeats, 1)
     table.add(
-        "asyncstore", stats.heartbeats, stats.heartbeat_statements, f"{per_beat:.2f}", ms(lat)
+        "asyncstore",
+        stats.heartbeats,
+        stats.heartbeat_statements,
+        f"{per_beat:.2f}",
+        ms(lat),
+        lag.p99_ms(),
     )
-    table.add("raw sqlite3", "-", "-", "1.00", "(one commit each; blocks the loop)")
+    table.add("raw sqlite3", "-", "-", "1.00", "(one commit each)", BLOCKS)
     return table
 
 
@@ -198,7 +219,7 @@ async def heartbeats(folder: Path, sizes: Sizes) -> Table:
 async def bulk(folder: Path, sizes: Sizes, durability: str = "normal") -> Table:
     table = Table(
         f"4. bulk_create_trades (synchronous={durability.upper()})",
-        ["contender", "rows", "rows/s", "vs raw", "peak RSS growth MB"],
+        ["contender", "rows", "rows/s", "vs raw", "peak RSS growth MB", LAG],
     )
     for count in sizes.bulk_rows:
         store = await fresh_store(folder, f"raw4_{count}_{durability}")
@@ -211,37 +232,56 @@ async def bulk(folder: Path, sizes: Sizes, durability: str = "normal") -> Table:
             raw_rate = count / (time.perf_counter() - started)
         raw.close()
         del rows
-        table.add("raw sqlite3 executemany, pre-encoded", count, raw_rate, "1.00x", rss.growth_mb)
+        table.add(
+            "raw sqlite3 executemany, pre-encoded", count, raw_rate, "1.00x", rss.growth_mb, BLOCKS
+        )
 
         data = [trade_row(n, status="closed") for n in range(count)]
         store = await fresh_store(folder, f"naive4_{count}_{durability}")
         await store.close()
         naive = NaiveSqlAlchemy(store.path, durability)
         with PeakRss() as rss:
-            started = time.perf_counter()
-            await naive.bulk_insert(data)
-            rate = count / (time.perf_counter() - started)
+            async with LoopLag() as lag:
+                started = time.perf_counter()
+                await naive.bulk_insert(data)
+                rate = count / (time.perf_counter() - started)
         await naive.close()
         table.add(
-            "naive SQLAlchemy insert() per 1000", count, rate, ratio(rate, raw_rate), rss.growth_mb
+            "naive SQLAlchemy insert() per 1000",
+            count,
+            rate,
+            ratio(rate, raw_rate),
+            rss.growth_mb,
+            lag.p99_ms(),
         )
 
         store = await fresh_store(folder, f"list4_{count}_{durability}", durability=durability)
         with PeakRss() as rss:
-            started = time.perf_counter()
-            await TradeRepository(store).bulk_create_trades(data)
-            rate = count / (time.perf_counter() - started)
+            async with LoopLag() as lag:
+                started = time.perf_counter()
+                await TradeRepository(store).bulk_create_trades(data)
+                rate = count / (time.perf_counter() - started)
         await store.close()
-        table.add("asyncstore, list", count, rate, ratio(rate, raw_rate), rss.growth_mb)
+        table.add(
+            "asyncstore, list", count, rate, ratio(rate, raw_rate), rss.growth_mb, lag.p99_ms()
+        )
         del data
 
         store = await fresh_store(folder, f"gen4_{count}_{durability}", durability=durability)
         with PeakRss() as rss:
-            started = time.perf_counter()
-            await TradeRepository(store).bulk_create_trades(row_stream(count))
-            rate = count / (time.perf_counter() - started)
+            async with LoopLag() as lag:
+                started = time.perf_counter()
+                await TradeRepository(store).bulk_create_trades(row_stream(count))
+                rate = count / (time.perf_counter() - started)
         await store.close()
-        table.add("asyncstore, async generator", count, rate, ratio(rate, raw_rate), rss.growth_mb)
+        table.add(
+            "asyncstore, async generator",
+            count,
+            rate,
+            ratio(rate, raw_rate),
+            rss.growth_mb,
+            lag.p99_ms(),
+        )
     return table
 
 

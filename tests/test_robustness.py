@@ -69,6 +69,7 @@ async def test_cancelled_close_still_drains_and_releases(db_url: str, db_path: P
             await asyncio.wait_for(store.close(), timeout=0.05)
         blocker.rollback()
     assert len(await asyncio.gather(*pending)) == 20  # accepted writes still land
+    await store.close()  # waits for the shutdown the cancelled call started
     await wait_until(lambda: not _writer_threads())  # and the writer thread is released
     assert count_rows(db_path) == 20
 

@@ -1,0 +1,114 @@
+"""Performance metrics computed from a bot's closed trades, in Decimal.
+
+Definitions (also in the README):
+- the bot's closed trades, ordered by exit_time (a trade without one by its created_at; ties in
+  creation order); a closed trade without net_pnl counts as 0; winning: net_pnl > 0, losing: < 0;
+- win_rate = 100 x winning / total; avg_win / avg_loss = mean net_pnl of winners / of losers (the
+  loss is negative); largest_win = the largest winner, largest_loss = the most negative loser;
+- profit_factor = sum of winners / |sum of losers| (None without losers);
+- equity starts at `start` and adds each trade's net_pnl at its exit; total_return =
+  100 x (final - start) / start; max_drawdown = 100 x the largest (peak - equity) / peak, the peak
+  including the start;
+- sharpe_ratio = mean / sample stdev (ddof=1) of daily returns of end-of-UTC-day equity, from the
+  first exit's day to the last exit's day inclusive (a day without exits returns 0; the first day
+  is relative to the start), times sqrt(365); None with fewer than two days or zero stdev;
+- ratios that need a positive start (total_return, max_drawdown, sharpe_ratio) are None without one;
+- no closed trades: total_trades 0 and every other figure None; no winners (losers): the figures of
+  that side are None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from asyncstore.types import DECIMAL_CONTEXT
+
+__all__ = ["ClosedTrade", "compute_metrics"]
+
+_CTX = DECIMAL_CONTEXT
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    exited_at: datetime
+    net_pnl: Decimal
+
+
+def _mean(values: Sequence[Decimal]) -> Decimal:
+    return _CTX.divide(sum(values, Decimal(0)), Decimal(len(values)))
+
+
+def _sample_stdev(values: Sequence[Decimal]) -> Decimal:
+    mean = _mean(values)
+    squares = sum((_CTX.power(v - mean, 2) for v in values), Decimal(0))
+    return _CTX.sqrt(_CTX.divide(squares, Decimal(len(values) - 1)))
+
+
+def _daily_returns(trades: Sequence[ClosedTrade], start: Decimal) -> list[Decimal] | None:
+    """Returns of end-of-UTC-day equity from the first exit's day to the last's; None if equity
+    is not positive at the start of some day (a return is undefined there)."""
+    pnl_by_day: dict[date, Decimal] = {}
+    for trade in trades:
+        day = trade.exited_at.date()
+        pnl_by_day[day] = pnl_by_day.get(day, Decimal(0)) + trade.net_pnl
+    day, last = min(pnl_by_day), max(pnl_by_day)
+    returns, equity = [], start
+    while day <= last:
+        if equity <= 0:
+            return None
+        closing = equity + pnl_by_day.get(day, Decimal(0))
+        returns.append(_CTX.divide(closing - equity, equity))
+        equity, day = closing, day + timedelta(days=1)
+    return returns
+
+
+def _equity_figures(trades: Sequence[ClosedTrade], start: Decimal) -> dict[str, Any]:
+    if start <= 0:
+        return {"total_return": None, "max_drawdown": None, "sharpe_ratio": None}
+    equity = peak = start
+    worst = Decimal(0)
+    for trade in trades:
+        equity += trade.net_pnl
+        peak = max(peak, equity)
+        if peak > 0:
+            worst = max(worst, _CTX.divide(peak - equity, peak))
+    returns = _daily_returns(trades, start)
+    sharpe = None
+    if returns is not None and len(returns) >= 2:
+        deviation = _sample_stdev(returns)
+        if deviation:
+            sharpe = _CTX.multiply(_CTX.divide(_mean(returns), deviation), _CTX.sqrt(Decimal(365)))
+    return {
+        "total_return": _CTX.divide(_HUNDRED * (equity - start), start),
+        "max_drawdown": _HUNDRED * worst,
+        "sharpe_ratio": sharpe,
+    }
+
+
+def compute_metrics(trades: Sequence[ClosedTrade], start: Decimal | None) -> dict[str, Any]:
+    """The metrics of `trades` (already in exit order), unrounded; keys are the table's columns."""
+    total = len(trades)
+    if total == 0:
+        return {"total_trades": 0, "winning_trades": 0, "losing_trades": 0}
+    winners = [t.net_pnl for t in trades if t.net_pnl > 0]
+    losers = [t.net_pnl for t in trades if t.net_pnl < 0]
+    loss_sum = sum(losers, Decimal(0))
+    figures: dict[str, Any] = {
+        "total_trades": total,
+        "winning_trades": len(winners),
+        "losing_trades": len(losers),
+        "win_rate": _CTX.divide(_HUNDRED * len(winners), Decimal(total)),
+        "avg_win": _mean(winners) if winners else None,
+        "avg_loss": _mean(losers) if losers else None,
+        "largest_win": max(winners) if winners else None,
+        "largest_loss": min(losers) if losers else None,
+        "profit_factor": _CTX.divide(sum(winners, Decimal(0)), -loss_sum) if losers else None,
+    }
+    if start is not None:
+        figures.update(_equity_figures(trades, start))
+    return figures
