@@ -139,6 +139,8 @@ def translate_db_error(
     """
     if isinstance(exc, AsyncStoreError):
         return exc
+    if isinstance(exc, UnicodeError):  # a lone surrogate that slipped past validation
+        return InvalidDataError(subject, [FieldError("text", "is not valid Unicode text")])
     text = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
         if "UNIQUE constraint failed" in text or "PRIMARY KEY" in text:

@@ -52,7 +52,7 @@ class ReadPool:
         conn = await self._idle.get()
         try:
             rows = await conn.execute_fetchall(sql, params)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeError) as exc:
             raise translate_db_error(exc, "read") from exc
         finally:
             # A cancelled read may still be running on the connection's thread; aiosqlite runs

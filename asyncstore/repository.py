@@ -36,7 +36,7 @@ from asyncstore.schemas import (
 )
 from asyncstore.store import Store
 from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, UTCDateTime, quantum
-from asyncstore.validation import require_days, validate, validate_money
+from asyncstore.validation import require_days, validate, validate_bot_id, validate_money
 
 __all__ = ["TradeRepository"]
 
@@ -114,8 +114,7 @@ class TradeRepository:
         Heartbeats of one bot that meet in one group commit cost one UPDATE.
         NotFoundError for an unknown bot.
         """
-        if not isinstance(bot_id, str):
-            raise InvalidDataError("heartbeat", [FieldError("bot_id", "must be a string")])
+        bot_id = validate_bot_id(bot_id)
         at = _now()
         op = Heartbeat(bot_id, UTCDateTime.to_db(at) or "", f"heartbeat of bot {bot_id!r}")
         if not await self._store.submit(op):

@@ -96,7 +96,18 @@ def _utc(value: datetime) -> datetime:
         raise PydanticCustomError("datetime_range", "is outside the years 1-9999 in UTC") from None
 
 
+def _utf8(value: str) -> str:
+    # Python strings may hold lone surrogates ("\ud800"); SQLite stores UTF-8 and cannot.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("utf8", "is not valid Unicode text (lone surrogate)") from None
+    return value
+
+
 def _canonical_uuid(value: Any) -> str:
+    if isinstance(value, str):
+        _utf8(value)
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:
@@ -109,9 +120,13 @@ def _canonical_uuid(value: Any) -> str:
 
 def _json_document(value: Any) -> Any:
     try:
-        json.dumps(value, allow_nan=False)
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("utf8", "holds text that is not valid Unicode") from None
     except ValueError:
         raise PydanticCustomError("json_nan", "NaN and Infinity are not valid JSON") from None
+    except RecursionError:
+        raise PydanticCustomError("json_depth", "is nested too deeply") from None
     return value
 
 
@@ -121,15 +136,16 @@ Ratio = Annotated[Decimal, BeforeValidator(_float_via_str), _fits_column(10, 4)]
 Percent = Annotated[Decimal, BeforeValidator(_float_via_str), _fits_column(5, 2)]
 UTCTime = Annotated[AwareDatetime, AfterValidator(_utc)]
 RowId = Annotated[str, BeforeValidator(_canonical_uuid)]
-BotId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Utf8 = AfterValidator(_utf8)
+BotId = Annotated[str, StringConstraints(min_length=1, max_length=255), Utf8]
 Count = Annotated[int, Field(ge=0, strict=True)]
 Metadata = Annotated[JsonValue, AfterValidator(_json_document)]
 
 
-Name100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Symbol = Annotated[str, StringConstraints(min_length=1, max_length=20)]
-Interval = Annotated[str, StringConstraints(min_length=1, max_length=10)]
-Path255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Name100 = Annotated[str, StringConstraints(min_length=1, max_length=100), Utf8]
+Symbol = Annotated[str, StringConstraints(min_length=1, max_length=20), Utf8]
+Interval = Annotated[str, StringConstraints(min_length=1, max_length=10), Utf8]
+Path255 = Annotated[str, StringConstraints(min_length=1, max_length=255), Utf8]
 
 
 class _Input(BaseModel):

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from asyncstore.errors import FieldError, InvalidDataError
-from asyncstore.schemas import ROUND_DECIMALS, Money
+from asyncstore.schemas import ROUND_DECIMALS, BotId, Money
 
-__all__ = ["as_input", "require_days", "validate", "validate_money"]
+__all__ = ["as_input", "require_days", "validate", "validate_bot_id", "validate_money"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -28,6 +28,15 @@ def validate(model: type[ModelT], data: Any, subject: str, *, round_decimals: bo
 
 
 _MONEY = TypeAdapter(Money)
+_BOT_ID = TypeAdapter(BotId)
+
+
+def validate_bot_id(value: Any) -> str:
+    """A bot id argument, checked like the bot_instances.id column."""
+    try:
+        return _BOT_ID.validate_python(value)
+    except ValidationError as exc:
+        raise InvalidDataError.from_validation_error("bot_id", exc) from exc
 
 
 def validate_money(name: str, value: Any) -> Decimal:
