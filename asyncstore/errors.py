@@ -156,6 +156,11 @@ def translate_db_error(
             f"{subject}: the database is locked by another process{waited}; nothing was "
             "written. Retry, or open the Store with a larger busy_timeout_ms"
         )
+    if isinstance(exc, sqlite3.OperationalError) and "disk is full" in text:
+        return AsyncStoreError(
+            f"{subject}: the disk is full; nothing of this write was committed (free space, "
+            "then retry: the Store keeps working)"
+        )
     if isinstance(exc, sqlite3.Error):
         hint = " (call `await store.create_tables()` first)" if "no such table" in text else ""
         return AsyncStoreError(f"{subject}: database error: {text}{hint}")

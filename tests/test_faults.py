@@ -1,0 +1,74 @@
+"""Writer faults on a real, tiny filesystem: a full disk gives a clear error, keeps every
+acknowledged write, never acknowledges an uncommitted one, and the Store recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from asyncstore import AsyncStoreError, Store, TradeRepository
+from tests.conftest import BOT_ID, trade_data
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs: a disk that really fills up. Needs root (CI and dev machines run as root)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+async def test_disk_full_is_clear_keeps_acknowledged_and_recovers(tiny_fs: Path) -> None:
+    db = tiny_fs / "trading.db"
+    filler = tiny_fs / "filler"
+    acknowledged: list[str] = []
+    async with Store(f"sqlite+aiosqlite:///{db}") as store:
+        await store.create_tables()
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        free = os.statvfs(tiny_fs).f_bavail * os.statvfs(tiny_fs).f_frsize
+        filler.write_bytes(b"\0" * max(0, free - 400_000))  # leave ~400 kB
+        failure: AsyncStoreError | None = None
+        for _ in range(200):
+            results = await asyncio.gather(
+                *(
+                    repo.create_trade(trade_data(extra_metadata={"pad": "x" * 500}))
+                    for _ in range(50)
+                ),
+                return_exceptions=True,
+            )
+            acknowledged += [r.id for r in results if not isinstance(r, BaseException)]
+            errors = [r for r in results if isinstance(r, BaseException)]
+            assert all(isinstance(e, AsyncStoreError) for e in errors), errors
+            if errors:
+                failure = errors[0]  # type: ignore[assignment]
+                break
+        assert failure is not None, "the disk never filled up"
+        assert "disk is full" in str(failure)
+        # Reads still work, and every acknowledged write is there.
+        assert len(await repo.get_open_trades(bot_id=BOT_ID)) == len(acknowledged)
+        filler.unlink()  # space again: the same Store writes again
+        assert (await repo.create_trade(trade_data())).bot_id == BOT_ID
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    stored = {row[0] for row in conn.execute("SELECT id FROM trades")}
+    conn.close()
+    assert set(acknowledged) <= stored and len(stored) == len(acknowledged) + 1
+
