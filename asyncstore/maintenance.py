@@ -23,19 +23,25 @@ __all__ = ["cleanup_statements", "trade_summary", "trade_summary_query"]
 TRADES = Trade.__table__
 MONEY_SCALE = 8
 
+# Each statement deletes at most `?` rows, so a cleanup of a million rows is many short
+# transactions that interleave with the bots' writes instead of one that stalls them.
 DELETE_OLD_TRADES = (
-    "DELETE FROM trades WHERE status IN ('closed', 'cancelled') "
-    "AND COALESCE(exit_time, created_at) < ?"
+    "DELETE FROM trades WHERE rowid IN (SELECT rowid FROM trades "
+    "WHERE status IN ('closed', 'cancelled') AND COALESCE(exit_time, created_at) < ? LIMIT ?)"
 )
-DELETE_OLD_METRICS = "DELETE FROM performance_metrics WHERE COALESCE(calculated_at, created_at) < ?"
+DELETE_OLD_METRICS = (
+    "DELETE FROM performance_metrics WHERE rowid IN (SELECT rowid FROM performance_metrics "
+    "WHERE COALESCE(calculated_at, created_at) < ? LIMIT ?)"
+)
 
 
 def cleanup_statements(
-    trade_cutoff: datetime, metrics_cutoff: datetime
+    trade_cutoff: datetime, metrics_cutoff: datetime, chunk_rows: int
 ) -> list[tuple[str, tuple[Any, ...]]]:
+    """One chunk of the cleanup: at most `chunk_rows` trades and `chunk_rows` metrics rows."""
     return [
-        (DELETE_OLD_TRADES, (UTCDateTime.to_db(trade_cutoff),)),
-        (DELETE_OLD_METRICS, (UTCDateTime.to_db(metrics_cutoff),)),
+        (DELETE_OLD_TRADES, (UTCDateTime.to_db(trade_cutoff), chunk_rows)),
+        (DELETE_OLD_METRICS, (UTCDateTime.to_db(metrics_cutoff), chunk_rows)),
     ]
 
 

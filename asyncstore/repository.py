@@ -264,18 +264,26 @@ class TradeRepository:
     ) -> int:
         """Delete closed and cancelled trades older than `days_to_keep` days (by exit_time, else
         created_at) and metrics older than `metrics_days_to_keep` days (by calculated_at, else
-        created_at), in one transaction. Open trades and bot instances are never deleted.
-        Returns the number of rows deleted."""
+        created_at). Open trades and bot instances are never deleted. Returns the number of rows
+        deleted.
+
+        It deletes in chunks of `bulk_chunk_rows` rows, each its own short transaction in the
+        writer's bulk lane, so bots keep writing while a million old rows go; a cleanup stopped
+        half-way has deleted only old rows and can simply be run again."""
         now = _now()
         trade_cutoff = now - timedelta(days=require_days("days_to_keep", days_to_keep))
         metrics_cutoff = now - timedelta(
             days=require_days("metrics_days_to_keep", metrics_days_to_keep)
         )
-        op = Statements(
-            cleanup_statements(trade_cutoff, metrics_cutoff), subject="cleanup_old_data"
-        )
-        deleted: list[int] = await self._store.submit(op)
-        return sum(deleted)
+        chunk = self._store.settings.bulk_chunk_rows
+        statements = cleanup_statements(trade_cutoff, metrics_cutoff, chunk)
+        total = 0
+        while True:
+            op = Statements(statements, subject="cleanup_old_data", bulk=True)
+            deleted: list[int] = await self._store.submit(op)
+            total += sum(deleted)
+            if max(deleted) < chunk:
+                return total
 
     # --- shared plumbing ------------------------------------------------------------------
 

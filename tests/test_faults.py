@@ -71,4 +71,3 @@ async def test_disk_full_is_clear_keeps_acknowledged_and_recovers(tiny_fs: Path)
     stored = {row[0] for row in conn.execute("SELECT id FROM trades")}
     conn.close()
     assert set(acknowledged) <= stored and len(stored) == len(acknowledged) + 1
-

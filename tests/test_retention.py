@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncstore import InvalidDataError, TradeRepository
+from asyncstore import InvalidDataError, Store, TradeRepository
 from tests.conftest import BOT_ID, count_rows, trade_data
 
 
@@ -74,3 +74,17 @@ async def test_retention_edges(repo: TradeRepository, bot: str, db_path: Path) -
 async def test_bad_retention_days(repo: TradeRepository, days: object) -> None:
     with pytest.raises(InvalidDataError, match="days_to_keep"):
         await repo.cleanup_old_data(days_to_keep=days)  # type: ignore[arg-type]
+
+
+async def test_cleanup_goes_in_chunks(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    chunk = store.settings.bulk_chunk_rows
+    old = [trade_data(status="closed") for _ in range(chunk * 3 + 7)]
+    await repo.bulk_create_trades(old)
+    keep = await repo.create_trade(trade_data())  # open
+    batches_before = store.writer_stats.batches
+    assert await repo.cleanup_old_data(days_to_keep=0) == chunk * 3 + 7
+    assert store.writer_stats.batches - batches_before >= 4  # not one long transaction
+    assert [t.id for t in await repo.get_open_trades()] == [keep.id]
+    assert count_rows(db_path) == 1

@@ -1,0 +1,121 @@
+"""Soak run (not in CI): many bots writing and heartbeating for minutes under an optimizer load.
+
+    python -m benchmarks.soak --bots 500 --seconds 600
+
+Every interval it prints RSS, the WAL file's size, writes and p99 latencies so far; at the end,
+the growth of each and the error count (which must be zero).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from asyncstore import Store, TradeRepository
+from benchmarks.harness import BOT, LoopLag, percentile, row_stream, trade_row
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _wal_mb(db: Path) -> float:
+    wal = db.with_name(db.name + "-wal")
+    return wal.stat().st_size / 1e6 if wal.exists() else 0.0
+
+
+async def soak(bots: int, seconds: float, interval: float, folder: Path) -> int:
+    db = folder / "soak.db"
+    names = [f"soak_bot_{n:04d}" for n in range(bots)]
+    errors: list[BaseException] = []
+    writes: list[float] = []
+    beats: list[float] = []
+    stop = asyncio.Event()
+    async with Store(f"sqlite+aiosqlite:///{db}") as store:
+        await store.create_tables()
+        repo = TradeRepository(store)
+        for name in [*names, BOT]:
+            await repo.create_bot_instance({"id": name, "type": "paper"})
+
+        async def guarded(latencies: list[float], call: object) -> object:
+            started = time.perf_counter()
+            try:
+                result = await call  # type: ignore[misc]
+            except Exception as exc:  # counted, and the soak goes on
+                errors.append(exc)
+                return None
+            latencies.append(time.perf_counter() - started)
+            return result
+
+        async def trading(bot_id: str) -> None:
+            rng = random.Random(bot_id)
+            while not stop.is_set():
+                trade = await guarded(writes, repo.create_trade(trade_row(0, bot_id)))
+                await asyncio.sleep(rng.uniform(0.5, 1.5))
+                if trade is not None:
+                    await guarded(writes, repo.update_trade(trade.id, {"status": "closed"}))  # type: ignore[attr-defined]
+                await asyncio.sleep(rng.uniform(0.5, 1.5))
+
+        async def heartbeat(bot_id: str) -> None:
+            await asyncio.sleep(random.random())
+            while not stop.is_set():
+                await guarded(beats, repo.heartbeat(bot_id))
+                await asyncio.sleep(1.0)
+
+        async def optimizer() -> None:
+            while not stop.is_set():
+                await guarded([], repo.bulk_create_trades(row_stream(50_000)))
+                await repo.cleanup_old_data(days_to_keep=0)  # keep the file from growing forever
+
+        tasks = [asyncio.create_task(trading(n)) for n in names]
+        tasks += [asyncio.create_task(heartbeat(n)) for n in names]
+        tasks.append(asyncio.create_task(optimizer()))
+        start_rss, start = _rss_mb(), time.monotonic()
+        wal_peak = 0.0
+        print(
+            f"{'t s':>6} {'RSS MB':>8} {'WAL MB':>8} {'writes':>8} {'write p99 ms':>13} "
+            f"{'beat p99 ms':>12} {'errors':>7}",
+            flush=True,
+        )
+        async with LoopLag() as lag:
+            while time.monotonic() - start < seconds:
+                await asyncio.sleep(interval)
+                wal_peak = max(wal_peak, _wal_mb(db))
+                print(
+                    f"{time.monotonic() - start:6.0f} {_rss_mb():8.1f} {_wal_mb(db):8.1f} "
+                    f"{len(writes):8d} {percentile(writes, 0.99) * 1000:13.1f} "
+                    f"{percentile(beats, 0.99) * 1000:12.1f} {len(errors):7d}",
+                    flush=True,
+                )
+            stop.set()
+            await asyncio.gather(*tasks)
+        print(
+            f"\nsoak: {bots} bots, {seconds:.0f} s: {len(writes)} writes, {len(beats)} heartbeats, "
+            f"{len(errors)} errors; RSS growth {_rss_mb() - start_rss:.1f} MB; WAL peak "
+            f"{wal_peak:.1f} MB; p99 write {percentile(writes, 0.99) * 1000:.1f} ms, heartbeat "
+            f"{percentile(beats, 0.99) * 1000:.1f} ms, loop lag {lag.p99_ms()} ms"
+        )
+    for error in errors[:5]:
+        print(f"error: {error!r}")
+    return len(errors)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
+    parser.add_argument("--bots", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--interval", type=float, default=60)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="asyncstore-soak-") as tmp:
+        failures = asyncio.run(soak(args.bots, args.seconds, args.interval, Path(tmp)))
+    raise SystemExit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
