@@ -29,12 +29,16 @@ from asyncstore.errors import AsyncStoreError, StoreClosedError, translate_db_er
 from asyncstore.operations import WriteOperation
 from asyncstore.sqlite_batch import (
     BatchResult,
+    Outcome,
     close_connection,
     open_writer_connection,
     run_batch,
 )
 
 __all__ = ["WriteQueue", "WriterStats"]
+
+# Callers woken per loop iteration after a commit (~50 µs of a caller's Python each: ~3 ms).
+_WAKE_SLICE = 64
 
 
 @dataclass(slots=True)
@@ -179,10 +183,13 @@ class WriteQueue:
                 except asyncio.CancelledError:
                     # The thread finishes (and may commit) the batch anyway: report its real
                     # outcome to its callers before stopping, never a made-up failure.
-                    self._resolve(batch, await running)
+                    result = await running
+                    self._count(batch, result)
+                    self._resolve(batch, result.outcomes)
                     batch = []
                     raise
-                self._resolve(batch, result)
+                self._count(batch, result)
+                await self._resolve_in_slices(batch, result.outcomes)
                 batch = []
         except BaseException as exc:
             # Never leave a caller hanging: whatever stopped the writer fails every call that
@@ -198,7 +205,7 @@ class WriteQueue:
             self._slots.release()
             raise
 
-    def _resolve(self, batch: list[_Pending], result: BatchResult) -> None:
+    def _count(self, batch: list[_Pending], result: BatchResult) -> None:
         stats = self.stats
         stats.batches += 1
         stats.operations += len(batch)
@@ -206,7 +213,26 @@ class WriteQueue:
         stats.replayed_batches += result.replayed
         stats.heartbeats += result.heartbeats
         stats.heartbeat_statements += result.heartbeat_statements
-        for pending, (ok, value) in zip(batch, result.outcomes, strict=True):
+
+    async def _resolve_in_slices(self, batch: list[_Pending], outcomes: list[Outcome]) -> None:
+        """Wake the callers of a committed batch a slice at a time.
+
+        Every woken caller runs its next step in the same loop iteration; a thousand of them at
+        once would hold the loop for tens of ms (measured: loop lag p99 56 ms with 1000 bots).
+        Between slices other tasks, timers included, get their turn.
+        """
+        for start in range(0, len(batch), _WAKE_SLICE):
+            end = start + _WAKE_SLICE
+            self._resolve(batch[start:end], outcomes[start:end])
+            if end < len(batch):
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:
+                    self._resolve(batch[end:], outcomes[end:])  # committed: say so, then stop
+                    raise
+
+    def _resolve(self, batch: list[_Pending], outcomes: list[Outcome]) -> None:
+        for pending, (ok, value) in zip(batch, outcomes, strict=True):
             if pending.future.done():  # cancelled after it was taken: it is committed anyway
                 continue
             if ok:
