@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from asyncstore.config import StoreSettings, load_settings, sqlite_path
@@ -47,8 +48,6 @@ class HealthReport:
 
 
 def _schema_statements() -> list[tuple[str, tuple[Any, ...]]]:
-    from sqlalchemy.dialects import sqlite
-
     dialect = sqlite.dialect()
     statements: list[tuple[str, tuple[Any, ...]]] = []
     for table in Base.metadata.sorted_tables:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from asyncstore import AsyncStoreError, TradeRepository
 from tests.conftest import BOT_ID, count_rows, trade_data
+from tests.test_schema import SPEC_COLUMNS
 
 EXAMPLES = settings(
     max_examples=150,
@@ -62,53 +63,10 @@ json_like = st.recursive(
 )
 anything = st.one_of(scalars, json_like, st.binary(max_size=20))
 
-TRADE_FIELDS = list(trade_data()) + [
-    "strategy_name",
-    "exit_time",
-    "exit_price",
-    "entry_value",
-    "exit_value",
-    "commission",
-    "gross_pnl",
-    "net_pnl",
-    "pnl_percentage",
-    "exit_reason",
-    "extra_metadata",
-    "id",
-    "buy_order_created",
-    "sell_order_closed",
-    "no_such_column",
-]
-BOT_FIELDS = [
-    "id",
-    "type",
-    "config_file",
-    "status",
-    "current_balance",
-    "total_pnl",
-    "started_at",
-    "last_heartbeat",
-    "extra_metadata",
-    "no_such_column",
-]
-METRICS_FIELDS = [
-    "bot_id",
-    "sharpe_ratio",
-    "win_rate",
-    "profit_factor",
-    "max_drawdown",
-    "total_return",
-    "total_trades",
-    "winning_trades",
-    "losing_trades",
-    "avg_win",
-    "avg_loss",
-    "largest_win",
-    "largest_loss",
-    "calculated_at",
-    "extra_metadata",
-    "id",
-]
+# Every column a caller might try to set (the managed ones too), and one that does not exist.
+TRADE_FIELDS = [*SPEC_COLUMNS["trades"], "no_such_column"]
+BOT_FIELDS = [*SPEC_COLUMNS["bot_instances"], "no_such_column"]
+METRICS_FIELDS = [*SPEC_COLUMNS["performance_metrics"], "no_such_column"]
 
 
 def changes(fields: list[str]) -> st.SearchStrategy[dict[str, Any]]:
