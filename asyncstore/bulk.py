@@ -97,20 +97,16 @@ class BulkTradeWriter:
     async def _insert_all(self, chunks: list[list[Encoded]]) -> None:
         """Keep one chunk queued behind the one committing, so the writer never idles for a
         round trip between chunks. Chunks still commit in order, one per group commit."""
-        waiting: asyncio.Task[None] | None = None
+        submitted: list[asyncio.Task[int]] = []
         try:
             for encoded in chunks:
-                submitted = asyncio.ensure_future(self._insert(encoded))
-                if waiting is not None:
-                    await waiting
-                waiting = submitted
+                submitted.append(self._submit(encoded))
+                if len(submitted) >= 2:
+                    await asyncio.shield(submitted[-2])  # raises that chunk's error
+            if submitted:
+                await asyncio.shield(submitted[-1])
         finally:
-            if waiting is not None:
-                # Let the last submitted chunk finish so `rows_committed` is true; its own
-                # error, if any, is the one raised when nothing else is.
-                await asyncio.wait([waiting])
-        if waiting is not None:
-            await waiting
+            await self._settle(submitted)
 
     async def _prepare(
         self, chunk: Sequence[Row], offset: int, seen_ids: dict[str, int]
@@ -153,10 +149,36 @@ class BulkTradeWriter:
                 )
 
     async def _insert(self, rows: list[Encoded]) -> None:
+        submitted = self._submit(rows)
+        try:
+            await asyncio.shield(submitted)
+        finally:
+            await self._settle([submitted])
+
+    def _submit(self, rows: list[Encoded]) -> asyncio.Task[int]:
+        """Queue one chunk. Its rows are counted when it commits, even if the caller has been
+        cancelled by then (a taken chunk commits anyway), so `rows_committed` stays true."""
         sql = self._codec.insert_ignore_sql if self._ignore else self._codec.insert_sql
         op = InsertRows(sql, rows, f"bulk chunk of {len(rows)} trades", self._ignore, bulk=True)
-        inserted: int = await self._store.submit(op)
-        self._committed += inserted  # after the await: `x += await …` would read x too early
+        task: asyncio.Task[int] = asyncio.ensure_future(self._store.submit(op))
+        task.add_done_callback(self._count)
+        return task
+
+    def _count(self, task: asyncio.Task[int]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._committed += task.result()
+
+    @staticmethod
+    async def _settle(submitted: list[asyncio.Task[int]]) -> None:
+        """Wait for every chunk already queued, whatever stopped the insert (a failed chunk, the
+        caller's cancellation): no row of this call lands after it returns. Their errors are
+        retrieved here; the one raised is the first."""
+        outstanding = [task for task in submitted if not task.done()]
+        if outstanding:
+            await asyncio.wait(outstanding)
+        for task in submitted:
+            if not task.cancelled():
+                task.exception()
 
 
 async def _chunks(rows: Iterable[Row] | AsyncIterable[Row], size: int) -> AsyncIterator[list[Row]]:

@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from fractions import Fraction
 from typing import Any
 
 from asyncstore.types import DECIMAL_CONTEXT
@@ -43,13 +44,23 @@ def _mean(values: Sequence[Decimal]) -> Decimal:
     return _CTX.divide(sum(values, Decimal(0)), Decimal(len(values)))
 
 
-def _sample_stdev(values: Sequence[Decimal]) -> Decimal:
-    mean = _mean(values)
-    squares = sum((_CTX.power(v - mean, 2) for v in values), Decimal(0))
-    return _CTX.sqrt(_CTX.divide(squares, Decimal(len(values) - 1)))
+def _decimal(value: Fraction) -> Decimal:
+    return _CTX.divide(Decimal(value.numerator), Decimal(value.denominator))
 
 
-def _daily_returns(trades: Sequence[ClosedTrade], start: Decimal) -> list[Decimal] | None:
+def _sharpe(returns: Sequence[Fraction]) -> Decimal | None:
+    """Exact mean and sample variance (Fractions: equal returns give exactly zero deviation)."""
+    if len(returns) < 2:
+        return None
+    mean = sum(returns, Fraction(0)) / len(returns)
+    variance = sum(((r - mean) ** 2 for r in returns), Fraction(0)) / (len(returns) - 1)
+    if variance == 0:
+        return None
+    deviation = _CTX.sqrt(_decimal(variance))
+    return _CTX.multiply(_CTX.divide(_decimal(mean), deviation), _CTX.sqrt(Decimal(365)))
+
+
+def _daily_returns(trades: Sequence[ClosedTrade], start: Decimal) -> list[Fraction] | None:
     """Returns of end-of-UTC-day equity from the first exit's day to the last's; None if equity
     is not positive at the start of some day (a return is undefined there)."""
     pnl_by_day: dict[date, Decimal] = {}
@@ -62,7 +73,7 @@ def _daily_returns(trades: Sequence[ClosedTrade], start: Decimal) -> list[Decima
         if equity <= 0:
             return None
         closing = equity + pnl_by_day.get(day, Decimal(0))
-        returns.append(_CTX.divide(closing - equity, equity))
+        returns.append(Fraction(closing - equity) / Fraction(equity))
         equity, day = closing, day + timedelta(days=1)
     return returns
 
@@ -78,11 +89,7 @@ def _equity_figures(trades: Sequence[ClosedTrade], start: Decimal) -> dict[str, 
         if peak > 0:
             worst = max(worst, _CTX.divide(peak - equity, peak))
     returns = _daily_returns(trades, start)
-    sharpe = None
-    if returns is not None and len(returns) >= 2:
-        deviation = _sample_stdev(returns)
-        if deviation:
-            sharpe = _CTX.multiply(_CTX.divide(_mean(returns), deviation), _CTX.sqrt(Decimal(365)))
+    sharpe = None if returns is None else _sharpe(returns)
     return {
         "total_return": _CTX.divide(_HUNDRED * (equity - start), start),
         "max_drawdown": _HUNDRED * worst,
@@ -91,7 +98,14 @@ def _equity_figures(trades: Sequence[ClosedTrade], start: Decimal) -> dict[str, 
 
 
 def compute_metrics(trades: Sequence[ClosedTrade], start: Decimal | None) -> dict[str, Any]:
-    """The metrics of `trades` (already in exit order), unrounded; keys are the table's columns."""
+    """The metrics of `trades` (already in exit order), unrounded; keys are the table's columns.
+
+    All arithmetic runs in asyncstore's decimal context, whatever the caller's context is."""
+    with localcontext(_CTX):
+        return _compute(trades, start)
+
+
+def _compute(trades: Sequence[ClosedTrade], start: Decimal | None) -> dict[str, Any]:
     total = len(trades)
     if total == 0:
         return {"total_trades": 0, "winning_trades": 0, "losing_trades": 0}

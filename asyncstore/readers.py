@@ -51,6 +51,8 @@ class ReadPool:
             raise StoreClosedError("the Store is not open for reads")
         conn = await self._idle.get()
         try:
+            if not self._open:  # the pool closed while this read waited for a connection
+                raise StoreClosedError("the Store closed while this read waited")
             rows = await conn.execute_fetchall(sql, params)
         except (sqlite3.Error, UnicodeError) as exc:
             raise translate_db_error(exc, "read") from exc

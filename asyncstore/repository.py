@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -222,7 +222,8 @@ class TradeRepository:
         if starting_balance is not None:
             start: Decimal | None = validate_money("starting_balance", starting_balance)
         elif bot.current_balance is not None:
-            start = bot.current_balance - sum((t.net_pnl for t in trades), Decimal(0))
+            with localcontext(DECIMAL_CONTEXT):  # exact whatever the caller's context
+                start = bot.current_balance - sum((t.net_pnl for t in trades), Decimal(0))
         else:
             start = None
         figures = compute_metrics(trades, start)

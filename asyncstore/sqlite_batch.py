@@ -245,19 +245,25 @@ def _run_fast(conn: sqlite3.Connection, ops: Sequence[WriteOperation]) -> list[O
     except Exception:
         _rollback_quietly(conn)
         return None
-    if any(_missed(op, result) for op, (_, result) in zip(ops, outcomes, strict=True)):
-        # Grouping moved that op; in arrival order its row may exist (a bot created by an
-        # earlier op of this batch). Only the replay's answer counts.
+    inserted_into = {op.sql.split()[2] for op in ops if isinstance(op, InsertRows)}
+    if any(
+        _missed_table(op, result) in inserted_into
+        for op, (_, result) in zip(ops, outcomes, strict=True)
+    ):
+        # Grouping may have run that op before an insert of its row that arrived earlier in
+        # this batch (a bot created, then its heartbeat). Only the replay's answer counts.
         _rollback_quietly(conn)
         return None
     return _commit(conn, outcomes)
 
 
-def _missed(op: WriteOperation, result: Any) -> bool:
-    """A heartbeat or update that found no row: NotFound, unless the order explains it."""
-    return (isinstance(op, Heartbeat) and result is False) or (
-        isinstance(op, UpdateReturning) and result is None
-    )
+def _missed_table(op: WriteOperation, result: Any) -> str | None:
+    """The table in which a heartbeat or update found no row (else None)."""
+    if isinstance(op, Heartbeat) and result is False:
+        return "bot_instances"
+    if isinstance(op, UpdateReturning) and result is None:
+        return op.sql.split()[1]  # "UPDATE <table> SET …"
+    return None
 
 
 def _run_one_by_one(conn: sqlite3.Connection, ops: Sequence[WriteOperation]) -> list[Outcome]:

@@ -17,7 +17,7 @@ from asyncstore import (
     TradeRepository,
     new_id,
 )
-from tests.conftest import BOT_ID, count_rows, trade_data
+from tests.conftest import BOT_ID, count_rows, trade_data, wait_until
 
 
 def rows(count: int, **overrides: Any) -> list[dict[str, Any]]:
@@ -120,3 +120,30 @@ async def test_small_writes_interleave_with_a_big_batch(
     chunks = 20_000 // store.settings.bulk_chunk_rows
     # Each heartbeat waits for at most about one chunk, never for the whole batch.
     assert beats_done_while_bulk_ran >= chunks // 4
+
+
+async def test_failed_list_reports_every_committed_row_and_writes_nothing_after(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    chunk = store.settings.bulk_chunk_rows
+    batch = [{**row, "id": new_id()} for row in rows(chunk * 3)]
+    await repo.create_trade(batch[chunk + 5])  # a row of the second chunk already exists
+    with pytest.raises(DuplicateError) as caught:
+        await repo.bulk_create_trades(batch)
+    committed_now = count_rows(db_path) - 1
+    assert caught.value.rows_committed == committed_now  # true, whatever got committed
+    await repo.create_trade(trade_data())  # a later write: anything still queued is done
+    assert count_rows(db_path) - 2 == committed_now  # nothing landed after the call returned
+
+
+async def test_cancelled_list_insert_writes_nothing_after_it_returns(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    task = asyncio.create_task(repo.bulk_create_trades(rows(store.settings.bulk_chunk_rows * 20)))
+    await wait_until(lambda: count_rows(db_path) > 0)  # the insert is under way
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    after_return = count_rows(db_path)
+    await repo.create_trade(trade_data())
+    assert count_rows(db_path) == after_return + 1

@@ -111,3 +111,28 @@ async def test_unknown_bot_and_bad_start(repo: TradeRepository, bot: str) -> Non
 
     with pytest.raises(InvalidDataError, match="starting_balance"):
         await repo.calculate_performance_metrics(BOT_ID, starting_balance="lots")
+
+
+async def test_equal_daily_returns_have_no_sharpe(repo: TradeRepository, bot: str) -> None:
+    # Start 9: +3 on day 1 and +4 on day 2 are both returns of exactly 1/3: zero deviation.
+    await _close(repo, datetime(2024, 1, 1, tzinfo=UTC), "3")
+    await _close(repo, datetime(2024, 1, 2, tzinfo=UTC), "4")
+    metrics = await repo.calculate_performance_metrics(BOT_ID, starting_balance=9)
+    assert metrics.sharpe_ratio is None and metrics.extra_metadata is None
+
+
+async def test_callers_decimal_context_does_not_change_metrics(
+    repo: TradeRepository, bot: str
+) -> None:
+    import decimal
+
+    await _worked_example(repo)
+    expected = await repo.calculate_performance_metrics(BOT_ID, starting_balance=1000)
+    with decimal.localcontext() as ctx:
+        ctx.prec = 6
+        again = await repo.calculate_performance_metrics(BOT_ID, starting_balance=1000)
+    assert (again.max_drawdown, again.total_return, again.sharpe_ratio) == (
+        expected.max_drawdown,
+        expected.total_return,
+        expected.sharpe_ratio,
+    )

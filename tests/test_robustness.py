@@ -14,8 +14,16 @@ from typing import Any
 
 import pytest
 
-from asyncstore import AsyncStoreError, InvalidDataError, Store, StoreClosedError, TradeRepository
+from asyncstore import (
+    AsyncStoreError,
+    InvalidDataError,
+    NotFoundError,
+    Store,
+    StoreClosedError,
+    TradeRepository,
+)
 from tests.conftest import (
+    BOT_ID,
     count_rows,
     open_store_with_bot,
     trade_data,
@@ -122,3 +130,30 @@ def test_url_options_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="%3F"):
         Store(f"sqlite+aiosqlite:///{tmp_path}/a?b.db")
+
+
+async def test_read_waiting_for_a_connection_during_close(db_url: str) -> None:
+    store, repo = await open_store_with_bot(db_url, read_pool_size=1)
+    reads = [asyncio.create_task(repo.get_open_trades()) for _ in range(5)]
+    await asyncio.sleep(0)
+    await store.close()
+    results = await asyncio.gather(*reads, return_exceptions=True)
+    assert all(r == [] or isinstance(r, StoreClosedError) for r in results), results
+
+
+async def test_heartbeat_of_an_unknown_bot_does_not_replay_the_batch(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    with write_lock_held(db_path) as blocker:
+        target = store.writer_stats.operations + 1
+        first = asyncio.create_task(repo.heartbeat(BOT_ID))
+        writer = store._open_writer()
+        await wait_until(lambda: writer.stats.accepted >= target and writer.depth == 0)
+        beats = [asyncio.create_task(repo.heartbeat(BOT_ID)) for _ in range(20)]
+        ghost = asyncio.create_task(repo.heartbeat("retired_bot"))
+        await wait_until(lambda: store._open_writer().depth == 21)
+        blocker.rollback()
+        await asyncio.gather(first, *beats)
+        with pytest.raises(NotFoundError):
+            await ghost
+    assert store.writer_stats.replayed_batches == 0
