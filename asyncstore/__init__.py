@@ -17,6 +17,13 @@ from asyncstore.errors import (
 )
 from asyncstore.ids import new_id
 from asyncstore.repository import TradeRepository
+from asyncstore.runtime import (
+    BotHeartbeat,
+    BotRecovery,
+    find_stale_bots,
+    mark_stale_bots,
+    recover_bot,
+)
 from asyncstore.schemas import (
     BotInstanceCreate,
     BotInstanceRecord,
@@ -33,9 +40,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncStoreError",
+    "BotHeartbeat",
     "BotInstanceCreate",
     "BotInstanceRecord",
     "BotInstanceUpdate",
+    "BotRecovery",
     "ConfigurationError",
     "DuplicateError",
     "FieldError",
@@ -55,5 +64,8 @@ __all__ = [
     "TradeRepository",
     "TradeUpdate",
     "__version__",
+    "find_stale_bots",
+    "mark_stale_bots",
     "new_id",
+    "recover_bot",
 ]

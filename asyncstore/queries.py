@@ -9,13 +9,24 @@ from sqlalchemy import Select, bindparam, select
 from asyncstore.codec import CompiledSQL, compile_for_sqlite
 from asyncstore.models import BotInstance, Trade
 
-__all__ = ["BOT_BY_ID", "TRADE_BY_ID", "bots_existing", "trades_with_status"]
+__all__ = [
+    "ALL_BOTS",
+    "BOTS_WITH_STATUS",
+    "BOT_BY_ID",
+    "TRADE_BY_ID",
+    "bots_existing",
+    "trades_with_status",
+]
 
 TRADES = Trade.__table__
 BOTS = BotInstance.__table__
 
 TRADE_BY_ID = compile_for_sqlite(select(TRADES).where(TRADES.c.id == bindparam("id")))
 BOT_BY_ID = compile_for_sqlite(select(BOTS).where(BOTS.c.id == bindparam("id")))
+ALL_BOTS = compile_for_sqlite(select(BOTS).order_by(BOTS.c.id))
+BOTS_WITH_STATUS = compile_for_sqlite(
+    select(BOTS).where(BOTS.c.status == bindparam("status")).order_by(BOTS.c.id)
+)
 
 
 @lru_cache(maxsize=16)

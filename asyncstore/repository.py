@@ -23,7 +23,13 @@ from asyncstore.maintenance import cleanup_statements, trade_summary, trade_summ
 from asyncstore.metrics import ClosedTrade, compute_metrics
 from asyncstore.models import BotInstance, PerformanceMetrics, Trade
 from asyncstore.operations import Heartbeat, InsertRows, Statements, UpdateReturning
-from asyncstore.queries import BOT_BY_ID, TRADE_BY_ID, trades_with_status
+from asyncstore.queries import (
+    ALL_BOTS,
+    BOT_BY_ID,
+    BOTS_WITH_STATUS,
+    TRADE_BY_ID,
+    trades_with_status,
+)
 from asyncstore.schemas import (
     BotInstanceCreate,
     BotInstanceRecord,
@@ -99,6 +105,11 @@ class TradeRepository:
     async def get_bot_instance(self, bot_id: str) -> BotInstanceRecord | None:
         rows = await self._fetch(BOT_BY_ID, {"id": bot_id}, BOT_CODEC, BotInstanceRecord)
         return rows[0] if rows else None
+
+    async def get_bot_instances(self, *, status: str | None = None) -> list[BotInstanceRecord]:
+        """Every bot instance (or those with `status`), by id."""
+        query = ALL_BOTS if status is None else BOTS_WITH_STATUS
+        return await self._fetch(query, {"status": status}, BOT_CODEC, BotInstanceRecord)
 
     async def update_bot_instance(
         self, bot_id: str, data: Mapping[str, Any] | BaseModel

@@ -9,8 +9,26 @@ from pathlib import Path
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+def _python_blocks() -> list[str]:
+    return [block.split("```", 1)[0] for block in README.read_text().split("```python\n")[1:]]
+
+
+def test_minimal_bot_runs_twice(tmp_path: Path) -> None:
+    bot = _python_blocks()[1]
+    for _ in range(2):  # the second run recovers what the first left
+        result = subprocess.run(
+            [sys.executable, "-c", bot],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+
+
 def test_api_tour_runs(tmp_path: Path) -> None:
-    tour = README.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    tour = _python_blocks()[0]
     result = subprocess.run(
         [sys.executable, "-c", tour],
         cwd=tmp_path,
