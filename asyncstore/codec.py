@@ -100,15 +100,15 @@ class TableCodec:
         }
 
     def update_returning(
-        self, row_id: str, changes: Mapping[str, Any]
+        self, row_id: str, changes: Mapping[str, Any], *, owner: str | None = None
     ) -> tuple[str, tuple[Any, ...]]:
-        """UPDATE … SET <changes> WHERE id = ? RETURNING every column, with encoded params."""
-        compiled = self._update_sql(tuple(sorted(changes)))
+        """UPDATE … SET <changes> WHERE id = ? [AND bot_id = owner] RETURNING every column."""
+        compiled = self._update_sql(tuple(sorted(changes)), owner is not None)
         encoded = dict(zip(self.columns, self.encode(changes), strict=True))
         values = {f"set_{name}": encoded[name] for name in changes}
-        return compiled.sql, compiled.params({**values, "row_id": row_id})
+        return compiled.sql, compiled.params({**values, "row_id": row_id, "owner": owner})
 
-    def _compile_update(self, columns: tuple[str, ...]) -> CompiledSQL:
+    def _compile_update(self, columns: tuple[str, ...], owned: bool) -> CompiledSQL:
         table = self.table
         statement = (
             update(table)
@@ -116,4 +116,6 @@ class TableCodec:
             .values({name: bindparam(f"set_{name}") for name in columns})
             .returning(*table.c)
         )
+        if owned:  # a bot-scoped repository may touch its own rows only
+            statement = statement.where(table.c.bot_id == bindparam("owner"))
         return compile_for_sqlite(statement)

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -43,6 +43,9 @@ from asyncstore.schemas import (
 from asyncstore.store import Store
 from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, UTCDateTime, quantum
 from asyncstore.validation import require_days, validate, validate_bot_id, validate_money
+
+if TYPE_CHECKING:
+    from asyncstore.bot_scope import BotRepository
 
 __all__ = ["TradeRepository"]
 
@@ -155,11 +158,23 @@ class TradeRepository:
 
     async def update_trade(self, trade_id: str, data: Mapping[str, Any] | BaseModel) -> TradeRecord:
         """Change the given fields; returns the trade as stored. NotFoundError for an unknown id."""
+        return await self._update_trade(trade_id, data, owner=None)
+
+    def for_bot(self, bot_id: str) -> BotRepository:
+        """A repository bound to one bot: it reads and writes that bot's rows only."""
+        from asyncstore.bot_scope import BotRepository  # the scoped view builds on this class
+
+        return BotRepository(self, validate_bot_id(bot_id))
+
+    async def _update_trade(
+        self, trade_id: str, data: Mapping[str, Any] | BaseModel, *, owner: str | None
+    ) -> TradeRecord:
         changes = self._changes(TradeUpdate, data, f"update of trade {trade_id}")
         row_id = _id_text(trade_id)
         if row_id is None:
             raise NotFoundError(f"no trade with id {trade_id!r} (trade ids are UUIDs)")
-        row = await self._update(TRADE_CODEC, row_id, changes, f"trade {row_id}")
+        subject = f"trade {row_id}" if owner is None else f"trade {row_id} of bot {owner!r}"
+        row = await self._update(TRADE_CODEC, row_id, changes, subject, owner=owner)
         return TradeRecord.model_validate(TRADE_CODEC.decode(row))
 
     async def get_trade_by_id(self, trade_id: str) -> TradeRecord | None:
@@ -312,9 +327,15 @@ class TradeRepository:
         return changes
 
     async def _update(
-        self, codec: TableCodec, row_id: str, changes: dict[str, Any], subject: str
+        self,
+        codec: TableCodec,
+        row_id: str,
+        changes: dict[str, Any],
+        subject: str,
+        *,
+        owner: str | None = None,
     ) -> tuple[Any, ...]:
-        sql, params = codec.update_returning(row_id, {**changes, "updated_at": _now()})
+        sql, params = codec.update_returning(row_id, {**changes, "updated_at": _now()}, owner=owner)
         row: tuple[Any, ...] | None = await self._store.submit(
             UpdateReturning(sql, params, subject)
         )
