@@ -21,8 +21,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="database URL (default: $ASYNCSTORE_DATABASE_URL, else sqlite+aiosqlite:///db/trading.db)",
     )
-    demo.add_argument("--bots", type=int, default=8, help="paper bots trading at once (default 8)")
-    demo.add_argument("--seconds", type=float, default=5.0, help="how long they trade (default 5)")
+    demo.add_argument(
+        "--bots", type=int, default=20, help="paper bots trading at once (default 20)"
+    )
+    demo.add_argument(
+        "--seconds", type=float, default=10.0, help="how long they trade (default 10)"
+    )
     demo.add_argument(
         "--optimizer-rows",
         type=int,
@@ -51,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AsyncStoreError as exc:
         print(f"asyncstore demo: {exc}", file=sys.stderr)
         return 1
+    from rich.console import Console
+
+    console = Console()
+    console.print(report.table())
     print("asyncstore demo finished")
     for line in report.lines():
         print(f"  {line}")
