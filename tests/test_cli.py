@@ -28,7 +28,7 @@ def test_demo_runs_twice_on_the_default_database(tmp_path: Path) -> None:
     assert "asyncstore demo finished" in first.stdout
     assert "optimizer rows (bulk, streamed): 2000" in first.stdout
     assert "crashed and restarted one bot" in first.stdout
-    assert "max drawdown %" in first.stdout  # the final table
+    assert "Sharpe" in first.stdout  # the final table
     db = tmp_path / "db" / "trading.db"
     with sqlite3.connect(db) as conn:
         bots = conn.execute(
