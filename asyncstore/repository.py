@@ -11,10 +11,11 @@ import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from asyncstore.bot_scope import BotRepository
 from asyncstore.bulk import BulkTradeWriter
 from asyncstore.codec import CompiledSQL, TableCodec
 from asyncstore.errors import FieldError, InvalidDataError, NotFoundError
@@ -43,9 +44,6 @@ from asyncstore.schemas import (
 from asyncstore.store import Store
 from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, UTCDateTime, quantum
 from asyncstore.validation import require_days, validate, validate_bot_id, validate_money
-
-if TYPE_CHECKING:
-    from asyncstore.bot_scope import BotRepository
 
 __all__ = ["TradeRepository"]
 
@@ -162,8 +160,6 @@ class TradeRepository:
 
     def for_bot(self, bot_id: str) -> BotRepository:
         """A repository bound to one bot: it reads and writes that bot's rows only."""
-        from asyncstore.bot_scope import BotRepository  # the scoped view builds on this class
-
         return BotRepository(self, validate_bot_id(bot_id))
 
     async def _update_trade(

@@ -94,6 +94,17 @@ async def wait_until(predicate: Callable[[], bool], limit_s: float = 10.0) -> No
         await asyncio.sleep(0.001)
 
 
+def queue_depth(store: Store) -> int:
+    """Writes accepted and not yet taken into a batch."""
+    return store._open_writer().depth
+
+
+async def writer_took_everything(store: Store, accepted: int) -> None:
+    """Wait until `accepted` more ops were queued since the last batch and all were taken."""
+    target = store.writer_stats.operations + accepted
+    await wait_until(lambda: store.writer_stats.accepted >= target and queue_depth(store) == 0)
+
+
 @contextmanager
 def write_lock_held(db_path: Path) -> Iterator[sqlite3.Connection]:
     """Hold the SQLite write lock from another connection, as another process would.

@@ -13,30 +13,26 @@ def _python_blocks() -> list[str]:
     return [block.split("```", 1)[0] for block in README.read_text().split("```python\n")[1:]]
 
 
-def test_minimal_bot_runs_twice(tmp_path: Path) -> None:
-    bot = _python_blocks()[1]
-    for _ in range(2):  # the second run recovers what the first left
-        result = subprocess.run(
-            [sys.executable, "-c", bot],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-
-
-def test_api_tour_runs(tmp_path: Path) -> None:
-    tour = _python_blocks()[0]
+def _run(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-c", tour],
-        cwd=tmp_path,
+        [sys.executable, "-c", code],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_minimal_bot_runs_twice(tmp_path: Path) -> None:
+    bot = _python_blocks()[1]
+    for _ in range(2):  # the second run recovers what the first left
+        _run(bot, tmp_path)
+
+
+def test_api_tour_runs(tmp_path: Path) -> None:
+    result = _run(_python_blocks()[0], tmp_path)
     assert "HealthReport(ok=True" in result.stdout
     assert (tmp_path / "db" / "trading.db").is_file()

@@ -26,9 +26,11 @@ from tests.conftest import (
     BOT_ID,
     count_rows,
     open_store_with_bot,
+    queue_depth,
     trade_data,
     wait_until,
     write_lock_held,
+    writer_took_everything,
 )
 
 
@@ -145,13 +147,11 @@ async def test_heartbeat_of_an_unknown_bot_does_not_replay_the_batch(
     repo: TradeRepository, store: Store, bot: str, db_path: Path
 ) -> None:
     with write_lock_held(db_path) as blocker:
-        target = store.writer_stats.operations + 1
         first = asyncio.create_task(repo.heartbeat(BOT_ID))
-        writer = store._open_writer()
-        await wait_until(lambda: writer.stats.accepted >= target and writer.depth == 0)
+        await writer_took_everything(store, accepted=1)
         beats = [asyncio.create_task(repo.heartbeat(BOT_ID)) for _ in range(20)]
         ghost = asyncio.create_task(repo.heartbeat("retired_bot"))
-        await wait_until(lambda: store._open_writer().depth == 21)
+        await wait_until(lambda: queue_depth(store) == 21)
         blocker.rollback()
         await asyncio.gather(first, *beats)
         with pytest.raises(NotFoundError):

@@ -21,20 +21,12 @@ from tests.conftest import (
     BOT_ID,
     count_rows,
     open_store_with_bot,
+    queue_depth,
     trade_data,
     wait_until,
     write_lock_held,
+    writer_took_everything,
 )
-
-
-def queue_depth(store: Store) -> int:
-    return store._open_writer().depth
-
-
-async def writer_took_everything(store: Store, accepted: int) -> None:
-    """Wait until `accepted` more ops were queued since the last batch and all were taken."""
-    target = store.writer_stats.operations + accepted
-    await wait_until(lambda: store.writer_stats.accepted >= target and queue_depth(store) == 0)
 
 
 async def test_hundreds_of_coroutines_write_at_once(
