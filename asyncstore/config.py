@@ -12,7 +12,13 @@ from sqlalchemy.exc import ArgumentError
 
 from asyncstore.errors import ConfigurationError
 
-__all__ = ["DEFAULT_DATABASE_URL", "StoreSettings", "load_settings", "sqlite_path"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "StoreSettings",
+    "backup_folder",
+    "load_settings",
+    "sqlite_path",
+]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///db/trading.db"
 _SQLITE_DRIVERS = {"sqlite", "sqlite+aiosqlite"}
@@ -38,6 +44,15 @@ class StoreSettings(BaseSettings):
     bulk_chunk_rows: int = Field(default=200, ge=1)
     # Round over-precise decimals half-even to the column's scale instead of refusing them.
     round_decimals: bool = False
+    # Upgrade an older database's schema at start (after a verified backup). Off by default:
+    # a bot should not migrate a shared database by surprise; `asyncstore upgrade` does it.
+    upgrade_schema: bool = False
+    # Where automatic backups go (default: a `backups` folder beside the database file), and
+    # how many of them are kept (the oldest beyond that are deleted).
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=10, ge=1)
+    # Log every SQL statement (with its values) to the `asyncstore.sql` logger at INFO.
+    echo: bool = False
 
 
 def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
@@ -54,6 +69,13 @@ def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
         raise ConfigurationError(f"invalid Store option: {reasons}") from exc
     sqlite_path(settings.database_url)  # fail now, not at start()
     return settings
+
+
+def backup_folder(settings: StoreSettings) -> Path:
+    """The folder automatic backups of this database go to."""
+    if settings.backup_dir is not None:
+        return settings.backup_dir.expanduser().absolute()
+    return sqlite_path(settings.database_url).parent / "backups"
 
 
 def sqlite_path(database_url: str) -> Path:

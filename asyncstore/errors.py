@@ -3,6 +3,10 @@
 ```
 AsyncStoreError
 ├─ ConfigurationError      bad URL or option; nothing was opened
+│  └─ SchemaVersionError   the database's schema revision is not the one this code needs
+├─ DatabaseInUseError      another process has the database open (restore, upgrade refused)
+├─ BackupError             a backup could not be taken, or failed its integrity check
+├─ MigrationError          a schema upgrade failed; says whether the backup was restored
 ├─ StoreClosedError        the Store is not open (never started, or closed)
 ├─ InvalidDataError        input failed validation; nothing was written (also a ValueError)
 ├─ NotFoundError           the trade or bot the call names does not exist
@@ -26,13 +30,17 @@ from pydantic import ValidationError
 
 __all__ = [
     "AsyncStoreError",
+    "BackupError",
     "ConfigurationError",
+    "DatabaseInUseError",
     "DuplicateError",
     "FieldError",
     "ForeignKeyError",
     "IntegrityError",
     "InvalidDataError",
+    "MigrationError",
     "NotFoundError",
+    "SchemaVersionError",
     "StoreClosedError",
     "translate_db_error",
 ]
@@ -50,6 +58,22 @@ class AsyncStoreError(Exception):
 
 class ConfigurationError(AsyncStoreError):
     """A URL or option the Store cannot work with."""
+
+
+class SchemaVersionError(ConfigurationError):
+    """The database is at a schema revision this code does not run on (older, newer, unknown)."""
+
+
+class DatabaseInUseError(AsyncStoreError):
+    """Another process (or Store) has the database open, so it cannot be restored or upgraded."""
+
+
+class BackupError(AsyncStoreError):
+    """A backup could not be written, or the copy failed `PRAGMA integrity_check`."""
+
+
+class MigrationError(AsyncStoreError):
+    """A schema upgrade failed. The message says whether the database was restored."""
 
 
 class StoreClosedError(AsyncStoreError):

@@ -4,7 +4,10 @@ Every column, enumeration CHECK, foreign key and the four named indexes of
 `spec/database-documentation.md` exist exactly as named. Deliberate differences, each for a reason:
 - `trade_type` is VARCHAR(20): the spec's VARCHAR(10) cannot hold its own value 'optimization';
 - `ix_trades_open_by_bot`, a partial index over open trades only, keeps `get_open_trades(bot_id)`
-  fast however many closed trades a bot has accumulated.
+  fast however many closed trades a bot has accumulated;
+- `ix_trades_retention` and `ix_performance_metrics_retention` index the retention age (revision
+  0002), so each chunk of `cleanup_old_data` finds its rows without scanning the table: without
+  them the last chunk of every cleanup scans every trade while holding the write lock.
 """
 
 from __future__ import annotations
@@ -151,3 +154,20 @@ class PerformanceMetrics(Base):
     calculated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     extra_metadata: Mapped[Any | None] = mapped_column(JSONDocument())
     created_at: Mapped[datetime] = _created_at()
+
+
+# The retention age of DESIGN.md §2, as indexed expressions; maintenance.py's SQL spells them
+# exactly so, which is what lets SQLite use these indexes.
+TRADE_RETENTION_AGE = func.coalesce(Trade.exit_time, Trade.created_at)
+TRADE_RETENTION_STATUSES = ("closed", "cancelled")
+METRICS_RETENTION_AGE = func.coalesce(
+    PerformanceMetrics.calculated_at, PerformanceMetrics.created_at
+)
+
+Index(
+    "ix_trades_retention",
+    TRADE_RETENTION_AGE,
+    sqlite_where=Trade.status.in_(TRADE_RETENTION_STATUSES),
+    postgresql_where=Trade.status.in_(TRADE_RETENTION_STATUSES),
+)
+Index("ix_performance_metrics_retention", METRICS_RETENTION_AGE)

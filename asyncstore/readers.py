@@ -17,16 +17,19 @@ from urllib.parse import quote
 
 import aiosqlite
 
+from asyncstore.config import StoreSettings
 from asyncstore.errors import StoreClosedError, translate_db_error
+from asyncstore.sql_log import echo_enabled, log_statement
 
 __all__ = ["ReadPool"]
 
 
 class ReadPool:
-    def __init__(self, path: Path, size: int, busy_timeout_ms: int) -> None:
+    def __init__(self, path: Path, settings: StoreSettings) -> None:
         self._uri = f"file:{quote(str(path))}?mode=ro"
-        self._size = size
-        self._busy_timeout_ms = busy_timeout_ms
+        self._size = settings.read_pool_size
+        self._busy_timeout_ms = settings.busy_timeout_ms
+        self._echo = echo_enabled(settings.echo)
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all: list[aiosqlite.Connection] = []
         self._open = False
@@ -39,6 +42,8 @@ class ReadPool:
                 )
                 self._all.append(conn)
                 await conn.execute("PRAGMA query_only = ON")
+                if self._echo:
+                    await conn.set_trace_callback(log_statement)
                 self._idle.put_nowait(conn)
         except BaseException:
             await self.close()

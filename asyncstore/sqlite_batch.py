@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncstore.operations import Heartbeat, InsertRows, Statements, UpdateReturning, WriteOperation
+from asyncstore.sql_log import log_statement
 
 __all__ = ["BatchResult", "Outcome", "close_connection", "open_writer_connection", "run_batch"]
 
@@ -81,7 +82,7 @@ class BatchResult:
 
 
 def open_writer_connection(
-    path: Path, *, busy_timeout_ms: int, durability: str, journal_size_limit: int
+    path: Path, *, busy_timeout_ms: int, durability: str, journal_size_limit: int, echo: bool
 ) -> sqlite3.Connection:
     """The one connection that writes. Runs on the writer thread, which then owns it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +96,8 @@ def open_writer_connection(
         conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'full' else 'NORMAL'}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA journal_size_limit = {int(journal_size_limit)}")
+        if echo:
+            conn.set_trace_callback(log_statement)
     except BaseException:
         conn.close()
         raise

@@ -16,14 +16,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.schema import CreateIndex, CreateTable
-
 from asyncstore.config import StoreSettings, load_settings, sqlite_path
 from asyncstore.errors import StoreClosedError
-from asyncstore.models import Base
+from asyncstore.file_lock import DatabaseLock
 from asyncstore.operations import Statements, WriteOperation
 from asyncstore.readers import ReadPool
+from asyncstore.schema_migrations import SchemaState, head_schema_statements, prepare_schema
 from asyncstore.writer import WriteQueue, WriterStats
 
 __all__ = ["HealthReport", "Store", "StoreState"]
@@ -47,19 +45,6 @@ class HealthReport:
     write_queue_depth: int
 
 
-def _schema_statements() -> list[tuple[str, tuple[Any, ...]]]:
-    dialect = sqlite.dialect()
-    statements: list[tuple[str, tuple[Any, ...]]] = []
-    for table in Base.metadata.sorted_tables:
-        statements.append(
-            (str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)), ())
-        )
-        for index in sorted(table.indexes, key=lambda index: str(index.name)):
-            ddl = CreateIndex(index, if_not_exists=True).compile(dialect=dialect)
-            statements.append((str(ddl), ()))
-    return statements
-
-
 class Store:
     """Async access to one trading database.
 
@@ -69,6 +54,11 @@ class Store:
     ```
     `url` defaults to the environment variable ASYNCSTORE_DATABASE_URL, else
     `sqlite+aiosqlite:///db/trading.db`; other options are `StoreSettings` fields.
+
+    Opening checks the schema revision: an empty database is created at the current schema; an
+    older one is refused unless `upgrade_schema=True` (then it is backed up and upgraded); one
+    written by a newer asyncstore is refused. While open, the Store holds a shared lock on
+    `<database>.lock`, so `asyncstore restore` refuses to rewrite the file under it.
     """
 
     def __init__(self, url: str | None = None, **options: Any) -> None:
@@ -78,6 +68,8 @@ class Store:
         self._writer: WriteQueue | None = None
         self._reader: ReadPool | None = None
         self._closing: asyncio.Future[None] | None = None
+        self._lock = DatabaseLock(self.path)
+        self.schema: SchemaState | None = None  # what start() found (and made) of the schema
 
     @property
     def state(self) -> StoreState:
@@ -96,13 +88,22 @@ class Store:
     async def start(self) -> Self:
         if self._state is not StoreState.UNOPENED:
             raise StoreClosedError(f"a Store can be started once; this one is {self._state.value}")
-        writer = WriteQueue(self.path, self.settings)
-        await writer.start()  # creates the folder and the file, switches it to WAL
-        reader = ReadPool(self.path, self.settings.read_pool_size, self.settings.busy_timeout_ms)
+        try:
+            self._lock.acquire_shared()
+            self.schema = await asyncio.to_thread(
+                prepare_schema, self.path, self.settings, self._lock
+            )
+            writer = WriteQueue(self.path, self.settings)
+            await writer.start()  # switches the file to WAL
+        except BaseException:
+            self._lock.release()
+            raise
+        reader = ReadPool(self.path, self.settings)
         try:
             await reader.start()
         except BaseException:
             await writer.close()
+            self._lock.release()
             raise
         self._reader = reader
         self._writer = writer
@@ -121,19 +122,24 @@ class Store:
             self._state = StoreState.CLOSED
             writer, reader = self._writer, self._reader
             self._writer = self._reader = None
-            self._closing = asyncio.ensure_future(self._shutdown(writer, reader))
+            self._closing = asyncio.ensure_future(self._shutdown(writer, reader, self._lock))
         # Shielded: if the caller is cancelled (wait_for, task shutdown), the drain and the
         # release of the connections still finish in the background instead of leaking.
         await asyncio.shield(self._closing)
 
     @staticmethod
-    async def _shutdown(writer: WriteQueue | None, reader: ReadPool | None) -> None:
+    async def _shutdown(
+        writer: WriteQueue | None, reader: ReadPool | None, lock: DatabaseLock
+    ) -> None:
         try:
             if writer is not None:
                 await writer.close()
         finally:
-            if reader is not None:
-                await reader.close()
+            try:
+                if reader is not None:
+                    await reader.close()
+            finally:
+                lock.release()
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -170,8 +176,12 @@ class Store:
         return await self._reader.fetch_all(sql, params)
 
     async def create_tables(self) -> None:
-        """Create the spec's tables and indexes if they do not exist (one transaction)."""
-        await self.submit(Statements(_schema_statements(), subject="create_tables"))
+        """Create the spec's tables and indexes if they do not exist (one transaction).
+
+        Opening the Store already did this for an empty database (and recorded the schema
+        revision); the call stays for the spec's setup code and is a cheap no-op then.
+        """
+        await self.submit(Statements(head_schema_statements(), subject="create_tables"))
 
     async def health(self) -> HealthReport:
         """Run a read and a no-op write through the real paths and time them."""

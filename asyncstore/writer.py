@@ -27,6 +27,7 @@ from typing import Any
 from asyncstore.config import StoreSettings
 from asyncstore.errors import AsyncStoreError, StoreClosedError, translate_db_error
 from asyncstore.operations import WriteOperation
+from asyncstore.sql_log import echo_enabled
 from asyncstore.sqlite_batch import (
     BatchResult,
     Outcome,
@@ -92,6 +93,7 @@ class WriteQueue:
                     busy_timeout_ms=settings.busy_timeout_ms,
                     durability=settings.durability,
                     journal_size_limit=settings.journal_size_limit_bytes,
+                    echo=echo_enabled(settings.echo),
                 ),
             )
         except BaseException:

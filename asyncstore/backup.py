@@ -1,0 +1,156 @@
+"""Online, verified backups of a SQLite database, and restoring one.
+
+A backup is SQLite's backup API run in ONE step on a read-only connection: the copy is the
+snapshot of one read transaction, so it is consistent while bots keep writing (WAL readers do not
+block the writer). A file copy of a WAL database is never used: it can miss committed pages that
+still live in the -wal file, or catch them half-written.
+
+Every backup is written to `<name>.partial`, checked with `PRAGMA integrity_check`, made durable
+(fsync) and only then renamed to its final name, so a file under a final name is always a good one.
+Restoring goes through the backup API too (into the live file, under SQLite's own locks).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from asyncstore.errors import BackupError
+
+__all__ = [
+    "BackupInfo",
+    "backup_database",
+    "integrity_problems",
+    "prune_backups",
+    "restore_database",
+    "timestamped_backup_path",
+]
+
+_BACKUP_GLOB_SUFFIX = ".db"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupInfo:
+    """A verified backup: where it is, how big, how long it took."""
+
+    path: Path
+    size_bytes: int
+    seconds: float
+
+
+def _read_only(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    if not path.is_file():
+        raise BackupError(f"no database file at {path}")
+    return sqlite3.connect(
+        f"file:{quote(str(path))}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000
+    )
+
+
+def integrity_problems(path: Path, *, busy_timeout_ms: int = 10_000) -> list[str]:
+    """What `PRAGMA integrity_check` reports for the file; empty when it is sound."""
+    try:
+        conn = _read_only(path, busy_timeout_ms)
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:  # "file is not a database", truncated file, ...
+        return [str(exc)]
+    messages = [str(row[0]) for row in rows]
+    return [] if messages == ["ok"] else messages
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def backup_database(
+    source: Path, destination: Path, *, busy_timeout_ms: int = 10_000
+) -> BackupInfo:
+    """Copy `source` to `destination` online, verify the copy, and only then give it its name.
+
+    Refuses to overwrite an existing file. Runs on the calling thread (call it off the loop).
+    """
+    started = time.perf_counter()
+    if destination.exists():
+        raise BackupError(f"{destination} already exists; a backup never overwrites a file")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        src = _read_only(source, busy_timeout_ms)
+        try:
+            dst = sqlite3.connect(partial)
+            try:
+                src.backup(dst)  # pages=-1: the whole database in one step, one snapshot
+                # A backup is one self-contained file: no -wal beside it to forget when copying.
+                dst.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"could not back up {source} to {destination}: {exc}") from exc
+    problems = integrity_problems(partial, busy_timeout_ms=busy_timeout_ms)
+    if problems:
+        partial.unlink(missing_ok=True)
+        raise BackupError(
+            f"the backup of {source} failed its integrity check ({'; '.join(problems[:3])}); "
+            "nothing was kept"
+        )
+    _fsync(partial)
+    os.replace(partial, destination)
+    _fsync(destination.parent)  # the rename itself survives a power cut
+    return BackupInfo(destination, destination.stat().st_size, time.perf_counter() - started)
+
+
+def restore_database(backup: Path, target: Path, *, busy_timeout_ms: int = 10_000) -> None:
+    """Replace the contents of `target` with `backup`, through SQLite (never a file copy).
+
+    The caller must hold the database's exclusive lock (no Store open on it). The backup is
+    verified first; a damaged one is refused and `target` is left as it was.
+    """
+    problems = integrity_problems(backup, busy_timeout_ms=busy_timeout_ms)
+    if problems:
+        raise BackupError(
+            f"{backup} is not a sound database ({'; '.join(problems[:3])}); nothing was restored"
+        )
+    try:
+        src = _read_only(backup, busy_timeout_ms)
+        try:
+            dst = sqlite3.connect(target, timeout=busy_timeout_ms / 1000)
+            try:
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode = WAL")
+                dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except sqlite3.Error as exc:
+        raise BackupError(f"could not restore {target} from {backup}: {exc}") from exc
+
+
+def timestamped_backup_path(folder: Path, database: Path, reason: str) -> Path:
+    """`<folder>/<db stem>-<UTC time>-<reason>.db`: names sort by age."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return folder / f"{database.stem}-{stamp}-{reason}{_BACKUP_GLOB_SUFFIX}"
+
+
+def prune_backups(folder: Path, database: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` backups of `database` in `folder`; returns the deleted."""
+    backups = sorted(folder.glob(f"{database.stem}-*{_BACKUP_GLOB_SUFFIX}"))
+    doomed = backups[:-keep] if keep < len(backups) else []
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed

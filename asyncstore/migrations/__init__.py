@@ -1,0 +1,1 @@
+"""Alembic migrations of the asyncstore schema (run by `asyncstore.schema_migrations`)."""
