@@ -1,4 +1,4 @@
-"""Trade summary and retention: the spec's health-check and cleanup queries, exact on SQLite.
+"""Trade summary: the spec's health-check query, exact on SQLite.
 
 SQLite stores money as fixed-scale text (see types.py), and its SUM() would turn that into a float.
 The summary instead sums the integer part and the fractional digits separately as integers, which
@@ -7,7 +7,6 @@ is exact, and joins them with Decimal arithmetic.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -16,33 +15,12 @@ from sqlalchemy import Float, Integer, String, bindparam, case, cast, func, sele
 
 from asyncstore.codec import CompiledSQL, compile_for_sqlite
 from asyncstore.models import Trade
-from asyncstore.types import DECIMAL_CONTEXT, UTCDateTime, quantum
+from asyncstore.types import DECIMAL_CONTEXT, quantum
 
-__all__ = ["cleanup_statements", "trade_summary", "trade_summary_query"]
+__all__ = ["trade_summary", "trade_summary_query"]
 
 TRADES = Trade.__table__
 MONEY_SCALE = 8
-
-# Each statement deletes at most `?` rows, so a cleanup of a million rows is many short
-# transactions that interleave with the bots' writes instead of one that stalls them.
-DELETE_OLD_TRADES = (
-    "DELETE FROM trades WHERE rowid IN (SELECT rowid FROM trades "
-    "WHERE status IN ('closed', 'cancelled') AND COALESCE(exit_time, created_at) < ? LIMIT ?)"
-)
-DELETE_OLD_METRICS = (
-    "DELETE FROM performance_metrics WHERE rowid IN (SELECT rowid FROM performance_metrics "
-    "WHERE COALESCE(calculated_at, created_at) < ? LIMIT ?)"
-)
-
-
-def cleanup_statements(
-    trade_cutoff: datetime, metrics_cutoff: datetime, chunk_rows: int
-) -> list[tuple[str, tuple[Any, ...]]]:
-    """One chunk of the cleanup: at most `chunk_rows` trades and `chunk_rows` metrics rows."""
-    return [
-        (DELETE_OLD_TRADES, (UTCDateTime.to_db(trade_cutoff), chunk_rows)),
-        (DELETE_OLD_METRICS, (UTCDateTime.to_db(metrics_cutoff), chunk_rows)),
-    ]
 
 
 def _count(condition: Any) -> Any:

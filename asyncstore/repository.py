@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -20,10 +21,10 @@ from asyncstore.bulk import BulkTradeWriter
 from asyncstore.codec import CompiledSQL, TableCodec
 from asyncstore.errors import FieldError, InvalidDataError, NotFoundError
 from asyncstore.ids import new_id
-from asyncstore.maintenance import cleanup_statements, trade_summary, trade_summary_query
+from asyncstore.maintenance import trade_summary, trade_summary_query
 from asyncstore.metrics import ClosedTrade, compute_metrics
 from asyncstore.models import BotInstance, PerformanceMetrics, Trade
-from asyncstore.operations import Heartbeat, InsertRows, Statements, UpdateReturning
+from asyncstore.operations import Heartbeat, InsertRows, UpdateReturning
 from asyncstore.queries import (
     ALL_BOTS,
     BOT_BY_ID,
@@ -31,6 +32,7 @@ from asyncstore.queries import (
     TRADE_BY_ID,
     trades_with_status,
 )
+from asyncstore.retention import CleanupReport, ProgressCallback, run_cleanup
 from asyncstore.schemas import (
     BotInstanceCreate,
     BotInstanceRecord,
@@ -283,7 +285,12 @@ class TradeRepository:
         return trade_summary(row)
 
     async def cleanup_old_data(
-        self, days_to_keep: int = 90, *, metrics_days_to_keep: int = 365
+        self,
+        days_to_keep: int = 90,
+        *,
+        metrics_days_to_keep: int = 365,
+        archive: str | Path | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> int:
         """Delete closed and cancelled trades older than `days_to_keep` days (by exit_time, else
         created_at) and metrics older than `metrics_days_to_keep` days (by calculated_at, else
@@ -292,21 +299,39 @@ class TradeRepository:
 
         It deletes in chunks of `bulk_chunk_rows` rows, each its own short transaction in the
         writer's bulk lane, so bots keep writing while a million old rows go; a cleanup stopped
-        half-way has deleted only old rows and can simply be run again."""
+        half-way has deleted only old rows and can simply be run again.
+
+        `archive` (a .csv or .parquet path) first writes every row it deletes there: trades to
+        that file, metrics beside it (`old.csv` → `old.metrics.csv`). See asyncstore.retention."""
+        report = await self.cleanup(
+            days_to_keep,
+            metrics_days_to_keep=metrics_days_to_keep,
+            archive=archive,
+            on_progress=on_progress,
+        )
+        return report.total
+
+    async def cleanup(
+        self,
+        days_to_keep: int = 90,
+        *,
+        metrics_days_to_keep: int = 365,
+        archive: str | Path | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> CleanupReport:
+        """`cleanup_old_data`, returning what was deleted per table and the archives written."""
         now = _now()
         trade_cutoff = now - timedelta(days=require_days("days_to_keep", days_to_keep))
         metrics_cutoff = now - timedelta(
             days=require_days("metrics_days_to_keep", metrics_days_to_keep)
         )
-        chunk = self._store.settings.bulk_chunk_rows
-        statements = cleanup_statements(trade_cutoff, metrics_cutoff, chunk)
-        total = 0
-        while True:
-            op = Statements(statements, subject="cleanup_old_data", bulk=True)
-            deleted: list[int] = await self._store.submit(op)
-            total += sum(deleted)
-            if max(deleted) < chunk:
-                return total
+        return await run_cleanup(
+            self._store,
+            trade_cutoff=trade_cutoff,
+            metrics_cutoff=metrics_cutoff,
+            archive=None if archive is None else Path(archive),
+            on_progress=on_progress,
+        )
 
     # --- shared plumbing ------------------------------------------------------------------
 
