@@ -1,26 +1,80 @@
-"""The `asyncstore` command. Exit codes: 0 ok, 1 asyncstore error, 2 bad arguments."""
+"""The `asyncstore` command: set up, inspect, back up and prune a trading database.
+
+Exit codes (for scripts): 0 done; 1 failed (the message says why; nothing was changed unless
+it says so); 2 bad arguments; 3 `check` found problems. Every command takes `--url` (default:
+$ASYNCSTORE_DATABASE_URL, else sqlite+aiosqlite:///db/trading.db), `--json` (one JSON document on
+stdout) and `--echo` (log every SQL statement to stderr).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 
+from asyncstore.cli_commands import COMMANDS, EXIT_ERROR, EXIT_USAGE, CommandContext
+from asyncstore.config import load_settings
 from asyncstore.errors import AsyncStoreError
 
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asyncstore", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run paper bots and an optimizer against a database")
-    demo.add_argument(
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--url",
         default=None,
         help="database URL (default: $ASYNCSTORE_DATABASE_URL, else sqlite+aiosqlite:///db/trading.db)",
     )
+    common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    common.add_argument("--echo", action="store_true", help="log every SQL statement to stderr")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asyncstore", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = [_common()]
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text, parents=common)
+
+    add("init", "create the database (and its folder) at the current schema revision")
+    add("upgrade", "back up the database, then upgrade its schema to this version's revision")
+    add("current", "show the database's schema revision and this version's")
+    backup = add("backup", "take an online, verified backup (safe while bots write)")
+    backup.add_argument("path", nargs="?", help="backup file (default: the backups folder)")
+    restore = add("restore", "replace the database with a backup (refused while it is in use)")
+    restore.add_argument("path", help="the backup file to restore")
+    cleanup = add("cleanup", "delete old closed trades and old metrics, in chunks")
+    cleanup.add_argument(
+        "--days", type=_positive_int, required=True, help="keep trades of the last N days"
+    )
+    cleanup.add_argument(
+        "--metrics-days",
+        type=_positive_int,
+        default=365,
+        help="keep metrics of the last N days (default 365)",
+    )
+    cleanup.add_argument(
+        "--archive", help="first write the deleted rows to this .csv or .parquet file"
+    )
+    add("summary", "rows per table and per bot, open trades, last heartbeats, file sizes")
+    export = add("export", "write trades to a CSV or Parquet file")
+    export.add_argument("what", choices=["trades"], help="what to export")
+    export.add_argument("--bot", help="only this bot's trades (default: every bot's)")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--output", help="file to write (default: trades[-BOT].FORMAT)")
+    add("check", "integrity, foreign keys and schema revision; exit 3 if anything is wrong")
+    demo = add("demo", "run paper bots and an optimizer against a database")
     demo.add_argument(
         "--bots", type=int, default=20, help="paper bots trading at once (default 20)"
     )
@@ -28,41 +82,28 @@ def _parser() -> argparse.ArgumentParser:
         "--seconds", type=float, default=10.0, help="how long they trade (default 10)"
     )
     demo.add_argument(
-        "--optimizer-rows",
-        type=int,
-        default=50_000,
-        help="rows in the optimizer batch (default 50000)",
+        "--optimizer-rows", type=int, default=50_000, help="rows in the optimizer batch"
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.bots < 1 or args.seconds <= 0 or args.optimizer_rows < 0:
-        print(
-            "asyncstore demo: --bots must be >= 1, --seconds > 0, --optimizer-rows >= 0",
-            file=sys.stderr,
+    if args.echo:
+        logging.basicConfig(
+            stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s"
         )
-        return 2
-    from asyncstore.demo import run_demo
-
+        for name in ("asyncstore.sql", "sqlalchemy.engine", "alembic"):
+            logging.getLogger(name).setLevel(logging.INFO)
     try:
-        report = asyncio.run(
-            run_demo(
-                args.url, bots=args.bots, seconds=args.seconds, optimizer_rows=args.optimizer_rows
-            )
-        )
+        settings = load_settings(args.url, {"echo": args.echo} if args.echo else {})
+        return COMMANDS[args.command](CommandContext(args, settings))
     except AsyncStoreError as exc:
-        print(f"asyncstore demo: {exc}", file=sys.stderr)
-        return 1
-    from rich.console import Console
-
-    console = Console()
-    console.print(report.table())
-    print("asyncstore demo finished")
-    for line in report.lines():
-        print(f"  {line}")
-    return 0
+        print(f"asyncstore {args.command}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValueError as exc:  # bad option values the parser could not see (e.g. demo sizes)
+        print(f"asyncstore {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

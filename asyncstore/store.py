@@ -131,13 +131,15 @@ class Store:
     async def _shutdown(
         writer: WriteQueue | None, reader: ReadPool | None, lock: DatabaseLock
     ) -> None:
+        # Readers go first so that the writer's connection is the file's last one: closing it
+        # checkpoints the WAL into the database and removes it (read-only ones cannot).
         try:
-            if writer is not None:
-                await writer.close()
+            if reader is not None:
+                await reader.close()
         finally:
             try:
-                if reader is not None:
-                    await reader.close()
+                if writer is not None:
+                    await writer.close()
             finally:
                 lock.release()
 

@@ -1,0 +1,243 @@
+"""What an operator asks of a database: its summary, a health check, an export, a backup.
+
+The `asyncstore` command (cli.py) prints these; they are plain functions so scripts and
+dashboards can call them too. File-level work (integrity checks, backups, restores) is blocking
+and runs on a worker thread; nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Table
+
+from asyncstore.archive import ArchiveFile
+from asyncstore.backup import (
+    BackupInfo,
+    backup_database,
+    integrity_problems,
+    prune_backups,
+    restore_database,
+    timestamped_backup_path,
+)
+from asyncstore.codec import TableCodec
+from asyncstore.config import StoreSettings, backup_folder, sqlite_path
+from asyncstore.errors import ConfigurationError
+from asyncstore.file_lock import DatabaseLock
+from asyncstore.models import BotInstance, PerformanceMetrics, Trade
+from asyncstore.schema_migrations import SchemaState, read_schema_state
+from asyncstore.store import Store
+from asyncstore.types import UTCDateTime
+
+__all__ = [
+    "BotSummary",
+    "CheckReport",
+    "DatabaseSummary",
+    "RestoreReport",
+    "check_database",
+    "database_summary",
+    "export_trades",
+    "require_database",
+    "restore_backup",
+    "schema_state",
+    "take_backup",
+]
+
+TRADES: Table = Trade.__table__  # type: ignore[assignment]
+TABLES = (BotInstance.__tablename__, Trade.__tablename__, PerformanceMetrics.__tablename__)
+PER_BOT_SQL = (
+    "SELECT b.id, b.type, b.status, b.last_heartbeat, count(t.id), "
+    "coalesce(sum(t.status = 'open'), 0) "
+    "FROM bot_instances AS b LEFT JOIN trades AS t ON t.bot_id = b.id "
+    "GROUP BY b.id ORDER BY b.id"
+)
+
+
+def require_database(settings: StoreSettings) -> Path:
+    """The database file of `settings`, which must exist (admin commands never create one)."""
+    path = sqlite_path(settings.database_url)
+    if not path.is_file():
+        raise ConfigurationError(
+            f"no database at {path}; create it with `asyncstore init --url {settings.database_url}`"
+        )
+    return path
+
+
+def _wal_bytes(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+@dataclass(frozen=True, slots=True)
+class BotSummary:
+    id: str
+    type: str
+    status: str
+    last_heartbeat: datetime | None
+    trades: int
+    open_trades: int
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSummary:
+    path: Path
+    revision: str | None
+    file_bytes: int
+    wal_bytes: int
+    rows: dict[str, int]
+    open_trades: int
+    bots: list[BotSummary] = field(default_factory=list)
+
+
+async def database_summary(store: Store) -> DatabaseSummary:
+    """Counts per table and per bot, open trades, last heartbeats, file and WAL size."""
+    rows = {}
+    for table in TABLES:
+        ((rows[table],),) = await store.fetch_all(f"SELECT count(*) FROM {table}")
+    ((open_trades,),) = await store.fetch_all("SELECT count(*) FROM trades WHERE status = 'open'")
+    bots = [
+        BotSummary(bot_id, kind, status, UTCDateTime.from_db(beat), int(total), int(opened))
+        for bot_id, kind, status, beat, total, opened in await store.fetch_all(PER_BOT_SQL)
+    ]
+    path = store.path
+    return DatabaseSummary(
+        path=path,
+        revision=store.schema.current if store.schema else None,
+        file_bytes=path.stat().st_size,
+        wal_bytes=_wal_bytes(path),
+        rows=rows,
+        open_trades=int(open_trades),
+        bots=bots,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    path: Path
+    integrity: list[str]  # empty: PRAGMA integrity_check said ok
+    foreign_key_violations: list[str]
+    schema: SchemaState
+    journal_mode: str
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.integrity
+            and not self.foreign_key_violations
+            and self.schema.status == "current"
+        )
+
+    @property
+    def problems(self) -> list[str]:
+        found = [f"integrity: {message}" for message in self.integrity]
+        found += [f"foreign key: {message}" for message in self.foreign_key_violations]
+        if self.schema.status != "current":
+            found.append(f"schema: {self.schema.describe()} ({self.schema.status})")
+        return found
+
+
+def _read_only(path: Path, settings: StoreSettings) -> sqlite3.Connection:
+    uri = f"file:{quote(str(path))}?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=settings.busy_timeout_ms / 1000)
+
+
+def schema_state(settings: StoreSettings) -> SchemaState:
+    """The database's schema revision against this version's head, read-only. Blocking."""
+    with closing(_read_only(require_database(settings), settings)) as conn:
+        return read_schema_state(conn)
+
+
+def check_database(settings: StoreSettings) -> CheckReport:
+    """Integrity, foreign keys and schema revision of the file, read-only. Blocking."""
+    path = require_database(settings)
+    integrity = integrity_problems(path, busy_timeout_ms=settings.busy_timeout_ms)
+    with closing(_read_only(path, settings)) as conn:
+        violations = [
+            f"{table} row {rowid} names a missing {parent} row"
+            for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check")
+        ]
+        schema = read_schema_state(conn)
+        ((journal_mode,),) = conn.execute("PRAGMA journal_mode").fetchall()
+    return CheckReport(path, integrity, violations, schema, str(journal_mode))
+
+
+def take_backup(settings: StoreSettings, destination: Path | None = None) -> BackupInfo:
+    """An online verified backup: to `destination`, else to the backups folder (kept to
+    `backup_keep` files). Safe while bots write. Blocking."""
+    path = require_database(settings)
+    if destination is not None:
+        return backup_database(path, destination, busy_timeout_ms=settings.busy_timeout_ms)
+    folder = backup_folder(settings)
+    info = backup_database(
+        path,
+        timestamped_backup_path(folder, path, "manual"),
+        busy_timeout_ms=settings.busy_timeout_ms,
+    )
+    prune_backups(folder, path, settings.backup_keep)
+    return info
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    restored_from: Path
+    previous_saved_to: BackupInfo  # the database as it was, in case the restore was a mistake
+
+
+def restore_backup(settings: StoreSettings, backup: Path) -> RestoreReport:
+    """Replace the database with `backup`; refused while any Store has it open. Blocking.
+
+    The current contents are backed up first (into the backups folder), so a restore can be
+    undone by restoring that file.
+    """
+    path = require_database(settings)
+    if not backup.is_file():
+        raise ConfigurationError(f"no backup file at {backup}")
+    lock = DatabaseLock(path)
+    lock.acquire_exclusive("restore it")
+    try:
+        folder = backup_folder(settings)
+        previous = backup_database(
+            path,
+            timestamped_backup_path(folder, path, "before-restore"),
+            busy_timeout_ms=settings.busy_timeout_ms,
+        )
+        restore_database(backup, path, busy_timeout_ms=settings.busy_timeout_ms)
+        prune_backups(folder, path, settings.backup_keep)
+    finally:
+        lock.release()
+    return RestoreReport(backup, previous)
+
+
+def _export_sql(by_bot: bool) -> str:
+    columns = ", ".join(column.name for column in TRADES.columns)
+    bot_filter = "bot_id = ? AND " if by_bot else ""
+    return f"SELECT {columns} FROM trades WHERE {bot_filter}id > ? ORDER BY id LIMIT ?"
+
+
+async def export_trades(
+    store: Store, sink: ArchiveFile, *, bot_id: str | None = None, page_rows: int = 5_000
+) -> int:
+    """Write a bot's trades (all bots' when `bot_id` is None) to `sink`, oldest first (ids are
+    time-ordered), a page at a time so memory stays flat. Returns the number of rows written."""
+    codec = TableCodec(TRADES)
+    sql = _export_sql(bot_id is not None)
+    prefix: tuple[Any, ...] = (bot_id,) if bot_id is not None else ()
+    last_id = ""
+    written = 0
+    while True:
+        rows = await store.fetch_all(sql, (*prefix, last_id, page_rows))
+        if not rows:
+            break
+        records = [codec.decode(row) for row in rows]
+        await asyncio.to_thread(sink.append, records)
+        written += len(records)
+        last_id = records[-1]["id"]
+    await asyncio.to_thread(sink.finish)
+    return written
