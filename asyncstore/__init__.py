@@ -6,17 +6,22 @@ One writer with group commit serialises SQLite writes; read-only connections ser
 from asyncstore.config import StoreSettings
 from asyncstore.errors import (
     AsyncStoreError,
+    BackupError,
     ConfigurationError,
+    DatabaseInUseError,
     DuplicateError,
     FieldError,
     ForeignKeyError,
     IntegrityError,
     InvalidDataError,
+    MigrationError,
     NotFoundError,
+    SchemaVersionError,
     StoreClosedError,
 )
 from asyncstore.ids import new_id
 from asyncstore.repository import TradeRepository
+from asyncstore.retention import CleanupProgress, CleanupReport
 from asyncstore.runtime import (
     BotHeartbeat,
     BotRecovery,
@@ -24,6 +29,7 @@ from asyncstore.runtime import (
     mark_stale_bots,
     recover_bot,
 )
+from asyncstore.schema_migrations import SchemaState
 from asyncstore.schemas import (
     BotInstanceCreate,
     BotInstanceRecord,
@@ -40,21 +46,28 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncStoreError",
+    "BackupError",
     "BotHeartbeat",
     "BotInstanceCreate",
     "BotInstanceRecord",
     "BotInstanceUpdate",
     "BotRecovery",
+    "CleanupProgress",
+    "CleanupReport",
     "ConfigurationError",
+    "DatabaseInUseError",
     "DuplicateError",
     "FieldError",
     "ForeignKeyError",
     "HealthReport",
     "IntegrityError",
     "InvalidDataError",
+    "MigrationError",
     "NotFoundError",
     "PerformanceMetricsCreate",
     "PerformanceMetricsRecord",
+    "SchemaState",
+    "SchemaVersionError",
     "Store",
     "StoreClosedError",
     "StoreSettings",

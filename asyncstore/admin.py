@@ -27,7 +27,6 @@ from asyncstore.backup import (
     restore_database,
     timestamped_backup_path,
 )
-from asyncstore.codec import TableCodec
 from asyncstore.config import StoreSettings, backup_folder, sqlite_path
 from asyncstore.errors import ConfigurationError
 from asyncstore.file_lock import DatabaseLock
@@ -226,7 +225,6 @@ async def export_trades(
 ) -> int:
     """Write a bot's trades (all bots' when `bot_id` is None) to `sink`, oldest first (ids are
     time-ordered), a page at a time so memory stays flat. Returns the number of rows written."""
-    codec = TableCodec(TRADES)
     sql = _export_sql(bot_id is not None)
     prefix: tuple[Any, ...] = (bot_id,) if bot_id is not None else ()
     last_id = ""
@@ -235,9 +233,8 @@ async def export_trades(
         rows = await store.fetch_all(sql, (*prefix, last_id, page_rows))
         if not rows:
             break
-        records = [codec.decode(row) for row in rows]
-        await asyncio.to_thread(sink.append, records)
-        written += len(records)
-        last_id = records[-1]["id"]
+        await asyncio.to_thread(sink.append, rows)
+        written += len(rows)
+        last_id = rows[-1][0]  # id is the first column
     await asyncio.to_thread(sink.finish)
     return written

@@ -19,14 +19,13 @@ import csv
 import json
 import os
 import shutil
-from collections.abc import Sequence
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Integer, Table
 
+from asyncstore.codec import TableCodec
 from asyncstore.errors import ConfigurationError
 from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
 
@@ -53,36 +52,57 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _csv_text(value: Any, column_type: Any) -> str:
-    if value is None:
+def _csv_time(stored: str | None) -> str:
+    """Stored UTC text → ISO 8601 with its offset ('2026-01-02T03:04:05.000006+00:00')."""
+    if stored is None:
         return ""
-    if isinstance(column_type, JSONDocument):
-        return _json_text(value) or ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
+    if len(stored) == 26 and stored[10] == " ":  # asyncstore's own fixed-width format
+        return f"{stored[:10]}T{stored[11:]}+00:00"
+    parsed = UTCDateTime.from_db(stored)  # rows written by other tools
+    return parsed.isoformat() if parsed is not None else ""
+
+
+def _csv_plain(stored: Any) -> Any:
+    # Money is stored as exact fixed-scale text and JSON as JSON text: both go out as they are.
+    return "" if stored is None else stored
+
+
+def _stored_to_csv(column_type: Any) -> Callable[[Any], Any]:
+    return _csv_time if isinstance(column_type, UTCDateTime) else _csv_plain
 
 
 class ArchiveFile(abc.ABC):
-    """Appends rows (dicts of decoded values) of `table` to one archive file."""
+    """Appends rows of `table` to one archive file."""
 
     def __init__(self, path: Path, table: Table) -> None:
         self.path = path
         self.table = table
+        self.codec = TableCodec(table)
         self.columns = [column.name for column in table.columns]
         self.rows_written = 0
         self.created_empty = True  # this run created the file (so may remove it if unused)
         self._last_count = 0
 
-    @abc.abstractmethod
-    def append(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Write `rows` durably; returns a mark to pass to `rewind` to take them back."""
+    def append(self, rows: Sequence[Sequence[Any]]) -> int:
+        """Write `rows` (as stored, in column order) durably; returns a mark for `rewind`.
+
+        Runs on a worker thread (conversion and fsync stay off the event loop)."""
+        mark = self._write(rows)
+        self._counted(len(rows))
+        return mark
+
+    def rewind(self, mark: int, rows: Sequence[Sequence[Any]]) -> None:
+        """Take back the latest append (made at `mark`), then append `rows` instead."""
+        self.rows_written -= self._last_count
+        self._last_count = 0
+        self._truncate(mark)
+        self.append(rows)
 
     @abc.abstractmethod
-    def rewind(self, mark: int, rows: Sequence[dict[str, Any]]) -> None:
-        """Forget what was appended since `mark`, then append `rows` instead."""
+    def _write(self, rows: Sequence[Sequence[Any]]) -> int: ...
+
+    @abc.abstractmethod
+    def _truncate(self, mark: int) -> None: ...
 
     def finish(self) -> Path:
         return self.path
@@ -91,16 +111,11 @@ class ArchiveFile(abc.ABC):
         self.rows_written += rows
         self._last_count = rows
 
-    def _uncount_last(self) -> None:
-        # `rewind` only ever takes back the latest append.
-        self.rows_written -= self._last_count
-        self._last_count = 0
-
 
 class CsvArchive(ArchiveFile):
     def __init__(self, path: Path, table: Table) -> None:
         super().__init__(path, table)
-        self._types = [column.type for column in table.columns]
+        self._converters = [_stored_to_csv(column.type) for column in table.columns]
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and path.stat().st_size > 0:
             with path.open(newline="", encoding="utf-8") as existing:
@@ -116,27 +131,21 @@ class CsvArchive(ArchiveFile):
                 csv.writer(new).writerow(self.columns)
                 _fsync_file(new)
 
-    def append(self, rows: Sequence[dict[str, Any]]) -> int:
+    def _write(self, rows: Sequence[Sequence[Any]]) -> int:
+        converters = self._converters
         with self.path.open("a", newline="", encoding="utf-8") as handle:
             mark = handle.tell()
-            writer = csv.writer(handle)
-            for row in rows:
-                writer.writerow(
-                    [
-                        _csv_text(row[name], type_)
-                        for name, type_ in zip(self.columns, self._types, strict=True)
-                    ]
-                )
+            csv.writer(handle).writerows(
+                [convert(value) for convert, value in zip(converters, row, strict=True)]
+                for row in rows
+            )
             _fsync_file(handle)
-        self._counted(len(rows))
         return mark
 
-    def rewind(self, mark: int, rows: Sequence[dict[str, Any]]) -> None:
-        self._uncount_last()
+    def _truncate(self, mark: int) -> None:
         with self.path.open("r+b") as handle:
             handle.truncate(mark)
             _fsync_file(handle)
-        self.append(rows)
 
 
 def _arrow_schema(table: Table) -> Any:
@@ -175,15 +184,17 @@ class ParquetArchive(ArchiveFile):
     def _part_paths(self) -> list[Path]:
         return sorted(self.parts.glob("*.parquet"))
 
-    def append(self, rows: Sequence[dict[str, Any]]) -> int:
+    def _write(self, rows: Sequence[Sequence[Any]]) -> int:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        records = [self.codec.decode(row) for row in rows]
         existing = self._part_paths()
         mark = int(existing[-1].stem) + 1 if existing else 0
         # JSON documents go in as their JSON text (a Parquet string column).
         records = [
-            {**row, **{name: _json_text(row[name]) for name in self._json_columns}} for row in rows
+            {**record, **{name: _json_text(record[name]) for name in self._json_columns}}
+            for record in records
         ]
         part = self.parts / f"{mark:0{_PART_DIGITS}d}.parquet"
         partial = part.with_suffix(".partial")
@@ -192,15 +203,12 @@ class ParquetArchive(ArchiveFile):
             os.fsync(handle.fileno())
         os.replace(partial, part)
         _fsync_dir(self.parts)
-        self._counted(len(rows))
         return mark
 
-    def rewind(self, mark: int, rows: Sequence[dict[str, Any]]) -> None:
-        self._uncount_last()
+    def _truncate(self, mark: int) -> None:
         for part in self._part_paths():
             if int(part.stem) >= mark:
                 part.unlink()
-        self.append(rows)
 
     def finish(self) -> Path:
         import pyarrow.parquet as pq

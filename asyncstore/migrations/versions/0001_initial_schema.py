@@ -33,20 +33,20 @@ def upgrade() -> None:
         sa.Column(
             "created_at",
             UTCDateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            server_default=sa.func.current_timestamp(),
             nullable=False,
         ),
         sa.Column(
             "updated_at",
             UTCDateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            server_default=sa.func.current_timestamp(),
             nullable=False,
         ),
         sa.CheckConstraint(
-            "status IN ('running', 'stopped', 'error')", name=op.f("ck_bot_instances_status")
+            "type IN ('paper', 'live', 'optimization')", name=op.f("ck_bot_instances_type")
         ),
         sa.CheckConstraint(
-            "type IN ('paper', 'live', 'optimization')", name=op.f("ck_bot_instances_type")
+            "status IN ('running', 'stopped', 'error')", name=op.f("ck_bot_instances_status")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bot_instances")),
     )
@@ -71,7 +71,7 @@ def upgrade() -> None:
         sa.Column(
             "created_at",
             UTCDateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            server_default=sa.func.current_timestamp(),
             nullable=False,
         ),
         sa.ForeignKeyConstraint(
@@ -116,21 +116,21 @@ def upgrade() -> None:
         sa.Column(
             "created_at",
             UTCDateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            server_default=sa.func.current_timestamp(),
             nullable=False,
         ),
         sa.Column(
             "updated_at",
             UTCDateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            server_default=sa.func.current_timestamp(),
             nullable=False,
+        ),
+        sa.CheckConstraint(
+            "trade_type IN ('paper', 'live', 'optimization')", name=op.f("ck_trades_trade_type")
         ),
         sa.CheckConstraint("direction IN ('long', 'short')", name=op.f("ck_trades_direction")),
         sa.CheckConstraint(
             "status IN ('open', 'closed', 'cancelled')", name=op.f("ck_trades_status")
-        ),
-        sa.CheckConstraint(
-            "trade_type IN ('paper', 'live', 'optimization')", name=op.f("ck_trades_trade_type")
         ),
         sa.ForeignKeyConstraint(
             ["bot_id"], ["bot_instances.id"], name=op.f("fk_trades_bot_id_bot_instances")

@@ -1,0 +1,237 @@
+"""Schema revisions: empty → head, older only when asked, newer refused, failed upgrade restored."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+
+from asyncstore import (
+    DatabaseInUseError,
+    MigrationError,
+    SchemaVersionError,
+    Store,
+    TradeRepository,
+)
+from asyncstore.config import load_settings
+from asyncstore.schema_migrations import alembic_config, head_revision, upgrade_database
+from tests.conftest import open_store_with_bot, trade_data
+
+MIGRATIONS = Path(__file__).parent.parent / "asyncstore" / "migrations"
+
+
+def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def _alembic(action: Callable[..., None], path: Path, revision: str) -> None:
+    # Alembic's env.py runs its own event loop: on a worker thread, as asyncstore runs it.
+    await asyncio.to_thread(action, alembic_config(path), revision)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _revision(path: Path) -> str:
+    ((revision,),) = _query(path, "SELECT version_num FROM alembic_version")
+    return str(revision)
+
+
+def _indexes(path: Path) -> set[str]:
+    return {row[0] for row in _query(path, "SELECT name FROM sqlite_master WHERE type='index'")}
+
+
+def _schema(path: Path) -> dict[str, Any]:
+    """Everything SQLite knows of the tables: columns, indexes, foreign keys, CREATE texts."""
+    described: dict[str, Any] = {}
+    with closing(sqlite3.connect(path)) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name != 'alembic_version'"
+            )
+        ]
+        for table in sorted(tables):
+            indexes = {}
+            for _, name, unique, origin, partial in conn.execute(f"PRAGMA index_list({table})"):
+                columns = [row[2] for row in conn.execute(f"PRAGMA index_xinfo({name})")]
+                indexes[name] = (unique, origin, partial, columns)
+            described[table] = {
+                "columns": conn.execute(f"PRAGMA table_info({table})").fetchall(),
+                "indexes": indexes,
+                "foreign_keys": conn.execute(f"PRAGMA foreign_key_list({table})").fetchall(),
+            }
+        described["sql"] = sorted(
+            " ".join(str(sql).split())
+            for (sql,) in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'alembic_version'"
+            )
+        )
+    return described
+
+
+async def _database_with_trades(db_url: str, count: int = 5) -> list[Any]:
+    store, repo = await open_store_with_bot(db_url)
+    try:
+        trades = [await repo.create_trade(trade_data(entry_price=f"100.{i}")) for i in range(count)]
+    finally:
+        await store.close()
+    return trades
+
+
+async def _all_trades(db_url: str, **options: Any) -> list[Any]:
+    async with Store(db_url, **options) as store:
+        return await TradeRepository(store).get_open_trades()
+
+
+def test_head_is_the_newest_packaged_revision() -> None:
+    assert head_revision() == "0002"
+
+
+async def test_an_empty_database_is_created_at_head(db_url: str, db_path: Path) -> None:
+    async with Store(db_url) as store:
+        assert store.schema is not None and store.schema.status == "current"
+    assert _revision(db_path) == "0002"
+    assert {"ix_trades_retention", "ix_performance_metrics_retention"} <= _indexes(db_path)
+
+
+async def test_migrations_build_exactly_the_models_schema(
+    db_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    # One path runs every revision from nothing; the other creates the models' tables and stamps
+    # head (what Store does for an empty file). Both must give the same database.
+    migrated = tmp_path / "migrated.db"
+    await _alembic(command.upgrade, migrated, "head")
+    async with Store(db_url):
+        pass
+    assert _schema(migrated) == _schema(db_path)
+    assert _revision(migrated) == _revision(db_path) == "0002"
+
+
+async def test_an_older_database_is_refused_unless_asked_then_upgraded_with_data(
+    db_url: str, db_path: Path
+) -> None:
+    trades = await _database_with_trades(db_url)
+    await _alembic(command.downgrade, db_path, "0001")
+    assert _revision(db_path) == "0001"
+    assert "ix_trades_retention" not in _indexes(db_path)
+
+    with pytest.raises(SchemaVersionError, match="0001.*0002.*asyncstore upgrade"):
+        await Store(db_url).start()
+    assert _revision(db_path) == "0001"  # refused means untouched
+
+    assert await _all_trades(db_url, upgrade_schema=True) == trades
+    assert _revision(db_path) == "0002"
+    assert "ix_trades_retention" in _indexes(db_path)
+    (backup,) = (db_path.parent / "backups").glob("trading-*-before-upgrade-0001-to-0002.db")
+    assert _revision(backup) == "0001"
+    assert _query(backup, "SELECT count(*) FROM trades") == [(len(trades),)]
+    assert _query(backup, "PRAGMA integrity_check") == [("ok",)]
+
+
+async def test_unversioned_tables_of_asyncstore_0_1_are_adopted_as_0001(
+    db_url: str, db_path: Path
+) -> None:
+    trades = await _database_with_trades(db_url)
+    await _alembic(command.downgrade, db_path, "0001")
+    with closing(sqlite3.connect(db_path)) as conn:
+        conn.execute("DROP TABLE alembic_version")  # what 0.1's create_tables() left
+    with pytest.raises(SchemaVersionError, match="unversioned"):
+        await Store(db_url).start()
+    report = await asyncio.to_thread(upgrade_database, db_path, load_settings(db_url, {}))
+    assert report.before.unversioned and report.after == "0002"
+    assert await _all_trades(db_url) == trades
+
+
+async def test_a_newer_database_is_refused_naming_both_revisions(
+    db_url: str, db_path: Path
+) -> None:
+    await _database_with_trades(db_url)
+    with closing(sqlite3.connect(db_path)) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'f00d9999'")
+        conn.commit()
+    before = _digest(db_path)
+    for options in ({}, {"upgrade_schema": True}):
+        with pytest.raises(SchemaVersionError, match="f00d9999.*0002.*newer asyncstore"):
+            await Store(db_url, **options).start()
+    with pytest.raises(SchemaVersionError, match="f00d9999"):
+        await asyncio.to_thread(upgrade_database, db_path, load_settings(db_url, {}))
+    assert _digest(db_path) == before
+
+
+FAILING_REVISION = '''
+"""A revision that does part of its work and then fails."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("DELETE FROM trades")
+    op.execute("SELECT no_such_function()")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+async def test_a_failing_upgrade_restores_the_backup(
+    db_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    trades = await _database_with_trades(db_url)
+    await _alembic(command.downgrade, db_path, "0001")
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "0003_fails.py").write_text(FAILING_REVISION)
+
+    with pytest.raises(MigrationError, match="(?s)0001 to 0003 failed.*restored from the backup"):
+        await asyncio.to_thread(
+            upgrade_database, db_path, load_settings(db_url, {}), script_location=str(scripts)
+        )
+
+    # 0002 had committed before 0003 failed: only the restore brings the file back to 0001.
+    assert _revision(db_path) == "0001"
+    assert "ix_trades_retention" not in _indexes(db_path)
+    assert "half_done" not in {row[0] for row in _query(db_path, "SELECT name FROM sqlite_master")}
+    assert _query(db_path, "PRAGMA integrity_check") == [("ok",)]
+    assert await _all_trades(db_url, upgrade_schema=True) == trades
+
+
+async def test_upgrade_is_refused_while_another_store_has_the_database_open(
+    db_url: str, db_path: Path
+) -> None:
+    await _database_with_trades(db_url)
+    async with Store(db_url):
+        await _alembic(command.downgrade, db_path, "0001")
+        with pytest.raises(DatabaseInUseError, match="upgrade"):
+            await asyncio.to_thread(upgrade_database, db_path, load_settings(db_url, {}))
+        with pytest.raises(DatabaseInUseError):
+            await Store(db_url, upgrade_schema=True).start()
+    assert _revision(db_path) == "0001"
+    assert not (db_path.parent / "backups").exists()  # refused before anything was done
+
+
+async def test_backups_are_pruned_to_the_retention_count(db_url: str, db_path: Path) -> None:
+    await _database_with_trades(db_url, count=1)
+    settings = load_settings(db_url, {"backup_keep": 2})
+    for _ in range(3):
+        await _alembic(command.downgrade, db_path, "0001")
+        await asyncio.to_thread(upgrade_database, db_path, settings)
+    backups = sorted((db_path.parent / "backups").glob("trading-*.db"))
+    assert len(backups) == 2
