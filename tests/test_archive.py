@@ -1,0 +1,252 @@
+"""Cleanup with an archive: what is deleted is in the archive, exactly, in CSV and in Parquet."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from asyncstore import ConfigurationError, Store, TradeRecord, TradeRepository
+from asyncstore import retention as retention_module
+from asyncstore.archive import ArchiveFile, open_archive
+from asyncstore.models import Trade
+from asyncstore.retention import metrics_archive_path
+from tests.conftest import BOT_ID, count_rows, open_store_with_bot, trade_data
+
+NOW = datetime.now(UTC)
+OLD = NOW - timedelta(days=100)
+
+
+def _closed(exit_time: datetime, index: int, status: str = "closed") -> dict[str, Any]:
+    return trade_data(
+        status=status,
+        entry_time=exit_time - timedelta(hours=1),
+        exit_time=exit_time,
+        entry_price=Decimal("50000.12345678") + index,
+        exit_price="50100.00000001",
+        net_pnl=Decimal("-0.00000001") * index,
+        pnl_percentage="1.2345",
+        exit_reason=None if index % 2 else 'take profit, "quoted"\nnew line',
+        extra_metadata={"i": index, "note": "ünïcode"},
+    )
+
+
+async def _populate(repo: TradeRepository) -> tuple[list[TradeRecord], list[TradeRecord]]:
+    """Old closed/cancelled trades (to delete) and recent or open ones (to keep)."""
+    old = await repo.bulk_create_trades(
+        [
+            _closed(OLD - timedelta(minutes=i), i, "cancelled" if i % 5 == 0 else "closed")
+            for i in range(47)
+        ]
+    )
+    keep = await repo.bulk_create_trades(
+        [_closed(NOW - timedelta(days=1), i) for i in range(6)]
+        + [trade_data(entry_time=OLD, entry_price=i + 1) for i in range(4)]  # old but open
+    )
+    assert old == 47 and keep == 10
+    closed = await repo.get_closed_trades(bot_id=BOT_ID)
+    opened = await repo.get_open_trades(bot_id=BOT_ID)
+    doomed = [
+        t for t in closed if t.exit_time is not None and t.exit_time < NOW - timedelta(days=30)
+    ]
+    doomed += [t for t in await _cancelled(repo)]
+    kept = [t for t in closed if t not in doomed] + opened
+    return doomed, kept
+
+
+async def _cancelled(repo: TradeRepository) -> list[TradeRecord]:
+    rows = await repo._store.fetch_all("SELECT id FROM trades WHERE status = 'cancelled'")
+    return [t for (trade_id,) in rows if (t := await repo.get_trade_by_id(trade_id)) is not None]
+
+
+def _from_csv(text: str, column: Any) -> Any:
+    if text == "":
+        return None
+    type_name = type(column.type).__name__
+    if type_name == "ExactDecimal":
+        return Decimal(text)
+    if type_name == "UTCDateTime":
+        return datetime.fromisoformat(text)
+    if type_name == "JSONDocument":
+        return json.loads(text)
+    return text
+
+
+def _csv_records(path: Path) -> dict[str, dict[str, Any]]:
+    columns = Trade.__table__.columns
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {row["id"]: {c.name: _from_csv(row[c.name], c) for c in columns} for row in rows}
+
+
+def _expected(trades: list[TradeRecord]) -> dict[str, dict[str, Any]]:
+    return {t.id: t.model_dump() for t in trades}
+
+
+async def test_csv_archive_holds_exactly_the_deleted_rows(db_url: str, tmp_path: Path) -> None:
+    # Chunks of 3 rows, archive batches of 30: several batches and several chunks per batch.
+    store, repo = await open_store_with_bot(db_url, bulk_chunk_rows=3)
+    try:
+        doomed, kept = await _populate(repo)
+        old_metrics = await repo.create_performance_metrics(
+            {"bot_id": BOT_ID, "sharpe_ratio": "1.2345", "calculated_at": NOW - timedelta(days=400)}
+        )
+        await repo.create_performance_metrics({"bot_id": BOT_ID, "calculated_at": NOW})
+        archive = tmp_path / "archive" / "old.csv"
+        report = await repo.cleanup(30, archive=archive)
+        remaining = await repo.get_closed_trades(bot_id=BOT_ID) + await repo.get_open_trades(
+            bot_id=BOT_ID
+        )
+    finally:
+        await store.close()
+
+    assert report.deleted == {"trades": len(doomed), "performance_metrics": 1}
+    assert report.archives == [archive, metrics_archive_path(archive)]
+    assert _csv_records(archive) == _expected(doomed)
+    assert sorted(t.id for t in remaining) == sorted(t.id for t in kept)
+    with metrics_archive_path(archive).open(newline="", encoding="utf-8") as handle:
+        (metrics_row,) = list(csv.DictReader(handle))
+    assert metrics_row["id"] == old_metrics.id and metrics_row["sharpe_ratio"] == "1.2345"
+
+
+async def test_parquet_archive_keeps_types_exactly(db_url: str, tmp_path: Path) -> None:
+    store, repo = await open_store_with_bot(db_url, bulk_chunk_rows=4)
+    try:
+        doomed, _ = await _populate(repo)
+        archive = tmp_path / "old.parquet"
+        deleted = await repo.cleanup_old_data(30, archive=archive)
+    finally:
+        await store.close()
+    assert deleted == len(doomed)
+    table = pq.read_table(archive)  # noqa: ASYNC240  (the test reading its result)
+    assert str(table.schema.field("entry_price").type) == "decimal128(20, 8)"
+    assert str(table.schema.field("exit_time").type) == "timestamp[us, tz=UTC]"
+    rows = {row["id"]: row for row in table.to_pylist()}
+    for trade_id, expected in _expected(doomed).items():
+        row = rows.pop(trade_id)
+        row["extra_metadata"] = json.loads(row["extra_metadata"])
+        assert row == expected
+    assert rows == {}
+    assert not archive.with_name("old.parquet.parts").exists()  # noqa: ASYNC240
+
+
+async def test_a_row_changed_during_the_cleanup_is_kept_and_not_archived(
+    db_url: str, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, repo = await open_store_with_bot(db_url, bulk_chunk_rows=5)
+    changed: list[str] = []
+
+    def open_with_a_concurrent_edit(path: Path, table: Any, fmt: str | None = None) -> ArchiveFile:
+        archive = open_archive(path, table, fmt)
+        real_append = archive.append
+
+        def append(rows: Any) -> int:
+            mark = real_append(rows)
+            if not changed and table.name == "trades":
+                # Another process reopens one of the rows just archived, before it is deleted.
+                changed.append(rows[0][0])
+                with closing(sqlite3.connect(db_path, timeout=10)) as conn:
+                    conn.execute("UPDATE trades SET status = 'open' WHERE id = ?", (rows[0][0],))
+                    conn.commit()
+            return mark
+
+        archive.append = append  # type: ignore[method-assign]
+        return archive
+
+    monkeypatch.setattr(retention_module, "open_archive", open_with_a_concurrent_edit)
+    try:
+        doomed, _ = await _populate(repo)
+        archive = tmp_path / "old.csv"
+        deleted = await repo.cleanup_old_data(30, archive=archive)
+        survivor = await repo.get_trade_by_id(changed[0])
+    finally:
+        await store.close()
+    assert survivor is not None and survivor.status == "open"
+    assert deleted == len(doomed) - 1
+    assert set(_csv_records(archive)) == {t.id for t in doomed} - {changed[0]}
+
+
+async def test_a_second_cleanup_continues_the_same_csv(db_url: str, tmp_path: Path) -> None:
+    archive = tmp_path / "old.csv"
+    store, repo = await open_store_with_bot(db_url)
+    try:
+        doomed, _ = await _populate(repo)
+        assert await repo.cleanup_old_data(30, archive=archive) == len(doomed)
+        await repo.bulk_create_trades([_closed(OLD, 7)])
+        assert await repo.cleanup_old_data(30, archive=archive) == 1
+    finally:
+        await store.close()
+    text = archive.read_text(encoding="utf-8")  # noqa: ASYNC240
+    assert text.count("id,bot_id,") == 1
+    assert len(_csv_records(archive)) == len(doomed) + 1
+
+
+@pytest.mark.parametrize(
+    ("name", "prepare", "message"),
+    [
+        ("old.txt", None, "unknown format 'txt'"),
+        ("other.csv", "a,b,c\n1,2,3\n", "header differs"),
+        ("taken.parquet", "not parquet", "already exists"),
+    ],
+)
+async def test_a_bad_archive_is_refused_before_anything_is_deleted(
+    db_url: str, db_path: Path, tmp_path: Path, name: str, prepare: str | None, message: str
+) -> None:
+    archive = tmp_path / name
+    if prepare is not None:
+        archive.write_text(prepare)  # noqa: ASYNC240
+    store, repo = await open_store_with_bot(db_url)
+    try:
+        await _populate(repo)
+        before = count_rows(db_path)
+        with pytest.raises(ConfigurationError, match=message):
+            await repo.cleanup_old_data(30, archive=archive)
+        assert count_rows(db_path) == before
+    finally:
+        await store.close()
+    if prepare is not None:
+        assert archive.read_text() == prepare  # noqa: ASYNC240
+
+
+async def test_parquet_parts_left_by_a_stopped_run_are_joined_by_the_next(
+    db_url: str, tmp_path: Path
+) -> None:
+    archive = tmp_path / "old.parquet"
+    store, repo = await open_store_with_bot(db_url)
+    try:
+        doomed, _ = await _populate(repo)
+        # A run that archived (and deleted) its first batch, then died before joining the parts.
+        first = doomed[:10]
+        interrupted = open_archive(archive, Trade.__table__)  # type: ignore[arg-type]
+        rows = await store.fetch_all(
+            f"SELECT * FROM trades WHERE id IN ({', '.join('?' * len(first))})",
+            [t.id for t in first],
+        )
+        interrupted.append(rows)
+        await store.fetch_all("SELECT 1")
+        for trade in first:
+            await repo._store.submit(
+                retention_module.Statements(
+                    [("DELETE FROM trades WHERE id = ?", (trade.id,))], subject="test"
+                )
+            )
+        assert await repo.cleanup_old_data(30, archive=archive) == len(doomed) - len(first)
+    finally:
+        await store.close()
+    ids = {row["id"] for row in pq.read_table(archive).to_pylist()}  # noqa: ASYNC240
+    assert ids == {t.id for t in doomed}
+
+
+async def test_cleanup_without_old_rows_writes_no_archive(db_url: str, tmp_path: Path) -> None:
+    async with Store(db_url) as store:
+        report = await TradeRepository(store).cleanup(archive=tmp_path / "old.csv")
+    assert report.total == 0 and report.archives == []
+    assert not (tmp_path / "old.csv").exists()  # noqa: ASYNC240
