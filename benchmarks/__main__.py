@@ -15,7 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.scenarios import SCENARIOS, Sizes
+from benchmarks.operations import cleanup_under_load
+from benchmarks.scenarios import SCENARIOS as CORE_SCENARIOS
+from benchmarks.scenarios import Sizes
+
+SCENARIOS = {**CORE_SCENARIOS, "cleanup": cleanup_under_load}
 
 
 async def run(names: list[str], quick: bool) -> None:

@@ -389,7 +389,7 @@ async def mixed(folder: Path, sizes: Sizes) -> Table:
 
 # --- 6. reads -------------------------------------------------------------------------------
 
-_FILL_SQL = """
+FILL_TRADES_SQL = """
 WITH RECURSIVE counter(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM counter WHERE n < ?)
 INSERT INTO trades (id, bot_id, trade_type, entry_logic_name, exit_logic_name, symbol, interval,
                     entry_price, size, direction, status, net_pnl, created_at, updated_at)
@@ -409,7 +409,7 @@ async def _read_table(folder: Path, rows: int) -> Path:
     conn = sqlite3.connect(store.path, isolation_level=None)
     now = UTCDateTime.to_db(datetime_now())
     conn.execute("BEGIN")
-    conn.execute(_FILL_SQL, (rows, now, now))
+    conn.execute(FILL_TRADES_SQL, (rows, now, now))
     conn.execute("COMMIT")
     conn.close()
     async with Store(f"sqlite+aiosqlite:///{store.path}") as store:
