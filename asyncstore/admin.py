@@ -28,7 +28,7 @@ from asyncstore.backup import (
     timestamped_backup_path,
 )
 from asyncstore.config import StoreSettings, backup_folder, sqlite_path
-from asyncstore.errors import ConfigurationError
+from asyncstore.errors import BackupError, ConfigurationError
 from asyncstore.file_lock import DatabaseLock
 from asyncstore.models import BotInstance, PerformanceMetrics, Trade
 from asyncstore.schema_migrations import SchemaState, read_schema_state
@@ -198,6 +198,11 @@ def restore_backup(settings: StoreSettings, backup: Path) -> RestoreReport:
     path = require_database(settings)
     if not backup.is_file():
         raise ConfigurationError(f"no backup file at {backup}")
+    problems = integrity_problems(backup, busy_timeout_ms=settings.busy_timeout_ms)
+    if problems:  # checked before anything is written, the safety backup included
+        raise BackupError(
+            f"{backup} is not a sound database ({'; '.join(problems[:3])}); nothing was restored"
+        )
     lock = DatabaseLock(path)
     lock.acquire_exclusive("restore it")
     try:

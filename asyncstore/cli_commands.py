@@ -65,7 +65,8 @@ class CommandContext:
 
     @property
     def console(self) -> Console:
-        return Console(highlight=False)
+        # soft_wrap: a path in a message stays on one line when stdout is a pipe or a file.
+        return Console(highlight=False, soft_wrap=True)
 
     def emit(self, data: Any, render: Callable[[Console], None]) -> None:
         if self.args.json:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -75,6 +78,20 @@ def trade_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`asyncstore ARGS` as a real process in `cwd`, with no ASYNCSTORE_* settings inherited."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCSTORE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "asyncstore.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def count_rows(db_path: Path, table: str = "trades") -> int:

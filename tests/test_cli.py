@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-
-def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ASYNCSTORE_DATABASE_URL"}
-    return subprocess.run(
-        [sys.executable, "-m", "asyncstore.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.conftest import run_cli
 
 
 def test_demo_runs_twice_on_the_default_database(tmp_path: Path) -> None:
-    first = _run(tmp_path, "demo", "--bots", "3", "--seconds", "1", "--optimizer-rows", "2000")
+    first = run_cli(tmp_path, "demo", "--bots", "3", "--seconds", "1", "--optimizer-rows", "2000")
     assert first.returncode == 0, first.stderr
     assert "asyncstore demo finished" in first.stdout
     assert "optimizer rows (bulk, streamed): 2000" in first.stdout
@@ -38,17 +24,17 @@ def test_demo_runs_twice_on_the_default_database(tmp_path: Path) -> None:
     conn.close()
     assert bots == (4,) and trades[0] > 2000
 
-    second = _run(tmp_path, "demo", "--bots", "3", "--seconds", "1", "--optimizer-rows", "10")
+    second = run_cli(tmp_path, "demo", "--bots", "3", "--seconds", "1", "--optimizer-rows", "10")
     assert second.returncode == 0, second.stderr
     assert "recovered open trades from an earlier run" in second.stdout
 
 
 def test_bad_arguments_exit_2(tmp_path: Path) -> None:
-    result = _run(tmp_path, "demo", "--bots", "0")
+    result = run_cli(tmp_path, "demo", "--bots", "0")
     assert result.returncode == 2 and "--bots" in result.stderr
     assert not (tmp_path / "db").exists()
 
 
 def test_bad_url_is_a_clear_error(tmp_path: Path) -> None:
-    result = _run(tmp_path, "demo", "--url", "mysql://x/y")
+    result = run_cli(tmp_path, "demo", "--url", "mysql://x/y")
     assert result.returncode == 1 and "unsupported database URL" in result.stderr
