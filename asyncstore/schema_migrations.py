@@ -87,10 +87,12 @@ class UpgradeReport:
     backup: BackupInfo | None  # None when there was nothing to upgrade
 
 
-def alembic_config(database: Path, script_location: str = PACKAGED_MIGRATIONS) -> Config:
+def alembic_config(database: Path | str, script_location: str = PACKAGED_MIGRATIONS) -> Config:
+    """Alembic's configuration for a SQLite file, or for any database URL given as text."""
     config = Config()
     config.set_main_option("script_location", script_location)
-    config.attributes["url"] = f"sqlite+aiosqlite:///{database}"
+    url = database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
+    config.attributes["url"] = url
     return config
 
 

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from asyncstore import Store, TradeRepository
 
@@ -29,6 +31,38 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def db_url(db_path: Path) -> str:
     return f"sqlite+aiosqlite:///{db_path}"
+
+
+PG_SERVER = os.environ.get("ASYNCSTORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database on the test server, dropped afterwards.
+
+    Without a server the test skips, saying how to start one; in CI (CI set) it fails instead:
+    CI must run the PostgreSQL tests for real.
+    """
+    import asyncpg
+
+    try:
+        admin = await asyncpg.connect(PG_SERVER, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        reason = (
+            f"no PostgreSQL server at {PG_SERVER} ({exc}); start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"asyncstore_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(PG_SERVER).set(drivername="postgresql+asyncpg", database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @pytest.fixture

@@ -235,3 +235,33 @@ async def test_backups_are_pruned_to_the_retention_count(db_url: str, db_path: P
         await asyncio.to_thread(upgrade_database, db_path, settings)
     backups = sorted((db_path.parent / "backups").glob("trading-*.db"))
     assert len(backups) == 2
+
+
+async def test_the_revisions_run_up_and_down_on_postgresql(pg_url: str) -> None:
+    import asyncpg
+
+    plain_url = pg_url.replace("+asyncpg", "")
+    await asyncio.to_thread(command.upgrade, alembic_config(pg_url), "head")
+    conn = await asyncpg.connect(plain_url)
+    try:
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0002"
+        types = dict(
+            await conn.fetch(
+                "SELECT column_name, format_type(atttypid, atttypmod) FROM "
+                "information_schema.columns JOIN pg_attribute ON attname = column_name "
+                "AND attrelid = 'trades'::regclass WHERE table_name = 'trades'"
+            )
+        )
+        assert types["entry_price"] == "numeric(20,8)"
+        assert types["pnl_percentage"] == "numeric(10,4)"
+        assert types["exit_time"] == "timestamp with time zone"
+        assert types["extra_metadata"] == "jsonb"
+        indexes = {r[0] for r in await conn.fetch("SELECT indexname FROM pg_indexes")}
+        assert {"idx_symbol_status", "ix_trades_open_by_bot", "ix_trades_retention"} <= indexes
+        await asyncio.to_thread(command.downgrade, alembic_config(pg_url), "base")
+        tables = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables")}
+        assert not tables & {"trades", "bot_instances", "performance_metrics"}
+        await asyncio.to_thread(command.upgrade, alembic_config(pg_url), "head")
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0002"
+    finally:
+        await conn.close()

@@ -13,6 +13,7 @@ a failing revision leaves nothing of itself behind.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from alembic import context
@@ -20,15 +21,15 @@ from sqlalchemy import event, pool
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from asyncstore.config import load_settings
+from asyncstore.config import DEFAULT_DATABASE_URL
 from asyncstore.models import Base
 
 config = context.config
 
 
 def _database_url() -> str:
-    url = config.attributes.get("url")
-    return str(url) if url else load_settings(None, {}).database_url
+    url = config.attributes.get("url") or os.environ.get("ASYNCSTORE_DATABASE_URL")
+    return str(url) if url else DEFAULT_DATABASE_URL
 
 
 def _transactional_sqlite(engine: Engine) -> None:
