@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -554,3 +555,31 @@ def test_unknown_or_missing_subcommand_exits_2(tmp_path: Path) -> None:
     nothing = run_cli(tmp_path)
     assert nothing.returncode == 2 and "usage" in nothing.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_killed_bot_does_not_leave_the_database_locked(
+    db_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    backup = tmp_path / "before-the-bot.db"
+    ids = set(await _add_trades(db_url, trade_data()))
+    assert _cli(db_path, "backup", str(backup)).returncode == 0
+    bot = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "tests.processes.steady_writer", db_url, "killed_bot", "60"],
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        # Wait (bounded) until the bot has committed trades, i.e. its Store holds the lock.
+        for _ in range(600):
+            if len(_trade_ids(db_path)) > len(ids):
+                break
+            await asyncio.sleep(0.05)
+        assert len(_trade_ids(db_path)) > len(ids)
+        refused = _cli(db_path, "restore", str(backup))
+        assert refused.returncode == 1 and "in use" in refused.stderr
+    finally:
+        bot.kill()  # SIGKILL: no close(), no cleanup; the kernel drops its lock
+        await bot.wait()
+    restored = _cli(db_path, "restore", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    assert _trade_ids(db_path) == ids
+    assert _cli(db_path, "check").returncode == 0
