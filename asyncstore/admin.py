@@ -8,6 +8,7 @@ and runs on a worker thread; nothing here blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from asyncstore.backup import (
     timestamped_backup_path,
 )
 from asyncstore.config import StoreSettings, backup_folder, sqlite_path
-from asyncstore.errors import BackupError, ConfigurationError
+from asyncstore.errors import BackupError, ConfigurationError, SchemaVersionError
 from asyncstore.file_lock import DatabaseLock
 from asyncstore.models import BotInstance, PerformanceMetrics, Trade
 from asyncstore.schema_migrations import SchemaState, read_schema_state
@@ -122,7 +123,7 @@ class CheckReport:
     path: Path
     integrity: list[str]  # empty: PRAGMA integrity_check said ok
     foreign_key_violations: list[str]
-    schema: SchemaState
+    schema: SchemaState | None  # None: the file could not be read far enough to tell
     journal_mode: str
 
     @property
@@ -130,6 +131,7 @@ class CheckReport:
         return (
             not self.integrity
             and not self.foreign_key_violations
+            and self.schema is not None
             and self.schema.status == "current"
         )
 
@@ -137,7 +139,9 @@ class CheckReport:
     def problems(self) -> list[str]:
         found = [f"integrity: {message}" for message in self.integrity]
         found += [f"foreign key: {message}" for message in self.foreign_key_violations]
-        if self.schema.status != "current":
+        if self.schema is None:
+            found.append("schema: the revision could not be read")
+        elif self.schema.status != "current":
             found.append(f"schema: {self.schema.describe()} ({self.schema.status})")
         return found
 
@@ -154,16 +158,22 @@ def schema_state(settings: StoreSettings) -> SchemaState:
 
 
 def check_database(settings: StoreSettings) -> CheckReport:
-    """Integrity, foreign keys and schema revision of the file, read-only. Blocking."""
+    """Integrity, foreign keys and schema revision of the file, read-only. Blocking.
+
+    A file too damaged to answer is reported as a problem (not raised): that is what `check` is
+    for."""
     path = require_database(settings)
     integrity = integrity_problems(path, busy_timeout_ms=settings.busy_timeout_ms)
-    with closing(_read_only(path, settings)) as conn:
-        violations = [
-            f"{table} row {rowid} names a missing {parent} row"
-            for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check")
-        ]
-        schema = read_schema_state(conn)
-        ((journal_mode,),) = conn.execute("PRAGMA journal_mode").fetchall()
+    try:
+        with closing(_read_only(path, settings)) as conn:
+            violations = [
+                f"{table} row {rowid} names a missing {parent} row"
+                for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check")
+            ]
+            schema = read_schema_state(conn)
+            ((journal_mode,),) = conn.execute("PRAGMA journal_mode").fetchall()
+    except (sqlite3.DatabaseError, SchemaVersionError) as exc:
+        return CheckReport(path, integrity or [str(exc)], [], None, "unknown")
     return CheckReport(path, integrity, violations, schema, str(journal_mode))
 
 
@@ -179,44 +189,77 @@ def take_backup(settings: StoreSettings, destination: Path | None = None) -> Bac
         timestamped_backup_path(folder, path, "manual"),
         busy_timeout_ms=settings.busy_timeout_ms,
     )
-    prune_backups(folder, path, settings.backup_keep)
+    prune_backups(folder, path, settings.backup_keep, protect=[info.path])
     return info
 
 
 @dataclass(frozen=True, slots=True)
 class RestoreReport:
     restored_from: Path
-    previous_saved_to: BackupInfo  # the database as it was, in case the restore was a mistake
+    revision: SchemaState  # the restored database's schema revision
+    previous_saved_to: Path | None  # the database as it was, in case the restore was a mistake
+    damaged_moved_to: Path | None  # a database too damaged to back up, moved aside instead
+
+
+def _backup_schema(backup: Path, settings: StoreSettings) -> SchemaState:
+    problems = integrity_problems(backup, busy_timeout_ms=settings.busy_timeout_ms)
+    if problems:
+        raise BackupError(
+            f"{backup} is not a sound database ({'; '.join(problems[:3])}); nothing was restored"
+        )
+    try:
+        with closing(_read_only(backup, settings)) as conn:
+            state = read_schema_state(conn)
+    except SchemaVersionError as exc:
+        raise BackupError(f"{backup}: {exc}; nothing was restored") from exc
+    if state.status == "empty":
+        raise BackupError(f"{backup} holds no asyncstore tables; nothing was restored")
+    return state
+
+
+def _move_aside(path: Path, folder: Path) -> Path:
+    """Keep a database that cannot even be backed up (with its -wal and -shm) for inspection."""
+    folder.mkdir(parents=True, exist_ok=True)
+    named = timestamped_backup_path(folder, path, "moved-aside")
+    aside = named.with_name(named.name.removesuffix(".db") + ".damaged")  # never pruned
+    for suffix in ("-wal", "-shm", ""):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            os.replace(companion, aside.with_name(aside.name + suffix))
+    return aside
 
 
 def restore_backup(settings: StoreSettings, backup: Path) -> RestoreReport:
     """Replace the database with `backup`; refused while any Store has it open. Blocking.
 
-    The current contents are backed up first (into the backups folder), so a restore can be
-    undone by restoring that file.
+    The backup is checked first (sound, holds asyncstore tables); nothing is written before.
+    The current database is backed up first, so a restore can be undone; one too damaged to
+    back up is moved aside instead; a missing one is simply recreated from the backup.
     """
-    path = require_database(settings)
+    path = sqlite_path(settings.database_url)
     if not backup.is_file():
         raise ConfigurationError(f"no backup file at {backup}")
-    problems = integrity_problems(backup, busy_timeout_ms=settings.busy_timeout_ms)
-    if problems:  # checked before anything is written, the safety backup included
-        raise BackupError(
-            f"{backup} is not a sound database ({'; '.join(problems[:3])}); nothing was restored"
-        )
+    state = _backup_schema(backup, settings)
     lock = DatabaseLock(path)
     lock.acquire_exclusive("restore it")
     try:
         folder = backup_folder(settings)
-        previous = backup_database(
-            path,
-            timestamped_backup_path(folder, path, "before-restore"),
-            busy_timeout_ms=settings.busy_timeout_ms,
-        )
+        previous = damaged = None
+        if path.exists():
+            try:
+                previous = backup_database(
+                    path,
+                    timestamped_backup_path(folder, path, "before-restore"),
+                    busy_timeout_ms=settings.busy_timeout_ms,
+                ).path
+            except BackupError:
+                damaged = _move_aside(path, folder)
         restore_database(backup, path, busy_timeout_ms=settings.busy_timeout_ms)
-        prune_backups(folder, path, settings.backup_keep)
+        protect = [backup] + ([previous] if previous else [])
+        prune_backups(folder, path, settings.backup_keep, protect=protect)
     finally:
         lock.release()
-    return RestoreReport(backup, previous)
+    return RestoreReport(backup.absolute(), state, previous, damaged)
 
 
 def _export_sql(by_bot: bool) -> str:

@@ -72,44 +72,57 @@ def _stored_to_csv(column_type: Any) -> Callable[[Any], Any]:
 
 
 class ArchiveFile(abc.ABC):
-    """Appends rows of `table` to one archive file."""
+    """Appends rows of `table` to one archive file.
+
+    For a cleanup, a batch is first `stage`d (kept durably in `<path>.pending`), then deleted,
+    then `commit`ted with exactly the rows that were deleted. A run that dies between the delete
+    and the commit leaves the pending file; the next run `recover`s it (see retention.py).
+    """
 
     def __init__(self, path: Path, table: Table) -> None:
         self.path = path
         self.table = table
         self.codec = TableCodec(table)
         self.columns = [column.name for column in table.columns]
+        self.pending = path.with_name(path.name + ".pending")
         self.rows_written = 0
         self.created_empty = True  # this run created the file (so may remove it if unused)
-        self._last_count = 0
 
-    def append(self, rows: Sequence[Sequence[Any]]) -> int:
-        """Write `rows` (as stored, in column order) durably; returns a mark for `rewind`.
+    def append(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Write `rows` (as stored, in column order) durably.
 
         Runs on a worker thread (conversion and fsync stay off the event loop)."""
-        mark = self._write(rows)
-        self._counted(len(rows))
-        return mark
+        if rows:
+            self._write(rows)
+            self.rows_written += len(rows)
 
-    def rewind(self, mark: int, rows: Sequence[Sequence[Any]]) -> None:
-        """Take back the latest append (made at `mark`), then append `rows` instead."""
-        self.rows_written -= self._last_count
-        self._last_count = 0
-        self._truncate(mark)
-        self.append(rows)
+    def stage(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Keep `rows` durably aside before they are deleted."""
+        partial = self.pending.with_name(self.pending.name + ".partial")
+        with partial.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(list(row), ensure_ascii=False) + "\n")
+            _fsync_file(handle)
+        os.replace(partial, self.pending)
+        _fsync_dir(self.pending.parent)
+
+    def commit(self, deleted: Sequence[Sequence[Any]]) -> None:
+        """Archive the rows of the staged batch that were deleted; drop the staged copy."""
+        self.append(deleted)
+        self.pending.unlink(missing_ok=True)
+
+    def staged_rows(self) -> list[list[Any]]:
+        """The batch a stopped run staged and may have deleted without archiving."""
+        if not self.pending.exists():
+            return []
+        with self.pending.open(encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
 
     @abc.abstractmethod
-    def _write(self, rows: Sequence[Sequence[Any]]) -> int: ...
-
-    @abc.abstractmethod
-    def _truncate(self, mark: int) -> None: ...
+    def _write(self, rows: Sequence[Sequence[Any]]) -> None: ...
 
     def finish(self) -> Path:
         return self.path
-
-    def _counted(self, rows: int) -> None:
-        self.rows_written += rows
-        self._last_count = rows
 
 
 class CsvArchive(ArchiveFile):
@@ -131,20 +144,13 @@ class CsvArchive(ArchiveFile):
                 csv.writer(new).writerow(self.columns)
                 _fsync_file(new)
 
-    def _write(self, rows: Sequence[Sequence[Any]]) -> int:
+    def _write(self, rows: Sequence[Sequence[Any]]) -> None:
         converters = self._converters
         with self.path.open("a", newline="", encoding="utf-8") as handle:
-            mark = handle.tell()
             csv.writer(handle).writerows(
                 [convert(value) for convert, value in zip(converters, row, strict=True)]
                 for row in rows
             )
-            _fsync_file(handle)
-        return mark
-
-    def _truncate(self, mark: int) -> None:
-        with self.path.open("r+b") as handle:
-            handle.truncate(mark)
             _fsync_file(handle)
 
 
@@ -178,37 +184,31 @@ class ParquetArchive(ArchiveFile):
         self._json_columns = [c.name for c in table.columns if isinstance(c.type, JSONDocument)]
         # Parts left by a run that stopped half-way are kept: they hold rows already deleted.
         self.parts = path.with_name(path.name + ".parts")
-        self.parts.mkdir(parents=True, exist_ok=True)
         self.created_empty = not self._part_paths()
 
     def _part_paths(self) -> list[Path]:
-        return sorted(self.parts.glob("*.parquet"))
+        return sorted(self.parts.glob("*.parquet")) if self.parts.exists() else []
 
-    def _write(self, rows: Sequence[Sequence[Any]]) -> int:
+    def _write(self, rows: Sequence[Sequence[Any]]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         records = [self.codec.decode(row) for row in rows]
         existing = self._part_paths()
-        mark = int(existing[-1].stem) + 1 if existing else 0
+        number = int(existing[-1].stem) + 1 if existing else 0
+        self.parts.mkdir(parents=True, exist_ok=True)
         # JSON documents go in as their JSON text (a Parquet string column).
         records = [
             {**record, **{name: _json_text(record[name]) for name in self._json_columns}}
             for record in records
         ]
-        part = self.parts / f"{mark:0{_PART_DIGITS}d}.parquet"
+        part = self.parts / f"{number:0{_PART_DIGITS}d}.parquet"
         partial = part.with_suffix(".partial")
         pq.write_table(pa.Table.from_pylist(records, schema=self._schema), partial)
         with partial.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(partial, part)
         _fsync_dir(self.parts)
-        return mark
-
-    def _truncate(self, mark: int) -> None:
-        for part in self._part_paths():
-            if int(part.stem) >= mark:
-                part.unlink()
 
     def finish(self) -> Path:
         import pyarrow.parquet as pq
@@ -221,7 +221,7 @@ class ParquetArchive(ArchiveFile):
             os.fsync(handle.fileno())
         os.replace(partial, self.path)
         _fsync_dir(self.path.parent)
-        shutil.rmtree(self.parts)
+        shutil.rmtree(self.parts, ignore_errors=True)
         return self.path
 
 

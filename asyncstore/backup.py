@@ -13,8 +13,10 @@ Restoring goes through the backup API too (into the live file, under SQLite's ow
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +32,6 @@ __all__ = [
     "restore_database",
     "timestamped_backup_path",
 ]
-
-_BACKUP_GLOB_SUFFIX = ".db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +125,7 @@ def restore_database(backup: Path, target: Path, *, busy_timeout_ms: int = 10_00
         raise BackupError(
             f"{backup} is not a sound database ({'; '.join(problems[:3])}); nothing was restored"
         )
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         src = _read_only(backup, busy_timeout_ms)
         try:
@@ -142,15 +143,28 @@ def restore_database(backup: Path, target: Path, *, busy_timeout_ms: int = 10_00
 
 
 def timestamped_backup_path(folder: Path, database: Path, reason: str) -> Path:
-    """`<folder>/<db stem>-<UTC time>-<reason>.db`: names sort by age."""
+    """`<folder>/<db file name>-<UTC time>-<reason>.db`: names of one database sort by age."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return folder / f"{database.stem}-{stamp}-{reason}{_BACKUP_GLOB_SUFFIX}"
+    return folder / f"{database.name}-{stamp}-{reason}.db"
 
 
-def prune_backups(folder: Path, database: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` backups of `database` in `folder`; returns the deleted."""
-    backups = sorted(folder.glob(f"{database.stem}-*{_BACKUP_GLOB_SUFFIX}"))
-    doomed = backups[:-keep] if keep < len(backups) else []
+def _backup_name_pattern(database: Path) -> re.Pattern[str]:
+    # Exactly what timestamped_backup_path writes for this database file, nothing else: a
+    # hand-named file, or another database's backups in the same folder, are never pruned.
+    return re.compile(rf"{re.escape(database.name)}-\d{{8}}T\d{{12}}Z-[a-z0-9.-]+\.db")
+
+
+def prune_backups(
+    folder: Path, database: Path, keep: int, *, protect: Iterable[Path] = ()
+) -> list[Path]:
+    """Delete all but the newest `keep` automatic backups of `database` in `folder`.
+
+    Files in `protect` (the backup just taken, the one being restored) are never deleted.
+    Returns the deleted files."""
+    pattern = _backup_name_pattern(database)
+    backups = sorted(p for p in folder.glob("*.db") if pattern.fullmatch(p.name))
+    kept = {p.resolve() for p in protect}
+    doomed = [p for p in backups[: max(0, len(backups) - keep)] if p.resolve() not in kept]
     for path in doomed:
         path.unlink(missing_ok=True)
     return doomed

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
-from asyncstore.cli_commands import COMMANDS, EXIT_ERROR, EXIT_USAGE, CommandContext
+from asyncstore.cli_commands import COMMANDS, EXIT_ERROR, CommandContext
 from asyncstore.config import load_settings
 from asyncstore.errors import AsyncStoreError
 
 __all__ = ["main"]
 
 
-def _positive_int(text: str) -> int:
+def days(text: str) -> int:
+    """A number of days: argparse names this function in its error ("invalid days value")."""
     value = int(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+        raise argparse.ArgumentTypeError(f"must be a whole number of days >= 0, got {value}")
     return value
 
 
@@ -55,12 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     restore = add("restore", "replace the database with a backup (refused while it is in use)")
     restore.add_argument("path", help="the backup file to restore")
     cleanup = add("cleanup", "delete old closed trades and old metrics, in chunks")
-    cleanup.add_argument(
-        "--days", type=_positive_int, required=True, help="keep trades of the last N days"
-    )
+    cleanup.add_argument("--days", type=days, required=True, help="keep trades of the last N days")
     cleanup.add_argument(
         "--metrics-days",
-        type=_positive_int,
+        type=days,
         default=365,
         help="keep metrics of the last N days (default 365)",
     )
@@ -71,10 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     export = add("export", "write trades to a CSV or Parquet file")
     export.add_argument("what", choices=["trades"], help="what to export")
     export.add_argument("--bot", help="only this bot's trades (default: every bot's)")
-    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument(
+        "--format",
+        choices=["csv", "parquet"],
+        help="file format (default: from the --output suffix, else csv)",
+    )
     export.add_argument("--output", help="file to write (default: trades[-BOT].FORMAT)")
     add("check", "integrity, foreign keys and schema revision; exit 3 if anything is wrong")
-    demo = add("demo", "run paper bots and an optimizer against a database")
+    demo = commands.add_parser(
+        "demo",
+        help="run paper bots and an optimizer against a database",
+        description="run paper bots and an optimizer against a database",
+    )
+    demo.add_argument("--url", default=None, help="database URL (default as for the others)")
     demo.add_argument(
         "--bots", type=int, default=20, help="paper bots trading at once (default 20)"
     )
@@ -89,21 +98,29 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.echo:
+    if getattr(args, "echo", False):
         logging.basicConfig(
             stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s"
         )
         for name in ("asyncstore.sql", "sqlalchemy.engine", "alembic"):
             logging.getLogger(name).setLevel(logging.INFO)
     try:
-        settings = load_settings(args.url, {"echo": args.echo} if args.echo else {})
+        echo = getattr(args, "echo", False)
+        settings = load_settings(args.url, {"echo": True} if echo else {})
         return COMMANDS[args.command](CommandContext(args, settings))
-    except AsyncStoreError as exc:
-        print(f"asyncstore {args.command}: {exc}", file=sys.stderr)
+    except (AsyncStoreError, sqlite3.Error, OSError, ValueError) as exc:
+        # Expected failures get one line, not a traceback: a locked or damaged file, a folder
+        # that cannot be written, a row that does not decode.
+        print(f"asyncstore {args.command}: {_explain(exc)}", file=sys.stderr)
         return EXIT_ERROR
-    except ValueError as exc:  # bad option values the parser could not see (e.g. demo sizes)
-        print(f"asyncstore {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return f"{exc} (is it a sound asyncstore database? `asyncstore check` tells)"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return str(exc)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from asyncstore import admin
-from asyncstore.archive import open_archive
+from asyncstore.archive import ARCHIVE_FORMATS, open_archive
 from asyncstore.config import StoreSettings
-from asyncstore.errors import ConfigurationError
+from asyncstore.errors import AsyncStoreError, ConfigurationError
 from asyncstore.repository import TradeRepository
 from asyncstore.retention import CleanupProgress
 from asyncstore.schema_migrations import upgrade_database
@@ -65,11 +66,15 @@ class CommandContext:
 
     @property
     def console(self) -> Console:
-        # soft_wrap: a path in a message stays on one line when stdout is a pipe or a file.
-        return Console(highlight=False, soft_wrap=True)
+        # soft_wrap: a path in a message stays on one line when stdout is a pipe or a file;
+        # tables get room too there (rich would assume 80 columns and cut bot ids).
+        console = Console(highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console = Console(highlight=False, soft_wrap=True, width=160)
+        return console
 
     def emit(self, data: Any, render: Callable[[Console], None]) -> None:
-        if self.args.json:
+        if getattr(self.args, "json", False):
             print(json.dumps(_plain(data), indent=2))
         else:
             render(self.console)
@@ -98,7 +103,9 @@ def _upgrade(ctx: CommandContext) -> int:
     data = {"before": report.before.current, "after": report.after, "backup": report.backup}
 
     def render(out: Console) -> None:
-        if report.backup is None:
+        if report.before.status == "empty":
+            out.print(f"the database had no tables: created them at revision {report.after}")
+        elif report.backup is None:
             out.print(f"already at revision {report.after}; nothing to do")
         else:
             out.print(f"upgraded {path} from revision {report.before.current} to {report.after}")
@@ -132,13 +139,17 @@ def _backup(ctx: CommandContext) -> int:
 
 def _restore(ctx: CommandContext) -> int:
     report = admin.restore_backup(ctx.settings, Path(ctx.args.path))
-    ctx.emit(
-        report,
-        lambda out: out.print(
-            f"restored from {report.restored_from}; the database as it was is saved in "
-            f"{report.previous_saved_to.path}"
-        ),
-    )
+
+    def render(out: Console) -> None:
+        out.print(f"restored from {report.restored_from} ({report.revision.describe()})")
+        if report.previous_saved_to is not None:
+            out.print(f"the database as it was is saved in {report.previous_saved_to}")
+        if report.damaged_moved_to is not None:
+            out.print(f"the damaged database was moved aside to {report.damaged_moved_to}")
+        if report.revision.status == "behind":
+            out.print("the restored schema is older: run `asyncstore upgrade` before the bots")
+
+    ctx.emit(report, render)
     return EXIT_OK
 
 
@@ -169,8 +180,24 @@ def _cleanup(ctx: CommandContext) -> int:
             tasks[step.table] = progress.add_task(f"deleting old {step.table}", total=step.expected)
         progress.update(tasks[step.table], completed=step.deleted)
 
+    deleted: dict[str, int] = {}
+
+    def on_step(step: CleanupProgress) -> None:
+        deleted[step.table] = step.deleted
+        on_progress(step)
+
     with progress:
-        report = asyncio.run(run(on_progress))
+        try:
+            report = asyncio.run(run(on_step))
+        except (AsyncStoreError, sqlite3.Error, OSError, ValueError) as exc:
+            done = sum(deleted.values())
+            if not done:
+                raise
+            archived = f" (archived to {args.archive})" if args.archive else ""
+            raise AsyncStoreError(
+                f"{exc}; {done} old rows had already been deleted{archived}: run the same "
+                "cleanup again to finish"
+            ) from exc
 
     def render(out: Console) -> None:
         for table, count in report.deleted.items():
@@ -215,18 +242,20 @@ def _summary(ctx: CommandContext) -> int:
 def _export(ctx: CommandContext) -> int:
     args = ctx.args
     suffix = f"-{args.bot}" if args.bot else ""
-    output = Path(args.output or f"trades{suffix}.{args.format}")
+    from_suffix = Path(args.output).suffix.lstrip(".") if args.output else ""
+    file_format = args.format or (from_suffix if from_suffix in ARCHIVE_FORMATS else "csv")
+    output = Path(args.output or f"trades{suffix}.{file_format}")
     if output.exists():
         raise ConfigurationError(f"{output} exists; export never overwrites a file")
 
     async def run() -> int:
         async with ctx.open_store() as store:
-            sink = await asyncio.to_thread(open_archive, output, admin.TRADES, args.format)
+            sink = await asyncio.to_thread(open_archive, output, admin.TRADES, file_format)
             return await admin.export_trades(store, sink, bot_id=args.bot)
 
     written = asyncio.run(run())
     ctx.emit(
-        {"rows": written, "path": output, "format": args.format},
+        {"rows": written, "path": output.absolute(), "format": file_format},
         lambda out: out.print(f"exported {written} trades to {output}"),
     )
     return EXIT_OK
@@ -239,7 +268,10 @@ def _check(ctx: CommandContext) -> int:
     def render(out: Console) -> None:
         out.print(f"integrity_check: {'ok' if not report.integrity else 'FAILED'}")
         out.print(f"foreign keys: {len(report.foreign_key_violations)} violations")
-        out.print(f"schema: {report.schema.describe()} ({report.schema.status})")
+        schema = report.schema
+        out.print(
+            f"schema: {schema.describe()} ({schema.status})" if schema else "schema: unreadable"
+        )
         out.print(f"journal mode: {report.journal_mode}")
         for problem in report.problems:
             out.print(f"problem: {problem}")

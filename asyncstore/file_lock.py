@@ -29,7 +29,8 @@ class DatabaseLock:
     """A shared or exclusive hold on one database; never blocks (a busy lock raises at once)."""
 
     def __init__(self, database: Path) -> None:
-        self.database = database
+        # The real file: two paths to one database (a symlink) must share one lock.
+        self.database = database.resolve()
         self._fd: int | None = None
 
     @property

@@ -5,19 +5,24 @@ metrics by `calculated_at` (else `created_at`); open trades and bot instances ar
 
 Each chunk is its own short transaction in the writer's bulk lane, so bots keep writing during a
 million-row cleanup, and each chunk finds its rows through the retention indexes (revision 0002).
-With an archive, a chunk is read, appended to the archive and fsynced, and only then deleted,
-by id and only if still old; if a row changed in between (and so was not deleted), the archive's
-chunk is rewritten without it. So the archive holds exactly the deleted rows. (After a crash
-between the archive write and the delete's commit, a re-run archives those rows again: an
-archive may repeat a row, it never misses one.)
+
+With an archive, a batch of rows is read and staged durably beside the archive
+(`<archive>.pending`), then deleted chunk by chunk, each row only if it is still old and
+unchanged (same `updated_at`), then exactly the deleted rows are appended to the archive and
+the staged copy dropped. A row edited after it was read stays in the database and out of the
+archive. A run that dies after a delete but before archiving leaves the staged batch; the next
+run with the same archive archives whichever of its rows are gone. So every deleted row reaches
+the archive; only a crash between the archive write and dropping the staged copy can make a
+batch appear twice (same ids).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +54,9 @@ class RetentionRule:
 
     table: Table
     condition: str  # the age test, with one `?` for the cutoff
+    # A column every update changes: an archived row is deleted only if it still has the
+    # archived value, so a row edited after it was archived is kept (and not archived).
+    version_column: str | None = None
 
     @property
     def name(self) -> str:
@@ -70,9 +78,32 @@ class RetentionRule:
         columns = ", ".join(column.name for column in self.table.columns)
         return f"SELECT {columns} FROM {self.name} WHERE {self.condition} LIMIT ?"
 
-    def delete_ids_sql(self, count: int) -> str:
-        marks = ", ".join("?" * count)
-        return f"DELETE FROM {self.name} WHERE id IN ({marks}) AND {self.condition}"
+    def delete_rows_sql(self, count: int) -> str:
+        """Delete given rows (bind their ids, then id and version column value per row)."""
+        ids = ", ".join("?" * count)
+        if self.version_column is None:
+            return f"DELETE FROM {self.name} WHERE id IN ({ids}) AND {self.condition}"
+        # `id IN (…)` lets SQLite find the rows by primary key; the row-value test alone
+        # would scan the table.
+        versions = ", ".join(["(?, ?)"] * count)
+        return (
+            f"DELETE FROM {self.name} WHERE id IN ({ids}) "
+            f"AND (id, {self.version_column}) IN (VALUES {versions}) AND {self.condition}"
+        )
+
+    def delete_rows_params(self, rows: Sequence[Sequence[Any]], cutoff: str) -> tuple[Any, ...]:
+        keys = [self.row_key(row) for row in rows]
+        ids = [key[0] for key in keys]
+        versions = chain.from_iterable(keys) if self.version_column is not None else ()
+        return (*ids, *versions, cutoff)
+
+    def row_key(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        """The values `delete_rows_sql` binds for one stored row."""
+        columns = [column.name for column in self.table.columns]
+        key = [row[columns.index("id")]]
+        if self.version_column is not None:
+            key.append(row[columns.index(self.version_column)])
+        return tuple(key)
 
     def existing_ids_sql(self, count: int) -> str:
         return f"SELECT id FROM {self.name} WHERE id IN ({', '.join('?' * count)})"
@@ -81,6 +112,7 @@ class RetentionRule:
 TRADES_RULE = RetentionRule(
     Trade.__table__,  # type: ignore[arg-type]
     "status IN ('closed', 'cancelled') AND coalesce(exit_time, created_at) < ?",
+    version_column="updated_at",
 )
 METRICS_RULE = RetentionRule(
     PerformanceMetrics.__table__,  # type: ignore[arg-type]
@@ -187,26 +219,30 @@ class _TableCleaner:
 
     async def archive_and_delete(self, sink: ArchiveFile) -> int:
         await self._count()
-        id_column = [column.name for column in self.rule.table.columns].index("id")
+        staged = await asyncio.to_thread(sink.staged_rows)
+        if staged:  # a stopped run's batch: archive what of it was deleted
+            await asyncio.to_thread(sink.commit, await self._gone(staged))
         while True:
             batch = self.chunk * ARCHIVE_CHUNKS_PER_WRITE
             rows = await self.store.fetch_all(self.rule.select_chunk_sql, (self.cutoff, batch))
             if not rows:
                 return self.deleted
-            mark = await asyncio.to_thread(sink.append, rows)  # durable before any delete
-            ids = [row[id_column] for row in rows]
+            await asyncio.to_thread(sink.stage, rows)  # durable before any delete
             deleted = 0
-            for start in range(0, len(ids), self.chunk):
-                chunk_ids = ids[start : start + self.chunk]
-                sql = self.rule.delete_ids_sql(len(chunk_ids))
-                count = await self._write(sql, (*chunk_ids, self.cutoff))
+            for start in range(0, len(rows), self.chunk):
+                chunk = rows[start : start + self.chunk]
+                sql = self.rule.delete_rows_sql(len(chunk))
+                count = await self._write(sql, self.rule.delete_rows_params(chunk, self.cutoff))
                 deleted += count
                 self.deleted += count
                 self._report()
-            if deleted != len(ids):
-                # Some rows changed between the read and the delete and were kept: take them
-                # back out of the archive, so it holds exactly what was deleted.
-                kept_rows = await self.store.fetch_all(self.rule.existing_ids_sql(len(ids)), ids)
-                kept = {row[0] for row in kept_rows}
-                gone = [row for row in rows if row[id_column] not in kept]
-                await asyncio.to_thread(sink.rewind, mark, gone)
+            # Rows edited since they were read were kept: archive exactly the deleted ones.
+            gone = rows if deleted == len(rows) else await self._gone(rows)
+            await asyncio.to_thread(sink.commit, gone)
+
+    async def _gone(self, rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+        """The rows of `rows` no longer in the table."""
+        ids = [self.rule.row_key(row)[0] for row in rows]
+        still = await self.store.fetch_all(self.rule.existing_ids_sql(len(ids)), ids)
+        present = {row[0] for row in still}
+        return [row for row in rows if self.rule.row_key(row)[0] not in present]

@@ -238,17 +238,18 @@ def upgrade_database(
     """Back up, upgrade to head, verify; on any failure restore the backup and say so."""
     if not path.is_file():
         raise MigrationError(f"no database at {path} (`asyncstore init` creates one)")
+    with closing(_connect(path, settings)) as conn:
+        before = read_schema_state(conn, script_location)
+    if before.status == "current":  # nothing to do: no lock needed, bots may be running
+        return UpgradeReport(before, before.head, None)
+    if before.status == "ahead":
+        raise _refusal(before, path)
     with _exclusive(path, lock):
         with closing(_connect(path, settings)) as conn:
-            before = read_schema_state(conn, script_location)
-        if before.status == "empty":
-            with closing(_connect(path, settings)) as conn:
+            before = read_schema_state(conn, script_location)  # again, now that it is ours
+            if before.status in ("empty", "current"):
                 _create_at_head(conn)
-            return UpgradeReport(before, before.head, None)
-        if before.status == "current":
-            return UpgradeReport(before, before.head, None)
-        if before.status == "ahead":
-            raise _refusal(before, path)
+                return UpgradeReport(before, before.head, None)
         folder = backup_folder(settings)
         reason = f"before-upgrade-{before.current}-to-{before.head}"
         backup = backup_database(
@@ -256,12 +257,13 @@ def upgrade_database(
             timestamped_backup_path(folder, path, reason),
             busy_timeout_ms=settings.busy_timeout_ms,
         )
-        prune_backups(folder, path, settings.backup_keep)
         violations_before = _foreign_key_violations(path, settings)
         try:
             _run_revisions(path, before, script_location, settings, violations_before)
         except Exception as exc:
             raise _restored(path, before, backup, settings, exc) from exc
+        # Only now, with the upgrade done, do older backups go (never the one just taken).
+        prune_backups(folder, path, settings.backup_keep, protect=[backup.path])
         return UpgradeReport(before, before.head, backup)
 
 

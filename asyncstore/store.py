@@ -7,6 +7,7 @@ no-op, and a Store dropped while open warns with ResourceWarning.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 import warnings
@@ -90,9 +91,7 @@ class Store:
             raise StoreClosedError(f"a Store can be started once; this one is {self._state.value}")
         try:
             self._lock.acquire_shared()
-            self.schema = await asyncio.to_thread(
-                prepare_schema, self.path, self.settings, self._lock
-            )
+            self.schema = await self._prepare_schema()
             writer = WriteQueue(self.path, self.settings)
             await writer.start()  # switches the file to WAL
         except BaseException:
@@ -102,13 +101,29 @@ class Store:
         try:
             await reader.start()
         except BaseException:
-            await writer.close()
-            self._lock.release()
+            try:
+                await writer.close()
+            finally:
+                self._lock.release()
             raise
         self._reader = reader
         self._writer = writer
         self._state = StoreState.OPENED
         return self
+
+    async def _prepare_schema(self) -> SchemaState:
+        # The check (and an upgrade, if asked) runs on a worker thread, which cannot be stopped:
+        # if start() is cancelled meanwhile, wait for the thread before giving up the lock, so
+        # nothing else gets the database while an upgrade is still rewriting it.
+        work = asyncio.ensure_future(
+            asyncio.to_thread(prepare_schema, self.path, self.settings, self._lock)
+        )
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await work
+            raise
 
     async def close(self) -> None:
         """Commit every accepted write, then release the writer and the readers.

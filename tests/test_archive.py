@@ -18,6 +18,7 @@ from asyncstore import ConfigurationError, Store, TradeRecord, TradeRepository
 from asyncstore import retention as retention_module
 from asyncstore.archive import ArchiveFile, open_archive
 from asyncstore.models import Trade
+from asyncstore.operations import Statements
 from asyncstore.retention import metrics_archive_path
 from tests.conftest import BOT_ID, count_rows, open_store_with_bot, trade_data
 
@@ -138,40 +139,76 @@ async def test_parquet_archive_keeps_types_exactly(db_url: str, tmp_path: Path) 
     assert not archive.with_name("old.parquet.parts").exists()  # noqa: ASYNC240
 
 
-async def test_a_row_changed_during_the_cleanup_is_kept_and_not_archived(
+async def test_rows_changed_during_the_cleanup_are_kept_and_not_archived(
     db_url: str, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store, repo = await open_store_with_bot(db_url, bulk_chunk_rows=5)
     changed: list[str] = []
 
-    def open_with_a_concurrent_edit(path: Path, table: Any, fmt: str | None = None) -> ArchiveFile:
+    def open_with_concurrent_edits(path: Path, table: Any, fmt: str | None = None) -> ArchiveFile:
         archive = open_archive(path, table, fmt)
-        real_append = archive.append
+        real_stage = archive.stage
 
-        def append(rows: Any) -> int:
-            mark = real_append(rows)
+        def stage(rows: Any) -> None:
+            real_stage(rows)
             if not changed and table.name == "trades":
-                # Another process reopens one of the rows just archived, before it is deleted.
-                changed.append(rows[0][0])
+                # Another process edits two rows just read, before they are deleted: it reopens
+                # one (now kept), and corrects the other, which stays old and closed: deleted
+                # later, archived as corrected, never as read before the correction.
+                changed.extend([rows[0][0], rows[1][0]])
                 with closing(sqlite3.connect(db_path, timeout=10)) as conn:
                     conn.execute("UPDATE trades SET status = 'open' WHERE id = ?", (rows[0][0],))
+                    conn.execute(
+                        "UPDATE trades SET exit_reason = 'corrected', updated_at = ? WHERE id = ?",
+                        (NOW.strftime("%Y-%m-%d %H:%M:%S.%f"), rows[1][0]),
+                    )
                     conn.commit()
-            return mark
 
-        archive.append = append  # type: ignore[method-assign]
+        archive.stage = stage  # type: ignore[method-assign]
         return archive
 
-    monkeypatch.setattr(retention_module, "open_archive", open_with_a_concurrent_edit)
+    monkeypatch.setattr(retention_module, "open_archive", open_with_concurrent_edits)
     try:
         doomed, _ = await _populate(repo)
         archive = tmp_path / "old.csv"
         deleted = await repo.cleanup_old_data(30, archive=archive)
-        survivor = await repo.get_trade_by_id(changed[0])
+        reopened, corrected = [await repo.get_trade_by_id(trade_id) for trade_id in changed]
     finally:
         await store.close()
-    assert survivor is not None and survivor.status == "open"
+    assert reopened is not None and reopened.status == "open"
+    assert corrected is None
     assert deleted == len(doomed) - 1
-    assert set(_csv_records(archive)) == {t.id for t in doomed} - {changed[0]}
+    records = _csv_records(archive)
+    assert set(records) == {t.id for t in doomed} - {changed[0]}
+    assert records[changed[1]]["exit_reason"] == "corrected"
+
+
+async def test_a_batch_deleted_by_a_stopped_run_is_archived_by_the_next(
+    db_url: str, tmp_path: Path
+) -> None:
+    archive = tmp_path / "old.csv"
+    store, repo = await open_store_with_bot(db_url)
+    try:
+        doomed, _ = await _populate(repo)
+        # A run that staged a batch and deleted it, then died before archiving it.
+        first = doomed[:10]
+        marks = ", ".join("?" * len(first))
+        rows = await store.fetch_all(
+            f"SELECT * FROM trades WHERE id IN ({marks})", [t.id for t in first]
+        )
+        stopped = open_archive(archive, Trade.__table__)  # type: ignore[arg-type]
+        stopped.stage(rows)
+        await store.submit(
+            Statements(
+                [(f"DELETE FROM trades WHERE id IN ({marks})", tuple(t.id for t in first))], "test"
+            )
+        )
+        assert await repo.cleanup_old_data(30, archive=archive) == len(doomed) - len(first)
+    finally:
+        await store.close()
+    records = _csv_records(archive)
+    assert records == _expected(doomed)  # the stopped run's batch included, each row once
+    assert not archive.with_name("old.csv.pending").exists()  # noqa: ASYNC240
 
 
 async def test_a_second_cleanup_continues_the_same_csv(db_url: str, tmp_path: Path) -> None:
@@ -231,13 +268,12 @@ async def test_parquet_parts_left_by_a_stopped_run_are_joined_by_the_next(
             [t.id for t in first],
         )
         interrupted.append(rows)
-        await store.fetch_all("SELECT 1")
-        for trade in first:
-            await repo._store.submit(
-                retention_module.Statements(
-                    [("DELETE FROM trades WHERE id = ?", (trade.id,))], subject="test"
-                )
+        marks = ", ".join("?" * len(first))
+        await store.submit(
+            Statements(
+                [(f"DELETE FROM trades WHERE id IN ({marks})", tuple(t.id for t in first))], "test"
             )
+        )
         assert await repo.cleanup_old_data(30, archive=archive) == len(doomed) - len(first)
     finally:
         await store.close()

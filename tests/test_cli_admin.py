@@ -159,7 +159,6 @@ def test_init_creates_the_database_at_head_and_can_run_again(db_path: Path) -> N
         ["upgrade"],
         ["current"],
         ["backup"],
-        ["restore", "some-backup.db"],
         ["cleanup", "--days", "30"],
         ["summary"],
         ["export", "trades"],
@@ -171,7 +170,6 @@ def test_a_missing_database_is_an_error_and_nothing_is_created(
     tmp_path: Path, args: list[str]
 ) -> None:
     missing = tmp_path / "nowhere" / "trading.db"
-    (tmp_path / "some-backup.db").write_bytes(b"")  # restore must fail on the database, not this
     before = sorted(tmp_path.rglob("*"))
     result = run_cli(tmp_path, *args, "--url", f"sqlite+aiosqlite:///{missing}")
     assert result.returncode == 1, (result.stdout, result.stderr)
@@ -282,7 +280,7 @@ async def test_restore_brings_back_the_backup_and_saves_the_database_first(
     assert _trade_ids(db_path) == kept
     assert _query(db_path, "PRAGMA integrity_check") == [("ok",)]
     assert report["restored_from"] == str(backup)
-    saved = Path(report["previous_saved_to"]["path"])
+    saved = Path(report["previous_saved_to"])
     assert _is_file(saved) and saved.parent == db_path.parent / "backups"
     assert _trade_ids(saved) == kept | newer  # the restore can be undone
 
@@ -583,3 +581,36 @@ async def test_a_killed_bot_does_not_leave_the_database_locked(
     assert restored.returncode == 0, restored.stderr
     assert _trade_ids(db_path) == ids
     assert _cli(db_path, "check").returncode == 0
+
+
+async def test_restore_recreates_a_lost_database_from_its_backup(
+    db_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    ids = set(await _add_trades(db_url, trade_data(), _closed(5)))
+    backup = tmp_path / "offsite.db"
+    assert _cli(db_path, "backup", str(backup)).returncode == 0
+    for suffix in ("", "-wal", "-shm"):
+        db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
+    restored = _cli(db_path, "restore", str(backup), "--json")
+    assert restored.returncode == 0, restored.stderr
+    report = json.loads(restored.stdout)
+    assert report["previous_saved_to"] is None and report["revision"]["current"] == HEAD
+    assert _trade_ids(db_path) == ids
+    assert _cli(db_path, "check").returncode == 0
+
+
+async def test_restore_over_a_damaged_database_moves_it_aside(
+    db_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    ids = set(await _add_trades(db_url, trade_data()))
+    backup = tmp_path / "good.db"
+    assert _cli(db_path, "backup", str(backup)).returncode == 0
+    damaged = os.urandom(4096) * 3
+    db_path.write_bytes(damaged)  # noqa: ASYNC240
+    check = _cli(db_path, "check")
+    assert check.returncode == 3 and "Traceback" not in check.stderr
+    restored = _cli(db_path, "restore", str(backup), "--json")
+    assert restored.returncode == 0, restored.stderr
+    aside = Path(json.loads(restored.stdout)["damaged_moved_to"])
+    assert aside.read_bytes() == damaged  # noqa: ASYNC240  (kept for inspection)
+    assert _trade_ids(db_path) == ids

@@ -133,7 +133,7 @@ async def test_an_older_database_is_refused_unless_asked_then_upgraded_with_data
     assert await _all_trades(db_url, upgrade_schema=True) == trades
     assert _revision(db_path) == "0002"
     assert "ix_trades_retention" in _indexes(db_path)
-    (backup,) = (db_path.parent / "backups").glob("trading-*-before-upgrade-0001-to-0002.db")
+    (backup,) = (db_path.parent / "backups").glob("trading.db-*-before-upgrade-0001-to-0002.db")
     assert _revision(backup) == "0001"
     assert _query(backup, "SELECT count(*) FROM trades") == [(len(trades),)]
     assert _query(backup, "PRAGMA integrity_check") == [("ok",)]
@@ -229,12 +229,48 @@ async def test_upgrade_is_refused_while_another_store_has_the_database_open(
 
 async def test_backups_are_pruned_to_the_retention_count(db_url: str, db_path: Path) -> None:
     await _database_with_trades(db_url, count=1)
+    folder = db_path.parent / "backups"
+    folder.mkdir()
+    # Files that are not this database's automatic backups are never pruned, however old.
+    strangers = [
+        folder / "trading.db-20000101T000000000000Z-manual.db.keep",
+        folder / "trading-eu.db-20000101T000000000000Z-manual.db",
+        folder / "my-own-copy.db",
+    ]
+    for stranger in strangers:
+        stranger.write_bytes(b"x")
     settings = load_settings(db_url, {"backup_keep": 2})
+    taken = []
     for _ in range(3):
         await _alembic(command.downgrade, db_path, "0001")
-        await asyncio.to_thread(upgrade_database, db_path, settings)
-    backups = sorted((db_path.parent / "backups").glob("trading-*.db"))
-    assert len(backups) == 2
+        report = await asyncio.to_thread(upgrade_database, db_path, settings)
+        assert report.backup is not None and report.backup.path.exists()
+        taken.append(report.backup.path)
+    assert sorted(folder.glob("trading.db-*.db")) == taken[-2:]
+    assert all(stranger.exists() for stranger in strangers)
+
+
+async def test_upgrade_with_nothing_to_do_runs_beside_open_stores(
+    db_url: str, db_path: Path
+) -> None:
+    await _database_with_trades(db_url, count=1)
+    async with Store(db_url):
+        report = await asyncio.to_thread(upgrade_database, db_path, load_settings(db_url, {}))
+    assert report.backup is None and report.after == "0002"
+
+
+async def test_a_symlink_to_an_open_database_shares_its_lock(
+    db_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    await _database_with_trades(db_url, count=1)
+    link = tmp_path / "link.db"
+    link.symlink_to(db_path)
+    async with Store(db_url):
+        await _alembic(command.downgrade, db_path, "0001")
+        with pytest.raises(DatabaseInUseError):
+            await asyncio.to_thread(
+                upgrade_database, link, load_settings(f"sqlite+aiosqlite:///{link}", {})
+            )
 
 
 async def test_the_revisions_run_up_and_down_on_postgresql(pg_url: str) -> None:
