@@ -54,7 +54,7 @@ TRADES: Table = Trade.__table__  # type: ignore[assignment]
 TABLES = (BotInstance.__tablename__, Trade.__tablename__, PerformanceMetrics.__tablename__)
 PER_BOT_SQL = (
     "SELECT b.id, b.type, b.status, b.last_heartbeat, count(t.id), "
-    "coalesce(sum(t.status = 'open'), 0) "
+    "coalesce(sum(CASE WHEN t.status = 'open' THEN 1 ELSE 0 END), 0) "
     "FROM bot_instances AS b LEFT JOIN trades AS t ON t.bot_id = b.id "
     "GROUP BY b.id ORDER BY b.id"
 )
@@ -87,7 +87,7 @@ class BotSummary:
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSummary:
-    path: Path
+    path: Path | None  # None on PostgreSQL
     revision: str | None
     file_bytes: int
     wal_bytes: int
@@ -107,11 +107,16 @@ async def database_summary(store: Store) -> DatabaseSummary:
         for bot_id, kind, status, beat, total, opened in await store.fetch_all(PER_BOT_SQL)
     ]
     path = store.path
+    if path is None:  # PostgreSQL: the database's size on the server
+        ((file_bytes,),) = await store.fetch_all("SELECT pg_database_size(current_database())")
+        wal_bytes = 0
+    else:
+        file_bytes, wal_bytes = path.stat().st_size, _wal_bytes(path)
     return DatabaseSummary(
         path=path,
         revision=store.schema.current if store.schema else None,
-        file_bytes=path.stat().st_size,
-        wal_bytes=_wal_bytes(path),
+        file_bytes=int(file_bytes),
+        wal_bytes=wal_bytes,
         rows=rows,
         open_trades=int(open_trades),
         bots=bots,

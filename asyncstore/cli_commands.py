@@ -85,9 +85,9 @@ class CommandContext:
 
 
 def _init(ctx: CommandContext) -> int:
-    async def run() -> tuple[Path, str | None]:
+    async def run() -> tuple[Path | str, str | None]:
         async with Store(**ctx.settings.model_dump()) as store:
-            return store.path, store.schema.current if store.schema else None
+            return store.path or store.url, store.schema.current if store.schema else None
 
     path, revision = asyncio.run(run())
     ctx.emit(

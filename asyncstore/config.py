@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "StoreSettings",
     "backup_folder",
+    "is_postgresql",
     "load_settings",
     "sqlite_path",
 ]
@@ -53,6 +54,8 @@ class StoreSettings(BaseSettings):
     backup_keep: int = Field(default=10, ge=1)
     # Log every SQL statement (with its values) to the `asyncstore.sql` logger at INFO.
     echo: bool = False
+    # PostgreSQL: most connections this Store opens at once (writes run concurrently there).
+    pg_pool_size: int = Field(default=10, ge=1, le=1000)
 
 
 def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
@@ -67,8 +70,19 @@ def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationError(f"invalid Store option: {reasons}") from exc
-    sqlite_path(settings.database_url)  # fail now, not at start()
+    if is_postgresql(settings.database_url):
+        driver = make_url(settings.database_url).drivername
+        if driver != "postgresql+asyncpg":
+            raise ConfigurationError(
+                f"{driver}: use postgresql+asyncpg://user@host/database for PostgreSQL"
+            )
+    else:
+        sqlite_path(settings.database_url)  # fail now, not at start()
     return settings
+
+
+def is_postgresql(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
 
 
 def backup_folder(settings: StoreSettings) -> Path:
@@ -85,9 +99,11 @@ def sqlite_path(database_url: str) -> Path:
     except ArgumentError as exc:
         raise ConfigurationError(f"not a database URL: {database_url!r}") from exc
     if url.drivername.startswith("postgresql"):
-        raise ConfigurationError(
-            f"{url.drivername} URLs are not supported yet: this version runs on SQLite only"
-        )
+        if url.drivername != "postgresql+asyncpg":
+            raise ConfigurationError(
+                f"{url.drivername}: use postgresql+asyncpg://user@host/database for PostgreSQL"
+            )
+        raise ConfigurationError(f"{database_url!r} is a PostgreSQL URL; this needs a SQLite file")
     if url.drivername not in _SQLITE_DRIVERS:
         raise ConfigurationError(
             f"unsupported database URL scheme {url.drivername!r}; use sqlite+aiosqlite:///path.db"

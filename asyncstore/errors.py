@@ -166,6 +166,9 @@ def translate_db_error(
     if isinstance(exc, UnicodeError):  # a lone surrogate that slipped past validation
         return InvalidDataError(subject, [FieldError("text", "is not valid Unicode text")])
     text = str(exc)
+    sqlstate = getattr(exc, "sqlstate", None)  # PostgreSQL (asyncpg) errors carry their code
+    if isinstance(sqlstate, str):
+        return _translate_postgres(sqlstate, text, subject)
     if isinstance(exc, sqlite3.IntegrityError):
         if "UNIQUE constraint failed" in text or "PRIMARY KEY" in text:
             return DuplicateError(f"{subject}: a row with this id already exists ({text})")
@@ -189,3 +192,17 @@ def translate_db_error(
         hint = " (call `await store.create_tables()` first)" if "no such table" in text else ""
         return AsyncStoreError(f"{subject}: database error: {text}{hint}")
     return exc
+
+
+def _translate_postgres(sqlstate: str, text: str, subject: str) -> AsyncStoreError:
+    if sqlstate == "23505":  # unique_violation
+        return DuplicateError(f"{subject}: a row with this id already exists ({text})")
+    if sqlstate == "23503":  # foreign_key_violation
+        return ForeignKeyError(f"{subject}: bot_id names a bot instance that does not exist")
+    if sqlstate.startswith("23"):  # other integrity constraints (CHECK, NOT NULL)
+        return IntegrityError(f"{subject}: the database refused the row ({text})")
+    if sqlstate.startswith("22"):  # data exceptions: a value the column cannot hold
+        return InvalidDataError(subject, [FieldError("value", text)])
+    if sqlstate in {"40001", "40P01"}:  # serialization failure, deadlock: nothing committed
+        return AsyncStoreError(f"{subject}: {text}; nothing was written, retry")
+    return AsyncStoreError(f"{subject}: database error: {text}")

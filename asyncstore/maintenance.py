@@ -11,7 +11,17 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, bindparam, case, cast, func, select, type_coerce
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    select,
+    type_coerce,
+)
 
 from asyncstore.codec import CompiledSQL, compile_for_sqlite
 from asyncstore.models import Trade
@@ -27,11 +37,16 @@ def _count(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-@lru_cache(maxsize=2)
-def trade_summary_query(*, by_bot: bool) -> CompiledSQL:
-    """One pass over the trades (of one bot: bind `bot_id`) for every figure of the summary."""
+@lru_cache(maxsize=4)
+def trade_summary_query(*, by_bot: bool, postgresql: bool = False) -> CompiledSQL:
+    """One pass over the trades (of one bot: bind `bot_id`) for every figure of the summary.
+
+    PostgreSQL sums NUMERIC exactly itself: there the whole sum is one column and the
+    fraction column is 0."""
     status = TRADES.c.status
     closed = status == "closed"
+    if postgresql:
+        return _postgres_summary_query(by_bot)
     pnl_sign = cast(TRADES.c.net_pnl, Float)  # the sign of a decimal survives a float cast
     pnl_text = type_coerce(TRADES.c.net_pnl, String())  # the stored '-12.34000000', undecoded
     point = func.instr(pnl_text, ".")
@@ -51,6 +66,20 @@ def trade_summary_query(*, by_bot: bool) -> CompiledSQL:
     if by_bot:
         query = query.where(TRADES.c.bot_id == bindparam("bot_id"))
     return compile_for_sqlite(query)
+
+
+def _postgres_summary_query(by_bot: bool) -> CompiledSQL:
+    closed = "status = 'closed'"
+    sql = (
+        "SELECT count(*), count(*) FILTER (WHERE status = 'open'), "
+        f"count(*) FILTER (WHERE {closed}), count(*) FILTER (WHERE status = 'cancelled'), "
+        f"count(*) FILTER (WHERE {closed} AND net_pnl > 0), "
+        f"count(*) FILTER (WHERE {closed} AND net_pnl < 0), "
+        f"coalesce(sum(net_pnl) FILTER (WHERE {closed}), 0), 0 FROM trades"
+    )
+    if by_bot:
+        return CompiledSQL(sql + " WHERE bot_id = ?", ("bot_id",), {})
+    return CompiledSQL(sql, (), {})
 
 
 def trade_summary(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -280,7 +280,9 @@ class TradeRepository:
         losing_trades, total_net_pnl (Decimal, closed trades; a closed trade without net_pnl
         counts as 0).
         """
-        query = trade_summary_query(by_bot=bot_id is not None)
+        query = trade_summary_query(
+            by_bot=bot_id is not None, postgresql=self._store.backend == "postgresql"
+        )
         (row,) = await self._store.fetch_all(query.sql, query.params({"bot_id": bot_id}))
         return trade_summary(row)
 

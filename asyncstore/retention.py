@@ -66,11 +66,11 @@ class RetentionRule:
     def count_sql(self) -> str:
         return f"SELECT count(*) FROM {self.name} WHERE {self.condition}"
 
-    @property
-    def delete_chunk_sql(self) -> str:
+    def delete_chunk_sql(self, postgresql: bool = False) -> str:
+        row = "ctid" if postgresql else "rowid"  # each backend's physical row address
         return (
-            f"DELETE FROM {self.name} WHERE rowid IN "
-            f"(SELECT rowid FROM {self.name} WHERE {self.condition} LIMIT ?)"
+            f"DELETE FROM {self.name} WHERE {row} IN "
+            f"(SELECT {row} FROM {self.name} WHERE {self.condition} LIMIT ?)"
         )
 
     @property
@@ -78,14 +78,15 @@ class RetentionRule:
         columns = ", ".join(column.name for column in self.table.columns)
         return f"SELECT {columns} FROM {self.name} WHERE {self.condition} LIMIT ?"
 
-    def delete_rows_sql(self, count: int) -> str:
+    def delete_rows_sql(self, count: int, postgresql: bool = False) -> str:
         """Delete given rows (bind their ids, then id and version column value per row)."""
         ids = ", ".join("?" * count)
         if self.version_column is None:
             return f"DELETE FROM {self.name} WHERE id IN ({ids}) AND {self.condition}"
         # `id IN (…)` lets SQLite find the rows by primary key; the row-value test alone
-        # would scan the table.
-        versions = ", ".join(["(?, ?)"] * count)
+        # would scan the table. PostgreSQL needs the version's type spelled out in VALUES.
+        version = "CAST(? AS TIMESTAMP WITH TIME ZONE)" if postgresql else "?"
+        versions = ", ".join([f"(?, {version})"] * count)
         return (
             f"DELETE FROM {self.name} WHERE id IN ({ids}) "
             f"AND (id, {self.version_column}) IN (VALUES {versions}) AND {self.condition}"
@@ -190,6 +191,7 @@ class _TableCleaner:
         self.rule = rule
         self.cutoff = cutoff
         self.chunk = store.settings.bulk_chunk_rows
+        self.postgresql = store.backend == "postgresql"
         self.on_progress = on_progress
         self.deleted = 0
         self.expected = 0
@@ -211,7 +213,8 @@ class _TableCleaner:
     async def delete(self) -> int:
         await self._count()
         while True:
-            count = await self._write(self.rule.delete_chunk_sql, (self.cutoff, self.chunk))
+            sql = self.rule.delete_chunk_sql(self.postgresql)
+            count = await self._write(sql, (self.cutoff, self.chunk))
             self.deleted += count
             self._report()
             if count < self.chunk:
@@ -231,7 +234,7 @@ class _TableCleaner:
             deleted = 0
             for start in range(0, len(rows), self.chunk):
                 chunk = rows[start : start + self.chunk]
-                sql = self.rule.delete_rows_sql(len(chunk))
+                sql = self.rule.delete_rows_sql(len(chunk), self.postgresql)
                 count = await self._write(sql, self.rule.delete_rows_params(chunk, self.cutoff))
                 deleted += count
                 self.deleted += count

@@ -49,6 +49,8 @@ __all__ = [
     "head_schema_statements",
     "prepare_schema",
     "read_schema_state",
+    "revision_status",
+    "schema_refusal",
     "upgrade_database",
 ]
 
@@ -133,11 +135,11 @@ def read_schema_state(
                 f"not {', '.join(sorted(SPEC_TABLES - present))}, and no schema revision: it is "
                 "not a database asyncstore can open or upgrade"
             )
-        return SchemaState(BASELINE_REVISION, head, _status(BASELINE_REVISION, head), True)
-    return SchemaState(versions[0], head, _status(versions[0], head, script_location))
+        return SchemaState(BASELINE_REVISION, head, revision_status(BASELINE_REVISION, head), True)
+    return SchemaState(versions[0], head, revision_status(versions[0], head, script_location))
 
 
-def _status(current: str, head: str, script_location: str = PACKAGED_MIGRATIONS) -> Status:
+def revision_status(current: str, head: str, script_location: str = PACKAGED_MIGRATIONS) -> Status:
     if current == head:
         return "current"
     try:
@@ -179,17 +181,17 @@ def _create_at_head(conn: sqlite3.Connection) -> SchemaState:
     return read_schema_state(conn)
 
 
-def _refusal(state: SchemaState, path: Path) -> SchemaVersionError:
+def schema_refusal(state: SchemaState, where: Path | str) -> SchemaVersionError:
+    """The error for a database this code will not open as it is (older, or newer)."""
     if state.status == "ahead":
         return SchemaVersionError(
-            f"{path}: {state.describe()}. The database was written by a newer asyncstore "
+            f"{where}: {state.describe()}. The database was written by a newer asyncstore "
             "(its revision is unknown here): upgrade asyncstore, or restore a backup taken "
             "before that version"
         )
     return SchemaVersionError(
-        f"{path}: {state.describe()}. Upgrade it first: `asyncstore upgrade --url "
-        f"sqlite+aiosqlite:///{path}`, or open the Store with upgrade_schema=True "
-        "(both take a verified backup first)"
+        f"{where}: {state.describe()}. Upgrade it first: `asyncstore upgrade`, or open the "
+        "Store with upgrade_schema=True (on SQLite both take a verified backup first)"
     )
 
 
@@ -206,7 +208,7 @@ def prepare_schema(path: Path, settings: StoreSettings, lock: DatabaseLock) -> S
     if state.status == "current":
         return state
     if state.status == "ahead" or not settings.upgrade_schema:
-        raise _refusal(state, path)
+        raise schema_refusal(state, path)
     upgrade_database(path, settings, lock=lock)
     with closing(_connect(path, settings)) as conn:
         return read_schema_state(conn)
@@ -243,7 +245,7 @@ def upgrade_database(
     if before.status == "current":  # nothing to do: no lock needed, bots may be running
         return UpgradeReport(before, before.head, None)
     if before.status == "ahead":
-        raise _refusal(before, path)
+        raise schema_refusal(before, path)
     with _exclusive(path, lock):
         with closing(_connect(path, settings)) as conn:
             before = read_schema_state(conn, script_location)  # again, now that it is ours

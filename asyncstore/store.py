@@ -17,10 +17,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from asyncstore.config import StoreSettings, load_settings, sqlite_path
+from asyncstore.config import StoreSettings, is_postgresql, load_settings, sqlite_path
 from asyncstore.errors import StoreClosedError
 from asyncstore.file_lock import DatabaseLock
 from asyncstore.operations import Statements, WriteOperation
+from asyncstore.postgres import PostgresBackend
 from asyncstore.readers import ReadPool
 from asyncstore.schema_migrations import SchemaState, head_schema_statements, prepare_schema
 from asyncstore.writer import WriteQueue, WriterStats
@@ -64,12 +65,17 @@ class Store:
 
     def __init__(self, url: str | None = None, **options: Any) -> None:
         self.settings: StoreSettings = load_settings(url, options)
-        self.path: Path = sqlite_path(self.settings.database_url)
+        self.backend = "postgresql" if is_postgresql(self.settings.database_url) else "sqlite"
+        # The database file (SQLite); None on PostgreSQL.
+        self.path: Path | None = (
+            None if self.backend == "postgresql" else sqlite_path(self.settings.database_url)
+        )
         self._state = StoreState.UNOPENED
         self._writer: WriteQueue | None = None
         self._reader: ReadPool | None = None
+        self._postgres: PostgresBackend | None = None
         self._closing: asyncio.Future[None] | None = None
-        self._lock = DatabaseLock(self.path)
+        self._lock = DatabaseLock(self.path) if self.path is not None else None
         self.schema: SchemaState | None = None  # what start() found (and made) of the schema
 
     @property
@@ -82,6 +88,7 @@ class Store:
 
     @property
     def writer_stats(self) -> WriterStats:
+        """Group-commit counters of the SQLite writer (PostgreSQL has no single writer)."""
         return self._open_writer().stats
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -89,9 +96,15 @@ class Store:
     async def start(self) -> Self:
         if self._state is not StoreState.UNOPENED:
             raise StoreClosedError(f"a Store can be started once; this one is {self._state.value}")
+        if self.path is None or self._lock is None:
+            postgres = PostgresBackend(self.settings)
+            self.schema = await postgres.start()
+            self._postgres = postgres
+            self._state = StoreState.OPENED
+            return self
         try:
             self._lock.acquire_shared()
-            self.schema = await self._prepare_schema()
+            self.schema = await self._prepare_schema(self.path, self._lock)
             writer = WriteQueue(self.path, self.settings)
             await writer.start()  # switches the file to WAL
         except BaseException:
@@ -111,13 +124,11 @@ class Store:
         self._state = StoreState.OPENED
         return self
 
-    async def _prepare_schema(self) -> SchemaState:
+    async def _prepare_schema(self, path: Path, lock: DatabaseLock) -> SchemaState:
         # The check (and an upgrade, if asked) runs on a worker thread, which cannot be stopped:
         # if start() is cancelled meanwhile, wait for the thread before giving up the lock, so
         # nothing else gets the database while an upgrade is still rewriting it.
-        work = asyncio.ensure_future(
-            asyncio.to_thread(prepare_schema, self.path, self.settings, self._lock)
-        )
+        work = asyncio.ensure_future(asyncio.to_thread(prepare_schema, path, self.settings, lock))
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -137,15 +148,23 @@ class Store:
             self._state = StoreState.CLOSED
             writer, reader = self._writer, self._reader
             self._writer = self._reader = None
-            self._closing = asyncio.ensure_future(self._shutdown(writer, reader, self._lock))
+            postgres, self._postgres = self._postgres, None
+            self._closing = asyncio.ensure_future(
+                self._shutdown(writer, reader, self._lock, postgres)
+            )
         # Shielded: if the caller is cancelled (wait_for, task shutdown), the drain and the
         # release of the connections still finish in the background instead of leaking.
         await asyncio.shield(self._closing)
 
     @staticmethod
     async def _shutdown(
-        writer: WriteQueue | None, reader: ReadPool | None, lock: DatabaseLock
+        writer: WriteQueue | None,
+        reader: ReadPool | None,
+        lock: DatabaseLock | None,
+        postgres: PostgresBackend | None,
     ) -> None:
+        if postgres is not None:
+            await postgres.close()
         # Readers go first so that the writer's connection is the file's last one: closing it
         # checkpoints the WAL into the database and removes it (read-only ones cannot).
         try:
@@ -156,7 +175,8 @@ class Store:
                 if writer is not None:
                     await writer.close()
             finally:
-                lock.release()
+                if lock is not None:
+                    lock.release()
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -184,10 +204,14 @@ class Store:
 
     async def submit(self, op: WriteOperation) -> Any:
         """Queue one write operation for the single writer and wait for its commit."""
+        if self._postgres is not None:
+            return await self._postgres.submit(op)
         return await self._open_writer().submit(op)
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only query on the read pool; every row as a tuple of stored values."""
+        if self._postgres is not None:
+            return await self._postgres.fetch_all(sql, params)
         if self._reader is None:
             raise StoreClosedError(f"the Store is {self._state.value}; reads need an open Store")
         return await self._reader.fetch_all(sql, params)
@@ -198,11 +222,26 @@ class Store:
         Opening the Store already did this for an empty database (and recorded the schema
         revision); the call stays for the spec's setup code and is a cheap no-op then.
         """
+        if self.backend == "postgresql":
+            self._open_writer_or_postgres()
+            return  # start() brought it to the newest revision
         await self.submit(Statements(head_schema_statements(), subject="create_tables"))
 
     async def health(self) -> HealthReport:
         """Run a read and a no-op write through the real paths and time them."""
         started = time.perf_counter()
+        if self.backend == "postgresql":
+            await self.fetch_all("SELECT 1")
+            read_done = time.perf_counter()
+            await self.submit(Statements([], subject="health check"))
+            return HealthReport(
+                ok=True,
+                database=self.url,
+                journal_mode="postgresql",
+                read_ms=(read_done - started) * 1000,
+                write_ms=(time.perf_counter() - read_done) * 1000,
+                write_queue_depth=0,
+            )
         ((journal_mode,),) = await self.fetch_all("PRAGMA journal_mode")
         read_done = time.perf_counter()
         await self.submit(Statements([], subject="health check"))
@@ -217,6 +256,10 @@ class Store:
         )
 
     # --- internals ------------------------------------------------------------------------
+
+    def _open_writer_or_postgres(self) -> None:
+        if self._postgres is None:
+            self._open_writer()
 
     def _open_writer(self) -> WriteQueue:
         if self._writer is None:

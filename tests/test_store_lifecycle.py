@@ -63,7 +63,7 @@ async def test_default_url_from_environment(
         ("sqlite+aiosqlite:///:memory:", {}, "database file"),
         ("sqlite+aiosqlite://", {}, "database file"),
         ("mysql://localhost/x", {}, "unsupported"),
-        ("postgresql+asyncpg://localhost/x", {}, "not supported yet"),
+        ("postgresql+psycopg://localhost/x", {}, "use postgresql+asyncpg"),
         ("not a url", {}, "not a database URL"),
         ("sqlite+aiosqlite:///x.db", {"durability": "maybe"}, "durability"),
         ("sqlite+aiosqlite:///x.db", {"write_queue_size": 0}, "write_queue_size"),

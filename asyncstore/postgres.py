@@ -1,0 +1,200 @@
+"""The PostgreSQL backend: the same write operations and reads as SQLite, over asyncpg pools.
+
+There is no single writer here: PostgreSQL serialises conflicting writes itself, so each
+operation runs in its own short transaction on a pooled connection, and many run at once.
+
+Values travel as the same canonical text the SQLite path uses (money '50000.10000000', UTC time
+'2026-01-02 03:04:05.000006', JSON text): every connection registers text codecs for NUMERIC,
+TIMESTAMPTZ and JSONB and runs with TimeZone=UTC, so the server parses that text exactly (never
+through a float) and the repository, codec and validation code is shared by both backends.
+SQL is written with `?` placeholders and turned into `$1, $2, …` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import chain
+from typing import Any
+
+from alembic import command
+from sqlalchemy.engine import make_url
+
+from asyncstore.config import StoreSettings
+from asyncstore.errors import ConfigurationError, translate_db_error
+from asyncstore.operations import Heartbeat, InsertRows, Statements, UpdateReturning, WriteOperation
+from asyncstore.schema_migrations import (
+    SchemaState,
+    alembic_config,
+    head_revision,
+    revision_status,
+    schema_refusal,
+)
+from asyncstore.sql_log import SQL_LOGGER, echo_enabled
+from asyncstore.sqlite_batch import multi_row_sql
+
+__all__ = ["PostgresBackend", "asyncpg_dsn", "numbered_placeholders"]
+
+HEARTBEAT_SQL = (
+    "UPDATE bot_instances SET last_heartbeat = $1, updated_at = $1 WHERE id = $2 RETURNING id"
+)
+# Any constant: the advisory lock that makes one process at a time check or build the schema.
+SCHEMA_LOCK_KEY = 0x61737973746F7265
+# Rows per multi-row INSERT: PostgreSQL takes at most 32767 parameters in one statement.
+MAX_PARAMETERS = 32_000
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """'postgresql+asyncpg://u@h/db' (SQLAlchemy's form) → 'postgresql://u@h/db' (asyncpg's)."""
+    url = make_url(database_url)
+    if not url.drivername.startswith("postgresql"):
+        raise ConfigurationError(f"not a PostgreSQL URL: {database_url!r}")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@lru_cache(maxsize=512)
+def numbered_placeholders(sql: str) -> str:
+    """'… = ? AND … IN (?, ?)' → '… = $1 AND … IN ($2, $3)' (outside quoted literals)."""
+    parts = re.split(r"('(?:[^']|'')*')", sql)
+    counter = iter(range(1, sql.count("?") + 1))
+    return "".join(
+        part if part.startswith("'") else re.sub(r"\?", lambda _: f"${next(counter)}", part)
+        for part in parts
+    )
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg's command status ('DELETE 12', 'INSERT 0 3') → the number of rows."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+async def _text_codecs(conn: Any) -> None:
+    for type_name in ("numeric", "timestamptz", "jsonb", "json"):
+        await conn.set_type_codec(
+            type_name, schema="pg_catalog", encoder=str, decoder=str, format="text"
+        )
+
+
+class PostgresBackend:
+    """Write operations and reads of one Store on a PostgreSQL server."""
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self.settings = settings
+        self.dsn = asyncpg_dsn(settings.database_url)
+        self._pool: Any = None
+        self._echo = echo_enabled(settings.echo)
+        self.in_flight = 0
+
+    async def start(self) -> SchemaState:
+        import asyncpg
+
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.settings.pg_pool_size,
+                init=_text_codecs,
+                server_settings={"TimeZone": "UTC", "application_name": "asyncstore"},
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ConfigurationError(f"cannot connect to PostgreSQL at {self.dsn}: {exc}") from exc
+        try:
+            return await self._prepare_schema()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _prepare_schema(self) -> SchemaState:
+        """Empty → head (by the revisions); older only when asked; newer refused. One process
+        at a time (an advisory lock), so a fleet starting together builds the schema once."""
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_KEY)
+            try:
+                state = await self._schema_state(conn)
+                if state.status == "empty" or (
+                    state.status == "behind" and self.settings.upgrade_schema
+                ):
+                    config = alembic_config(self.settings.database_url)
+                    await asyncio.to_thread(command.upgrade, config, "head")
+                    state = await self._schema_state(conn)
+                elif state.status != "current":
+                    raise schema_refusal(state, self.dsn)
+                return state
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)
+
+    @staticmethod
+    async def _schema_state(conn: Any) -> SchemaState:
+        head = head_revision()
+        exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
+        current = await conn.fetchval("SELECT version_num FROM alembic_version") if exists else None
+        if current is None:
+            return SchemaState(None, head, "empty")
+        return SchemaState(current, head, revision_status(current, head))
+
+    # --- the two paths --------------------------------------------------------------------
+
+    async def submit(self, op: WriteOperation) -> Any:
+        self.in_flight += 1
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                return await self._run(conn, op)
+        except Exception as exc:
+            raise translate_db_error(exc, op.subject) from exc
+        finally:
+            self.in_flight -= 1
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        statement = numbered_placeholders(sql)
+        self._log(statement, params)
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(statement, *params)
+        except Exception as exc:
+            raise translate_db_error(exc, "read") from exc
+        return [tuple(row) for row in rows]
+
+    async def _run(self, conn: Any, op: WriteOperation) -> Any:
+        if isinstance(op, InsertRows):
+            return await self._insert(conn, op)
+        if isinstance(op, UpdateReturning):
+            sql = numbered_placeholders(op.sql)
+            self._log(sql, op.params)
+            row = await conn.fetchrow(sql, *op.params)
+            return None if row is None else tuple(row)
+        if isinstance(op, Heartbeat):
+            self._log(HEARTBEAT_SQL, (op.at, op.bot_id))
+            return await conn.fetchval(HEARTBEAT_SQL, op.at, op.bot_id) is not None
+        if isinstance(op, Statements):
+            counts = []
+            for sql, params in op.statements:
+                statement = numbered_placeholders(sql)
+                self._log(statement, params)
+                counts.append(_rowcount(await conn.execute(statement, *params)))
+            return counts
+        raise TypeError(f"not a write operation: {op!r}")
+
+    async def _insert(self, conn: Any, op: InsertRows) -> int:
+        """Multi-row INSERTs (one round trip per ~1000 rows); the count is what was inserted."""
+        if not op.rows:
+            return 0
+        per_statement = max(1, MAX_PARAMETERS // len(op.rows[0]))
+        inserted = 0
+        for start in range(0, len(op.rows), per_statement):
+            rows = op.rows[start : start + per_statement]
+            sql = numbered_placeholders(multi_row_sql(op.sql, len(rows)))
+            self._log(sql, ())
+            inserted += _rowcount(await conn.execute(sql, *chain.from_iterable(rows)))
+        return inserted
+
+    def _log(self, sql: str, params: Sequence[Any]) -> None:
+        if self._echo:
+            SQL_LOGGER.info("%s %r", sql, tuple(params))
