@@ -63,7 +63,7 @@ async def test_default_url_from_environment(
         ("sqlite+aiosqlite:///:memory:", {}, "database file"),
         ("sqlite+aiosqlite://", {}, "database file"),
         ("mysql://localhost/x", {}, "unsupported"),
-        ("postgresql+psycopg://localhost/x", {}, "use postgresql+asyncpg"),
+        ("postgresql+psycopg://localhost/x", {}, r"use postgresql\+asyncpg"),
         ("not a url", {}, "not a database URL"),
         ("sqlite+aiosqlite:///x.db", {"durability": "maybe"}, "durability"),
         ("sqlite+aiosqlite:///x.db", {"write_queue_size": 0}, "write_queue_size"),
