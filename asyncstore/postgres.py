@@ -34,6 +34,7 @@ from asyncstore.schema_migrations import (
 )
 from asyncstore.sql_log import SQL_LOGGER, echo_enabled
 from asyncstore.sqlite_batch import multi_row_sql
+from asyncstore.writer import WriterStats
 
 __all__ = ["PostgresBackend", "asyncpg_dsn", "numbered_placeholders"]
 
@@ -87,6 +88,8 @@ class PostgresBackend:
         self._pool: Any = None
         self._echo = echo_enabled(settings.echo)
         self.in_flight = 0
+        # The same counters as the SQLite writer's; here every operation is its own transaction.
+        self.stats = WriterStats()
 
     async def start(self) -> SchemaState:
         import asyncpg
@@ -144,9 +147,17 @@ class PostgresBackend:
 
     async def submit(self, op: WriteOperation) -> Any:
         self.in_flight += 1
+        self.stats.accepted += 1
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                return await self._run(conn, op)
+            async with self._pool.acquire() as conn:
+                async with conn.transaction():  # asyncpg sends BEGIN … COMMIT around it
+                    self._log("BEGIN", ())
+                    result = await self._run(conn, op)
+                self._log("COMMIT", ())
+            self.stats.batches += 1
+            self.stats.operations += 1
+            self.stats.heartbeats += isinstance(op, Heartbeat)
+            return result
         except Exception as exc:
             raise translate_db_error(exc, op.subject) from exc
         finally:
@@ -191,10 +202,11 @@ class PostgresBackend:
         for start in range(0, len(op.rows), per_statement):
             rows = op.rows[start : start + per_statement]
             sql = numbered_placeholders(multi_row_sql(op.sql, len(rows)))
-            self._log(sql, ())
-            inserted += _rowcount(await conn.execute(sql, *chain.from_iterable(rows)))
+            params = tuple(chain.from_iterable(rows))
+            self._log(sql, params)
+            inserted += _rowcount(await conn.execute(sql, *params))
         return inserted
 
     def _log(self, sql: str, params: Sequence[Any]) -> None:
         if self._echo:
-            SQL_LOGGER.info("%s %r", sql, tuple(params))
+            SQL_LOGGER.info("%s %r", sql, tuple(params)) if params else SQL_LOGGER.info("%s", sql)

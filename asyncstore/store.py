@@ -88,7 +88,9 @@ class Store:
 
     @property
     def writer_stats(self) -> WriterStats:
-        """Group-commit counters of the SQLite writer (PostgreSQL has no single writer)."""
+        """Group-commit counters (on PostgreSQL every operation is its own transaction)."""
+        if self._postgres is not None:
+            return self._postgres.stats
         return self._open_writer().stats
 
     # --- lifecycle ------------------------------------------------------------------------

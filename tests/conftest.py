@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,17 +28,32 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "db" / "trading.db"
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses `db_url` (or `store`, `repo`, …) runs on both backends, unless it is
+    marked sqlite_only (it checks the SQLite file itself, or SQLite's single writer)."""
+    if "backend" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("backend", BACKENDS[:1] if sqlite_only else BACKENDS)
+
+
 @pytest.fixture
-def db_url(db_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{db_path}"
+async def db_url(backend: str, db_path: Path) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{db_path}"
+    else:
+        async with fresh_postgres_database() as url:
+            yield url
 
 
 PG_SERVER = os.environ.get("ASYNCSTORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database on the test server, dropped afterwards.
+@asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database on the test server, dropped afterwards.
 
     Without a server the test skips, saying how to start one; in CI (CI set) it fails instead:
     CI must run the PostgreSQL tests for real.
@@ -63,6 +78,18 @@ async def pg_url() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with fresh_postgres_database() as url:
+        yield url
+
+
+async def rows_in(store: Store, table: str = "trades") -> int:
+    """Count through the Store's own read path: what is committed, on either backend."""
+    ((count,),) = await store.fetch_all(f"SELECT count(*) FROM {table}")
+    return int(count)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from asyncstore.archive import ArchiveFile, open_archive
 from asyncstore.models import Trade
 from asyncstore.operations import Statements
 from asyncstore.retention import metrics_archive_path
-from tests.conftest import BOT_ID, count_rows, open_store_with_bot, trade_data
+from tests.conftest import BOT_ID, open_store_with_bot, rows_in, trade_data
 
 NOW = datetime.now(UTC)
 OLD = NOW - timedelta(days=100)
@@ -139,6 +139,7 @@ async def test_parquet_archive_keeps_types_exactly(db_url: str, tmp_path: Path) 
     assert not archive.with_name("old.parquet.parts").exists()  # noqa: ASYNC240
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file itself
 async def test_rows_changed_during_the_cleanup_are_kept_and_not_archived(
     db_url: str, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -243,10 +244,10 @@ async def test_a_bad_archive_is_refused_before_anything_is_deleted(
     store, repo = await open_store_with_bot(db_url)
     try:
         await _populate(repo)
-        before = count_rows(db_path)
+        before = await rows_in(store)
         with pytest.raises(ConfigurationError, match=message):
             await repo.cleanup_old_data(30, archive=archive)
-        assert count_rows(db_path) == before
+        assert await rows_in(store) == before
     finally:
         await store.close()
     if prepare is not None:

@@ -17,7 +17,7 @@ from asyncstore import (
     TradeRepository,
     new_id,
 )
-from tests.conftest import BOT_ID, count_rows, trade_data, wait_until
+from tests.conftest import BOT_ID, count_rows, rows_in, trade_data, wait_until
 
 
 def rows(count: int, **overrides: Any) -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ async def test_list_inserts_every_row_in_chunks(
     repo: TradeRepository, store: Store, bot: str, db_path: Path
 ) -> None:
     assert await repo.bulk_create_trades(rows(5_000)) == 5_000
-    assert count_rows(db_path) == 5_000
+    assert await rows_in(repo._store) == 5_000
     summary = await repo.get_trade_summary(bot_id=BOT_ID)
     assert summary["closed_trades"] == 5_000 and summary["total_net_pnl"] == 6_250
     assert store.writer_stats.operations >= 5_000 // store.settings.bulk_chunk_rows
@@ -46,7 +46,7 @@ async def test_one_bad_row_in_a_list_writes_nothing(
         await repo.bulk_create_trades(batch)
     assert [e.field for e in caught.value.errors] == ["row 2345.direction"]
     assert caught.value.rows_committed == 0
-    assert count_rows(db_path) == 0
+    assert await rows_in(repo._store) == 0
 
 
 async def test_repeated_id_or_unknown_bot_in_a_list_writes_nothing(
@@ -60,7 +60,7 @@ async def test_repeated_id_or_unknown_bot_in_a_list_writes_nothing(
     batch[1_499]["bot_id"] = "ghost"
     with pytest.raises(ForeignKeyError, match="row 1499.bot_id.*ghost"):
         await repo.bulk_create_trades(batch)
-    assert count_rows(db_path) == 0
+    assert await rows_in(repo._store) == 0
 
 
 async def test_stream_reports_rows_committed_before_a_bad_row(
@@ -77,7 +77,7 @@ async def test_stream_reports_rows_committed_before_a_bad_row(
     assert caught.value.rows_committed == chunk * 2
     assert f"{chunk * 2} rows of this bulk insert were already committed" in caught.value.__notes__
     assert [e.field for e in caught.value.errors] == [f"row {chunk * 2 + 7}.size"]
-    assert count_rows(db_path) == chunk * 2
+    assert await rows_in(repo._store) == chunk * 2
 
 
 async def test_sync_generator_is_streamed(repo: TradeRepository, bot: str, db_path: Path) -> None:
@@ -85,7 +85,7 @@ async def test_sync_generator_is_streamed(repo: TradeRepository, bot: str, db_pa
         yield from rows(1_234)
 
     assert await repo.bulk_create_trades(produce()) == 1_234
-    assert count_rows(db_path) == 1_234
+    assert await rows_in(repo._store) == 1_234
 
 
 async def test_rerun_with_ignore_inserts_only_what_is_missing(
@@ -96,10 +96,10 @@ async def test_rerun_with_ignore_inserts_only_what_is_missing(
     with pytest.raises(DuplicateError) as caught:
         await repo.bulk_create_trades(batch)
     assert caught.value.rows_committed == 0  # the first chunk already collides
-    assert count_rows(db_path) == 1_300
+    assert await rows_in(repo._store) == 1_300
     assert await repo.bulk_create_trades(batch, on_conflict="ignore") == 700
     assert await repo.bulk_create_trades(batch, on_conflict="ignore") == 0
-    assert count_rows(db_path) == 2_000
+    assert await rows_in(repo._store) == 2_000
 
 
 async def test_bad_on_conflict(repo: TradeRepository, bot: str) -> None:
@@ -107,6 +107,7 @@ async def test_bad_on_conflict(repo: TradeRepository, bot: str) -> None:
         await repo.bulk_create_trades(rows(1), on_conflict="replace")  # type: ignore[arg-type]
 
 
+@pytest.mark.sqlite_only  # the single writer's lanes, the file itself
 async def test_small_writes_interleave_with_a_big_batch(
     repo: TradeRepository, store: Store, bot: str
 ) -> None:
@@ -130,12 +131,13 @@ async def test_failed_list_reports_every_committed_row_and_writes_nothing_after(
     await repo.create_trade(batch[chunk + 5])  # a row of the second chunk already exists
     with pytest.raises(DuplicateError) as caught:
         await repo.bulk_create_trades(batch)
-    committed_now = count_rows(db_path) - 1
+    committed_now = await rows_in(repo._store) - 1
     assert caught.value.rows_committed == committed_now  # true, whatever got committed
     await repo.create_trade(trade_data())  # a later write: anything still queued is done
-    assert count_rows(db_path) - 2 == committed_now  # nothing landed after the call returned
+    assert await rows_in(repo._store) - 2 == committed_now  # nothing landed after the call returned
 
 
+@pytest.mark.sqlite_only  # the single writer's lanes, the file itself
 async def test_cancelled_list_insert_writes_nothing_after_it_returns(
     repo: TradeRepository, store: Store, bot: str, db_path: Path
 ) -> None:
@@ -144,6 +146,6 @@ async def test_cancelled_list_insert_writes_nothing_after_it_returns(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    after_return = count_rows(db_path)
+    after_return = await rows_in(repo._store)
     await repo.create_trade(trade_data())
-    assert count_rows(db_path) == after_return + 1
+    assert await rows_in(repo._store) == after_return + 1

@@ -5,7 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
+
+# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_demo_runs_twice_on_the_default_database(tmp_path: Path) -> None:

@@ -27,6 +27,9 @@ from asyncstore.backup import backup_database
 from asyncstore.schema_migrations import alembic_config
 from tests.conftest import BOT_ID, count_rows, open_store_with_bot, run_cli, trade_data
 
+# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
+pytestmark = pytest.mark.sqlite_only
+
 HEAD = "0002"
 OTHER_BOT = "other_bot_002"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.crash
+pytestmark = [pytest.mark.crash, pytest.mark.sqlite_only]
 
 CYCLES = int(os.environ.get("ASYNCSTORE_CRASH_CYCLES", "6"))
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +52,7 @@ async def test_extremes_of_the_column(repo: TradeRepository, bot: str) -> None:
         assert stored is not None and stored.net_pnl == Decimal(value)
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file itself
 async def test_sqlite_stores_money_as_text_never_real(
     repo: TradeRepository, bot: str, db_path: Path
 ) -> None:
@@ -78,6 +80,7 @@ async def test_times_are_converted_to_utc(repo: TradeRepository, bot: str) -> No
     assert stored.created_at.tzinfo is UTC and stored.updated_at.tzinfo is UTC
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file itself
 async def test_time_text_sorts_in_time_order(
     repo: TradeRepository, bot: str, db_path: Path
 ) -> None:

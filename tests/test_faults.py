@@ -15,6 +15,9 @@ import pytest
 from asyncstore import AsyncStoreError, Store, TradeRepository
 from tests.conftest import BOT_ID, trade_data
 
+# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:

@@ -12,12 +12,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncstore import AsyncStoreError, TradeRepository
 from tests.conftest import BOT_ID, count_rows, trade_data
 from tests.test_schema import SPEC_COLUMNS
+
+# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
+pytestmark = pytest.mark.sqlite_only
 
 EXAMPLES = settings(
     max_examples=150,

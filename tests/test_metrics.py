@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from asyncstore import NotFoundError, TradeRepository
-from tests.conftest import BOT_ID, count_rows, trade_data
+from tests.conftest import BOT_ID, rows_in, trade_data
 
 
 async def _close(
@@ -71,7 +71,7 @@ async def test_every_call_stores_a_new_row(repo: TradeRepository, bot: str, db_p
     first = await repo.calculate_performance_metrics(BOT_ID, starting_balance="1000")
     second = await repo.calculate_performance_metrics(BOT_ID, starting_balance="1000")
     assert first.id != second.id and first.sharpe_ratio == second.sharpe_ratio
-    assert count_rows(db_path, "performance_metrics") == 2
+    assert await rows_in(repo._store, "performance_metrics") == 2
 
 
 async def test_no_closed_trades(repo: TradeRepository, bot: str) -> None:

@@ -11,8 +11,13 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from asyncstore import CleanupProgress, Store, TradeRepository
 from tests.conftest import trade_data
+
+# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
+pytestmark = pytest.mark.sqlite_only
 
 BOTS = 50
 

@@ -14,6 +14,9 @@ import pytest
 from asyncstore import AsyncStoreError, Store, TradeRepository
 from tests.conftest import BOT_ID, count_rows, open_store_with_bot, trade_data, write_lock_held
 
+# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
+pytestmark = pytest.mark.sqlite_only
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asyncstore import InvalidDataError, Store, TradeRepository
-from tests.conftest import BOT_ID, count_rows, trade_data
+from tests.conftest import BOT_ID, rows_in, trade_data
 
 
 def _days_ago(days: float) -> datetime:
@@ -24,6 +24,7 @@ def _backdate_created_at(db_path: Path, table: str, row_id: str, days: float) ->
     conn.close()
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file itself
 async def test_retention_edges(repo: TradeRepository, bot: str, db_path: Path) -> None:
     async def closed(days: float, status: str = "closed") -> str:
         trade = await repo.create_trade(trade_data(entry_time=_days_ago(days + 1)))
@@ -64,7 +65,7 @@ async def test_retention_edges(repo: TradeRepository, bot: str, db_path: Path) -
         ids = {r[0] for r in conn.execute("SELECT id FROM performance_metrics")}
     conn.close()
     assert ids == {kept_metrics} and old_metrics not in ids
-    assert count_rows(db_path, "bot_instances") == 1  # bot instances are kept
+    assert await rows_in(repo._store, "bot_instances") == 1  # bot instances are kept
 
     assert await repo.cleanup_old_data(days_to_keep=0, metrics_days_to_keep=0) == 3
     assert [t.id for t in await repo.get_open_trades()] == [ancient_open]  # open: never deleted
@@ -87,4 +88,4 @@ async def test_cleanup_goes_in_chunks(
     assert await repo.cleanup_old_data(days_to_keep=0) == chunk * 3 + 7
     assert store.writer_stats.batches - batches_before >= 4  # not one long transaction
     assert [t.id for t in await repo.get_open_trades()] == [keep.id]
-    assert count_rows(db_path) == 1
+    assert await rows_in(repo._store) == 1

@@ -33,6 +33,9 @@ from tests.conftest import (
     writer_took_everything,
 )
 
+# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
+pytestmark = pytest.mark.sqlite_only
+
 
 def _writer_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("asyncstore-writer")]

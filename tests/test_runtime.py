@@ -33,6 +33,7 @@ async def test_heartbeat_task_marks_error_when_the_bot_fails(
     assert (await repo.get_bot_instance(BOT_ID)).status == "error"  # type: ignore[union-attr]
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file itself
 async def test_heartbeat_task_survives_transient_errors(db_url: str, db_path: Path) -> None:
     async with Store(db_url, busy_timeout_ms=20) as store:
         await store.create_tables()

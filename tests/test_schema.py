@@ -9,6 +9,9 @@ import pytest
 
 from asyncstore import Store
 
+# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
+pytestmark = pytest.mark.sqlite_only
+
 SPEC_COLUMNS = {
     "trades": [
         "id",

@@ -113,6 +113,7 @@ async def test_restart_keeps_open_trades_exactly(db_url: str) -> None:
         assert bot is not None and str(bot.current_balance) == "1234.56789012"
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file itself
 async def test_durability_setting_reaches_the_connection(db_url: str, db_path: Path) -> None:
     async with Store(db_url, durability="full") as store:
         await store.create_tables()

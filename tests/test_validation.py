@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from asyncstore import InvalidDataError, Store, TradeRepository
-from tests.conftest import BOT_ID, count_rows, trade_data
+from tests.conftest import BOT_ID, rows_in, trade_data
 
 BAD_TRADES: list[tuple[dict[str, Any], str, str]] = [
     ({"trade_type": "swing"}, "trade_type", "'paper', 'live' or 'optimization'"),
@@ -49,7 +49,7 @@ async def test_bad_trade_field_is_named_and_nothing_written(
     assert [error.field for error in caught.value.errors] == [field]
     assert reason in str(caught.value), str(caught.value)
     assert isinstance(caught.value, ValueError)
-    assert count_rows(db_path) == 0
+    assert await rows_in(repo._store) == 0
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ async def test_missing_required_field(
     del data[missing]
     with pytest.raises(InvalidDataError, match=rf"{missing}: Field required"):
         await repo.create_trade(data)
-    assert count_rows(db_path) == 0
+    assert await rows_in(repo._store) == 0
 
 
 async def test_every_bad_field_is_reported_at_once(repo: TradeRepository, bot: str) -> None:
@@ -114,7 +114,7 @@ async def test_bad_bot_instance(repo: TradeRepository, db_path: Path) -> None:
         with pytest.raises(InvalidDataError) as caught:
             await repo.create_bot_instance(bad)
         assert [e.field for e in caught.value.errors] == [field]
-    assert count_rows(db_path, "bot_instances") == 0
+    assert await rows_in(repo._store, "bot_instances") == 0
     await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
     with pytest.raises(InvalidDataError, match="status: may not be null"):
         await repo.update_bot_instance(BOT_ID, {"status": None})
@@ -131,7 +131,7 @@ async def test_bad_metrics(repo: TradeRepository, bot: str, db_path: Path) -> No
         with pytest.raises(InvalidDataError) as caught:
             await repo.create_performance_metrics({"bot_id": BOT_ID, **bad})
         assert [e.field for e in caught.value.errors] == [field]
-    assert count_rows(db_path, "performance_metrics") == 0
+    assert await rows_in(repo._store, "performance_metrics") == 0
 
 
 async def test_round_decimals_option_rounds_half_even(db_url: str) -> None:

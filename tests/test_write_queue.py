@@ -28,6 +28,9 @@ from tests.conftest import (
     writer_took_everything,
 )
 
+# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
+pytestmark = pytest.mark.sqlite_only
+
 
 async def test_hundreds_of_coroutines_write_at_once(
     repo: TradeRepository, store: Store, db_path: Path
