@@ -1,0 +1,191 @@
+"""Scenario 9: the same workloads on PostgreSQL (server from ASYNCSTORE_BENCH_PG, default the
+local one). Contenders: raw asyncpg (pre-encoded rows; a statement per row, or `executemany`
+in one transaction), naive SQLAlchemy (AsyncSession per call), asyncstore. Each contender gets
+its own fresh database on the same server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from asyncstore import Store, TradeRepository
+from asyncstore.postgres import _text_codecs, numbered_placeholders
+from asyncstore.repository import TRADE_CODEC
+from benchmarks.contenders import NaiveSqlAlchemy
+from benchmarks.harness import (
+    LoopLag,
+    Table,
+    encoded_rows,
+    ms,
+    per_bot,
+    ratio,
+    timed,
+    trade_row,
+)
+from benchmarks.scenarios import Sizes, _bots
+
+SERVER = os.environ.get("ASYNCSTORE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+BOTS = 100
+
+
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new database at head (built by asyncstore), dropped afterwards; yields its URL."""
+    import asyncpg
+
+    admin = await asyncpg.connect(SERVER)
+    name = f"asyncstore_bench_{uuid.uuid4().hex[:10]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(SERVER).set(drivername="postgresql+asyncpg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _with_bots(url: str, names: list[str]) -> None:
+    async with Store(url) as store:
+        repo = TradeRepository(store)
+        await asyncio.gather(*(repo.create_bot_instance({"id": b, "type": "paper"}) for b in names))
+
+
+class RawAsyncpg:
+    """asyncpg with rows already encoded: no validation, no ORM; the physical limit."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.sql = numbered_placeholders(TRADE_CODEC.insert_sql)
+
+    @classmethod
+    async def open(cls, url: str) -> RawAsyncpg:
+        import asyncpg
+
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        pool = await asyncpg.create_pool(
+            dsn, max_size=20, init=_text_codecs, server_settings={"TimeZone": "UTC"}
+        )
+        return cls(pool)
+
+    async def insert_one(self, row: Any) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(self.sql, *row)
+
+    async def insert_many(self, rows: list[Any]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(self.sql, rows)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class NaiveSqlAlchemyPostgres(NaiveSqlAlchemy):
+    """The same session-per-call code as on SQLite, on an asyncpg engine."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_async_engine(url, pool_size=20, max_overflow=0, pool_timeout=300)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+
+async def postgresql(folder: Path, sizes: Sizes) -> Table:
+    names = _bots(BOTS)
+    calls = max(1, sizes.writes_per_level // BOTS)
+    bulk_rows = sizes.bulk_rows[0]
+    table = Table(
+        f"9. PostgreSQL: {BOTS} bots x {calls} create_trade; bulk {bulk_rows:,} rows; "
+        f"{BOTS} bots x {calls} heartbeats; get_open_trades",
+        [
+            "contender",
+            "creates/s",
+            "create p50 / p99 ms",
+            "bulk rows/s",
+            "heartbeats/s",
+            "read p50 / p99 ms",
+            "loop lag p99 ms",
+        ],
+    )
+    total = BOTS * calls
+
+    async with fresh_database() as url:
+        await _with_bots(url, [*names, "bench_bot"])
+        raw = await RawAsyncpg.open(url)
+        rows = encoded_rows(total, names)
+        elapsed, raw_lat = await per_bot(
+            BOTS, calls, lambda b, i: raw.insert_one(rows[b * calls + i])
+        )
+        raw_creates = total / elapsed
+        bulk = encoded_rows(bulk_rows)
+        started = time.perf_counter()
+        for start in range(0, bulk_rows, 1_000):
+            await raw.insert_many(bulk[start : start + 1_000])
+        raw_bulk = bulk_rows / (time.perf_counter() - started)
+        await raw.close()
+    table.add("raw asyncpg", raw_creates, ms(raw_lat), raw_bulk, "-", "-", "-")
+
+    async with fresh_database() as url:
+        await _with_bots(url, [*names, "bench_bot"])
+        naive = NaiveSqlAlchemyPostgres(url)
+        async with LoopLag() as lag:
+            elapsed, lat = await per_bot(
+                BOTS, calls, lambda b, i: naive.create_trade(trade_row(i, names[b]))
+            )
+            naive_creates = total / elapsed
+            started = time.perf_counter()
+            await naive.bulk_insert([trade_row(n, status="closed") for n in range(bulk_rows)])
+            naive_bulk = bulk_rows / (time.perf_counter() - started)
+            elapsed, _ = await per_bot(BOTS, calls, lambda b, i: naive.heartbeat(names[b]))
+            naive_beats = total / elapsed
+            read_lat: list[float] = []
+            for n in range(sizes.read_calls):
+                await timed(read_lat, naive.open_trades(names[n % BOTS]))
+        await naive.close()
+    table.add(
+        "naive SQLAlchemy",
+        naive_creates,
+        ms(lat),
+        naive_bulk,
+        naive_beats,
+        ms(read_lat),
+        lag.p99_ms(),
+    )
+
+    async with fresh_database() as url:
+        await _with_bots(url, [*names, "bench_bot"])
+        async with Store(url) as store:
+            repo = TradeRepository(store)
+            async with LoopLag() as lag:
+                elapsed, lat = await per_bot(
+                    BOTS, calls, lambda b, i: repo.create_trade(trade_row(i, names[b]))
+                )
+                creates = total / elapsed
+                started = time.perf_counter()
+                await repo.bulk_create_trades(
+                    [trade_row(n, status="closed") for n in range(bulk_rows)]
+                )
+                bulk_rate = bulk_rows / (time.perf_counter() - started)
+                elapsed, _ = await per_bot(BOTS, calls, lambda b, i: repo.heartbeat(names[b]))
+                beats = total / elapsed
+                read_lat = []
+                for n in range(sizes.read_calls):
+                    await timed(read_lat, repo.get_open_trades(bot_id=names[n % BOTS]))
+    table.add("asyncstore", creates, ms(lat), bulk_rate, beats, ms(read_lat), lag.p99_ms())
+    table.add(
+        "asyncstore / naive",
+        ratio(creates, naive_creates),
+        "",
+        ratio(bulk_rate, naive_bulk),
+        ratio(beats, naive_beats),
+        "",
+        "",
+    )
+    return table
