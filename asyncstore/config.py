@@ -56,6 +56,10 @@ class StoreSettings(BaseSettings):
     echo: bool = False
     # PostgreSQL: most connections this Store opens at once (writes run concurrently there).
     pg_pool_size: int = Field(default=10, ge=1, le=1000)
+    # PostgreSQL read replicas (postgresql+asyncpg URLs): reads go there, writes to the primary.
+    read_replica_urls: list[str] = Field(default_factory=list)
+    # After a caller's write, its reads use the primary this long (read-your-writes).
+    replica_read_after_write_s: float = Field(default=5.0, ge=0)
 
 
 def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
@@ -78,6 +82,12 @@ def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
             )
     else:
         sqlite_path(settings.database_url)  # fail now, not at start()
+    for replica in settings.read_replica_urls:
+        if not is_postgresql(settings.database_url) or not replica.startswith("postgresql+asyncpg"):
+            raise ConfigurationError(
+                f"read_replica_urls: {replica!r}: replicas are postgresql+asyncpg:// URLs of a "
+                "PostgreSQL primary's standbys"
+            )
     return settings
 
 

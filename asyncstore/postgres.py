@@ -8,12 +8,19 @@ Values travel as the same canonical text the SQLite path uses (money '50000.1000
 TIMESTAMPTZ and JSONB and runs with TimeZone=UTC, so the server parses that text exactly (never
 through a float) and the repository, codec and validation code is shared by both backends.
 SQL is written with `?` placeholders and turned into `$1, $2, …` here.
+
+Read replicas (`read_replica_urls`): reads go to the replicas in turn, writes to the primary.
+Read-your-writes: for `replica_read_after_write_s` seconds after a caller's write commits, that
+caller's reads go to the primary ("caller": the asyncio task, and tasks it starts afterwards;
+a bot's loop is one). Other callers may read a replica that has not caught up yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import chain
@@ -86,34 +93,49 @@ class PostgresBackend:
         self.settings = settings
         self.dsn = asyncpg_dsn(settings.database_url)
         self._pool: Any = None
+        self._replicas: list[Any] = []
+        self._next_replica = 0
+        # When this caller (task, and the tasks it starts) last committed a write through this
+        # Store: its reads go to the primary for a while after, so it sees what it wrote.
+        self._last_write: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+            f"asyncstore_last_write_{id(self)}", default=None
+        )
         self._echo = echo_enabled(settings.echo)
         self.in_flight = 0
         # The same counters as the SQLite writer's; here every operation is its own transaction.
         self.stats = WriterStats()
 
     async def start(self) -> SchemaState:
+        try:
+            self._pool = await self._connect(self.dsn)
+            self._replicas = [
+                await self._connect(asyncpg_dsn(url)) for url in self.settings.read_replica_urls
+            ]
+            return await self._prepare_schema()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _connect(self, dsn: str) -> Any:
         import asyncpg
 
         try:
-            self._pool = await asyncpg.create_pool(
-                self.dsn,
+            return await asyncpg.create_pool(
+                dsn,
                 min_size=1,
                 max_size=self.settings.pg_pool_size,
                 init=_text_codecs,
                 server_settings={"TimeZone": "UTC", "application_name": "asyncstore"},
             )
         except (OSError, asyncpg.PostgresError) as exc:
-            raise ConfigurationError(f"cannot connect to PostgreSQL at {self.dsn}: {exc}") from exc
-        try:
-            return await self._prepare_schema()
-        except BaseException:
-            await self.close()
-            raise
+            raise ConfigurationError(f"cannot connect to PostgreSQL at {dsn}: {exc}") from exc
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        pools = [self._pool, *self._replicas]
+        self._pool, self._replicas = None, []
+        for pool in pools:
+            if pool is not None:
+                await pool.close()
 
     async def _prepare_schema(self) -> SchemaState:
         """Empty → head (by the revisions); older only when asked; newer refused. One process
@@ -154,6 +176,7 @@ class PostgresBackend:
                     self._log("BEGIN", ())
                     result = await self._run(conn, op)
                 self._log("COMMIT", ())
+            self._last_write.set(time.monotonic())
             self.stats.batches += 1
             self.stats.operations += 1
             self.stats.heartbeats += isinstance(op, Heartbeat)
@@ -167,11 +190,23 @@ class PostgresBackend:
         statement = numbered_placeholders(sql)
         self._log(statement, params)
         try:
-            async with self._pool.acquire() as conn:
+            async with self._read_pool().acquire() as conn:
                 rows = await conn.fetch(statement, *params)
         except Exception as exc:
             raise translate_db_error(exc, "read") from exc
         return [tuple(row) for row in rows]
+
+    def _read_pool(self) -> Any:
+        """A replica in turn, unless this caller wrote within `replica_read_after_write_s`:
+        then the primary, so a bot reads its own writes whatever the replicas' lag."""
+        if not self._replicas:
+            return self._pool
+        wrote_at = self._last_write.get()
+        window = self.settings.replica_read_after_write_s
+        if wrote_at is not None and time.monotonic() - wrote_at < window:
+            return self._pool
+        self._next_replica = (self._next_replica + 1) % len(self._replicas)
+        return self._replicas[self._next_replica]
 
     async def _run(self, conn: Any, op: WriteOperation) -> Any:
         if isinstance(op, InsertRows):
