@@ -125,7 +125,7 @@ async def database_summary(store: Store) -> DatabaseSummary:
 
 @dataclass(frozen=True, slots=True)
 class CheckReport:
-    path: Path
+    path: Path | str  # the file, or a PostgreSQL URL
     integrity: list[str]  # empty: PRAGMA integrity_check said ok
     foreign_key_violations: list[str]
     schema: SchemaState | None  # None: the file could not be read far enough to tell

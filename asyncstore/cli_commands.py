@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from asyncstore import admin
+from asyncstore import admin, admin_postgres
 from asyncstore.archive import ARCHIVE_FORMATS, open_archive
-from asyncstore.config import StoreSettings
+from asyncstore.config import StoreSettings, is_postgresql
 from asyncstore.errors import AsyncStoreError, ConfigurationError
 from asyncstore.repository import TradeRepository
 from asyncstore.retention import CleanupProgress
@@ -79,8 +79,13 @@ class CommandContext:
         else:
             render(self.console)
 
+    @property
+    def postgresql(self) -> bool:
+        return is_postgresql(self.settings.database_url)
+
     def open_store(self) -> Store:
-        admin.require_database(self.settings)
+        if not self.postgresql:
+            admin.require_database(self.settings)  # never create a SQLite file by accident
         return Store(**self.settings.model_dump())
 
 
@@ -98,8 +103,12 @@ def _init(ctx: CommandContext) -> int:
 
 
 def _upgrade(ctx: CommandContext) -> int:
-    path = admin.require_database(ctx.settings)
-    report = upgrade_database(path, ctx.settings)
+    if ctx.postgresql:
+        report = asyncio.run(admin_postgres.upgrade_postgres(ctx.settings))
+        path: Path | str = ctx.settings.database_url
+    else:
+        path = admin.require_database(ctx.settings)
+        report = upgrade_database(path, ctx.settings)
     data = {"before": report.before.current, "after": report.after, "backup": report.backup}
 
     def render(out: Console) -> None:
@@ -116,7 +125,10 @@ def _upgrade(ctx: CommandContext) -> int:
 
 
 def _current(ctx: CommandContext) -> int:
-    report = admin.schema_state(ctx.settings)
+    if ctx.postgresql:
+        report = asyncio.run(admin_postgres.postgres_schema_state(ctx.settings))
+    else:
+        report = admin.schema_state(ctx.settings)
     ctx.emit(
         {"current": report.current, "head": report.head, "status": report.status},
         lambda out: out.print(f"{report.describe()}: {report.status}"),
@@ -125,6 +137,8 @@ def _current(ctx: CommandContext) -> int:
 
 
 def _backup(ctx: CommandContext) -> int:
+    if ctx.postgresql:
+        raise admin_postgres.backup_advice(ctx.settings)
     destination = Path(ctx.args.path) if ctx.args.path else None
     info = admin.take_backup(ctx.settings, destination)
     ctx.emit(
@@ -138,6 +152,8 @@ def _backup(ctx: CommandContext) -> int:
 
 
 def _restore(ctx: CommandContext) -> int:
+    if ctx.postgresql:
+        raise admin_postgres.backup_advice(ctx.settings)
     report = admin.restore_backup(ctx.settings, Path(ctx.args.path))
 
     def render(out: Console) -> None:
@@ -220,10 +236,14 @@ def _summary(ctx: CommandContext) -> int:
     summary = asyncio.run(run())
 
     def render(out: Console) -> None:
-        out.print(
-            f"{summary.path}: revision {summary.revision}, file {_size(summary.file_bytes)}, "
-            f"WAL {_size(summary.wal_bytes)}"
-        )
+        if summary.path is None:  # PostgreSQL
+            where = f"{ctx.settings.database_url}: revision {summary.revision}"
+            out.print(f"{where}, database size {_size(summary.file_bytes)}")
+        else:
+            out.print(
+                f"{summary.path}: revision {summary.revision}, file {_size(summary.file_bytes)}, "
+                f"WAL {_size(summary.wal_bytes)}"
+            )
         tables = Table("table", "rows", title="Tables")
         for name, count in summary.rows.items():
             tables.add_row(name, str(count))
@@ -262,7 +282,10 @@ def _export(ctx: CommandContext) -> int:
 
 
 def _check(ctx: CommandContext) -> int:
-    report = admin.check_database(ctx.settings)
+    if ctx.postgresql:
+        report = asyncio.run(admin_postgres.check_postgres(ctx.settings))
+    else:
+        report = admin.check_database(ctx.settings)
     data = {**_plain(report), "ok": report.ok, "problems": report.problems}
 
     def render(out: Console) -> None:

@@ -143,13 +143,13 @@ class PostgresBackend:
         async with self._pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_KEY)
             try:
-                state = await self._schema_state(conn)
+                state = await self.schema_state(conn)
                 if state.status == "empty" or (
                     state.status == "behind" and self.settings.upgrade_schema
                 ):
                     config = alembic_config(self.settings.database_url)
                     await asyncio.to_thread(command.upgrade, config, "head")
-                    state = await self._schema_state(conn)
+                    state = await self.schema_state(conn)
                 elif state.status != "current":
                     raise schema_refusal(state, self.dsn)
                 return state
@@ -157,7 +157,8 @@ class PostgresBackend:
                 await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)
 
     @staticmethod
-    async def _schema_state(conn: Any) -> SchemaState:
+    async def schema_state(conn: Any) -> SchemaState:
+        """Where the connected database's schema stands against this code's head."""
         head = head_revision()
         exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
         current = await conn.fetchval("SELECT version_num FROM alembic_version") if exists else None
