@@ -30,7 +30,7 @@ from alembic import command
 from sqlalchemy.engine import make_url
 
 from asyncstore.config import StoreSettings
-from asyncstore.errors import ConfigurationError, translate_db_error
+from asyncstore.errors import ConfigurationError, StoreClosedError, translate_db_error
 from asyncstore.operations import Heartbeat, InsertRows, Statements, UpdateReturning, WriteOperation
 from asyncstore.schema_migrations import (
     SchemaState,
@@ -93,6 +93,7 @@ class PostgresBackend:
         self.settings = settings
         self.dsn = asyncpg_dsn(settings.database_url)
         self._pool: Any = None
+        self._closing = False
         self._replicas: list[Any] = []
         self._next_replica = 0
         # When this caller (task, and the tasks it starts) last committed a write through this
@@ -131,6 +132,9 @@ class PostgresBackend:
             raise ConfigurationError(f"cannot connect to PostgreSQL at {dsn}: {exc}") from exc
 
     async def close(self) -> None:
+        # asyncpg's close waits for every acquired connection to be released, so operations
+        # already running finish (and commit); calls still waiting for a connection fail.
+        self._closing = True
         pools = [self._pool, *self._replicas]
         self._pool, self._replicas = None, []
         for pool in pools:
@@ -183,7 +187,7 @@ class PostgresBackend:
             self.stats.heartbeats += isinstance(op, Heartbeat)
             return result
         except Exception as exc:
-            raise translate_db_error(exc, op.subject) from exc
+            raise self._error(exc, op.subject) from exc
         finally:
             self.in_flight -= 1
 
@@ -194,8 +198,13 @@ class PostgresBackend:
             async with self._read_pool().acquire() as conn:
                 rows = await conn.fetch(statement, *params)
         except Exception as exc:
-            raise translate_db_error(exc, "read") from exc
+            raise self._error(exc, "read") from exc
         return [tuple(row) for row in rows]
+
+    def _error(self, exc: Exception, subject: str) -> BaseException:
+        if self._closing and not hasattr(exc, "sqlstate"):  # "pool is closing" and the like
+            return StoreClosedError(f"{subject}: the Store closed while this call waited")
+        return translate_db_error(exc, subject)
 
     def _read_pool(self) -> Any:
         """A replica in turn, unless this caller wrote within `replica_read_after_write_s`:

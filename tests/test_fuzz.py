@@ -12,16 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncstore import AsyncStoreError, TradeRepository
-from tests.conftest import BOT_ID, count_rows, trade_data
+from tests.conftest import BOT_ID, rows_in, trade_data
 from tests.test_schema import SPEC_COLUMNS
-
-# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
-pytestmark = pytest.mark.sqlite_only
 
 EXAMPLES = settings(
     max_examples=150,
@@ -77,11 +73,11 @@ def changes(fields: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     return st.dictionaries(st.sampled_from(fields), anything, min_size=1, max_size=4)
 
 
-def _tables(db_path: Path) -> tuple[int, int, int]:
+async def _tables(repo: TradeRepository) -> tuple[int, int, int]:
     return (
-        count_rows(db_path, "trades"),
-        count_rows(db_path, "bot_instances"),
-        count_rows(db_path, "performance_metrics"),
+        await rows_in(repo._store, "trades"),
+        await rows_in(repo._store, "bot_instances"),
+        await rows_in(repo._store, "performance_metrics"),
     )
 
 
@@ -90,11 +86,11 @@ def _tables(db_path: Path) -> tuple[int, int, int]:
 async def test_create_trade(
     repo: TradeRepository, bot: str, db_path: Path, fuzz: dict[str, Any]
 ) -> None:
-    before = _tables(db_path)
+    before = await _tables(repo)
     try:
         trade = await repo.create_trade(trade_data(**fuzz))
     except AsyncStoreError:
-        assert _tables(db_path) == before
+        assert (await _tables(repo)) == before
         return
     assert await repo.get_trade_by_id(trade.id) == trade
 
@@ -118,11 +114,11 @@ async def test_update_trade(
 async def test_create_and_update_bot(
     repo: TradeRepository, db_path: Path, fuzz: dict[str, Any]
 ) -> None:
-    before = _tables(db_path)
+    before = await _tables(repo)
     try:
         bot = await repo.create_bot_instance({"id": "fuzz_bot", "type": "paper", **fuzz})
     except AsyncStoreError:
-        assert _tables(db_path) == before
+        assert (await _tables(repo)) == before
         return
     assert await repo.get_bot_instance(bot.id) == bot
     try:
@@ -141,21 +137,21 @@ async def test_create_and_update_bot(
 async def test_create_performance_metrics(
     repo: TradeRepository, bot: str, db_path: Path, fuzz: dict[str, Any]
 ) -> None:
-    before = _tables(db_path)
+    before = await _tables(repo)
     try:
         await repo.create_performance_metrics({"bot_id": BOT_ID, **fuzz})
     except AsyncStoreError:
-        assert _tables(db_path) == before
+        assert (await _tables(repo)) == before
 
 
 @EXAMPLES
 @given(bot_id=anything)
 async def test_heartbeat(repo: TradeRepository, bot: str, db_path: Path, bot_id: Any) -> None:
-    before = _tables(db_path)
+    before = await _tables(repo)
     try:
         await repo.heartbeat(bot_id)
     except AsyncStoreError:
-        assert _tables(db_path) == before
+        assert (await _tables(repo)) == before
 
 
 @EXAMPLES
@@ -165,13 +161,13 @@ async def test_bulk_list(
 ) -> None:
     rows = [trade_data() for _ in range(10)]
     rows[position] = trade_data(**fuzz)
-    before = _tables(db_path)
+    before = await _tables(repo)
     try:
         inserted = await repo.bulk_create_trades(rows)
     except AsyncStoreError as exc:
-        assert _tables(db_path) == before and exc.rows_committed == 0
+        assert (await _tables(repo)) == before and exc.rows_committed == 0
         return
-    assert inserted == 10 and _tables(db_path)[0] == before[0] + 10
+    assert inserted == 10 and (await _tables(repo))[0] == before[0] + 10
 
 
 async def test_decimal_extremes_are_refused_cleanly(repo: TradeRepository, bot: str) -> None:

@@ -27,20 +27,19 @@ from tests.conftest import (
     count_rows,
     open_store_with_bot,
     queue_depth,
+    rows_in,
     trade_data,
     wait_until,
     write_lock_held,
     writer_took_everything,
 )
 
-# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
-pytestmark = pytest.mark.sqlite_only
-
 
 def _writer_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("asyncstore-writer")]
 
 
+@pytest.mark.sqlite_only  # the single writer's task and batches
 async def test_cancelled_writer_task_reports_the_truth_and_hangs_nobody(
     db_url: str, db_path: Path
 ) -> None:
@@ -73,6 +72,7 @@ async def _exists(db_path: Path, trade_id: str) -> bool:
         return await TradeRepository(store).get_trade_by_id(trade_id) is not None
 
 
+@pytest.mark.sqlite_only  # the single writer's task and batches
 async def test_cancelled_close_still_drains_and_releases(db_url: str, db_path: Path) -> None:
     store, repo = await open_store_with_bot(db_url)
     with write_lock_held(db_path) as blocker:
@@ -113,7 +113,7 @@ async def test_failing_source_iterator_says_what_was_committed(
     with pytest.raises(ConnectionError) as caught:
         await repo.bulk_create_trades(feed())
     assert caught.value.rows_committed == chunk * 2  # type: ignore[attr-defined]
-    assert count_rows(db_path) == chunk * 2
+    assert await rows_in(repo._store) == chunk * 2
 
 
 @pytest.mark.parametrize(
@@ -146,6 +146,7 @@ async def test_read_waiting_for_a_connection_during_close(db_url: str) -> None:
     assert all(r == [] or isinstance(r, StoreClosedError) for r in results), results
 
 
+@pytest.mark.sqlite_only  # the single writer's task and batches
 async def test_heartbeat_of_an_unknown_bot_does_not_replay_the_batch(
     repo: TradeRepository, store: Store, bot: str, db_path: Path
 ) -> None:
