@@ -138,7 +138,8 @@ UTCTime = Annotated[AwareDatetime, AfterValidator(_utc)]
 RowId = Annotated[str, BeforeValidator(_canonical_uuid)]
 Utf8 = AfterValidator(_utf8)
 BotId = Annotated[str, StringConstraints(min_length=1, max_length=255), Utf8]
-Count = Annotated[int, Field(ge=0, strict=True)]
+# INTEGER columns: PostgreSQL's integer is 32-bit (SQLite's 64), so a count must fit in that.
+Count = Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]
 Metadata = Annotated[JsonValue, AfterValidator(_json_document)]
 
 

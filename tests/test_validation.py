@@ -126,6 +126,8 @@ async def test_bad_metrics(repo: TradeRepository, bot: str, db_path: Path) -> No
         ({"win_rate": "65.001"}, "win_rate"),
         ({"total_trades": -1}, "total_trades"),
         ({"total_trades": True}, "total_trades"),
+        ({"total_trades": 2**31}, "total_trades"),  # PostgreSQL's INTEGER is 32-bit
+        ({"losing_trades": 2**63}, "losing_trades"),  # SQLite's is 64-bit (found by fuzzing)
         ({"sharpe_ratio": "1234567.1"}, "sharpe_ratio"),
     ]:
         with pytest.raises(InvalidDataError) as caught:
