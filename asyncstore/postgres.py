@@ -50,6 +50,8 @@ HEARTBEAT_SQL = (
 )
 # Any constant: the advisory lock that makes one process at a time check or build the schema.
 SCHEMA_LOCK_KEY = 0x61737973746F7265
+# How long close() waits for operations still running before it drops their connections.
+CLOSE_GRACE_S = 60.0
 # Rows per multi-row INSERT: PostgreSQL takes at most 32767 parameters in one statement.
 MAX_PARAMETERS = 32_000
 
@@ -138,8 +140,14 @@ class PostgresBackend:
         pools = [self._pool, *self._replicas]
         self._pool, self._replicas = None, []
         for pool in pools:
-            if pool is not None:
-                await pool.close()
+            if pool is None:
+                continue
+            try:
+                await asyncio.wait_for(asyncio.shield(pool.close()), CLOSE_GRACE_S)
+            except TimeoutError:
+                # A connection still held after the grace period (a caller stuck elsewhere):
+                # close must finish; its uncommitted transaction is rolled back by the server.
+                pool.terminate()
 
     async def _prepare_schema(self) -> SchemaState:
         """Empty → head (by the revisions); older only when asked; newer refused. One process
