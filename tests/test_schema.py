@@ -9,9 +9,6 @@ import pytest
 
 from asyncstore import Store
 
-# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
-pytestmark = pytest.mark.sqlite_only
-
 SPEC_COLUMNS = {
     "trades": [
         "id",
@@ -85,6 +82,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file's own catalogue
 async def test_tables_and_columns_match_the_spec(store: Store, db_path: Path) -> None:
     conn = _connect(db_path)
     for table, columns in SPEC_COLUMNS.items():
@@ -109,6 +107,7 @@ async def test_tables_and_columns_match_the_spec(store: Store, db_path: Path) ->
     conn.close()
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file's own catalogue
 async def test_named_indexes_exist(store: Store, db_path: Path) -> None:
     conn = _connect(db_path)
     expected = {
@@ -122,6 +121,7 @@ async def test_named_indexes_exist(store: Store, db_path: Path) -> None:
     conn.close()
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file's own catalogue
 async def test_foreign_keys_point_at_bot_instances(store: Store, db_path: Path) -> None:
     conn = _connect(db_path)
     for table in ["trades", "performance_metrics"]:
@@ -134,6 +134,7 @@ async def test_foreign_keys_point_at_bot_instances(store: Store, db_path: Path) 
     ("column", "value"),
     [("trade_type", "swing"), ("direction", "up"), ("status", "pending")],
 )
+@pytest.mark.sqlite_only  # reads the SQLite file's own catalogue
 async def test_check_constraints_guard_enumerations_even_outside_asyncstore(
     store: Store, db_path: Path, column: str, value: str
 ) -> None:
@@ -161,6 +162,7 @@ async def test_check_constraints_guard_enumerations_even_outside_asyncstore(
     conn.close()
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file's own catalogue
 async def test_create_tables_is_idempotent_and_keeps_data(store: Store, db_path: Path) -> None:
     conn = _connect(db_path)
     conn.execute("INSERT INTO bot_instances (id, type, status) VALUES ('b', 'paper', 'running')")
@@ -169,9 +171,50 @@ async def test_create_tables_is_idempotent_and_keeps_data(store: Store, db_path:
     conn.close()
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file's own catalogue
 async def test_wal_and_pragmas(store: Store, db_path: Path) -> None:
     conn = sqlite3.connect(db_path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     conn.close()
     report = await store.health()
     assert report.ok and report.journal_mode == "wal" and report.write_queue_depth == 0
+
+
+async def test_postgresql_has_the_same_schema_and_enforces_it(pg_url: str) -> None:
+    import asyncpg
+
+    async with Store(pg_url):
+        pass  # builds the schema by the revisions
+    conn = await asyncpg.connect(pg_url.replace("+asyncpg", ""))
+    try:
+        for table, columns in SPEC_COLUMNS.items():
+            found = await conn.fetch(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_name = $1 ORDER BY ordinal_position",
+                table,
+            )
+            assert [row["column_name"] for row in found] == columns
+            types = {row["column_name"]: row["data_type"] for row in found}
+            assert types["created_at"] == "timestamp with time zone"
+            assert types["extra_metadata"] == "jsonb"
+        indexes = {row[0] for row in await conn.fetch("SELECT indexname FROM pg_indexes")}
+        assert {"idx_symbol_status", "idx_entry_time", "idx_strategy", "idx_bot_trade_type"} <= (
+            indexes
+        )
+        await conn.execute(
+            "INSERT INTO bot_instances (id, type, status) VALUES ('b', 'paper', 'running')"
+        )
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute(
+                "INSERT INTO trades (id, bot_id, trade_type, entry_logic_name, exit_logic_name, "
+                "symbol, interval, direction, status) "
+                "VALUES ('t', 'b', 'paper', 'e', 'x', 'S', '1h', 'up', 'open')"
+            )
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute(
+                "INSERT INTO trades (id, bot_id, trade_type, entry_logic_name, exit_logic_name, "
+                "symbol, interval, direction, status) "
+                "VALUES ('t', 'nobody', 'paper', 'e', 'x', 'S', '1h', 'long', 'open')"
+            )
+    finally:
+        await conn.close()
