@@ -261,5 +261,9 @@ class PostgresBackend:
         return inserted
 
     def _log(self, sql: str, params: Sequence[Any]) -> None:
-        if self._echo:
-            SQL_LOGGER.info("%s %r", sql, tuple(params)) if params else SQL_LOGGER.info("%s", sql)
+        if not self._echo:
+            return
+        if params:
+            SQL_LOGGER.info("%s %r", sql, tuple(params))
+        else:
+            SQL_LOGGER.info("%s", sql)
