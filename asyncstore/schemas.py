@@ -102,6 +102,8 @@ def _utf8(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise PydanticCustomError("utf8", "is not valid Unicode text (lone surrogate)") from None
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL; refused on both backends alike
+        raise PydanticCustomError("nul", "contains a NUL character (\\x00)")
     return value
 
 
@@ -120,13 +122,16 @@ def _canonical_uuid(value: Any) -> str:
 
 def _json_document(value: Any) -> Any:
     try:
-        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
     except UnicodeEncodeError:
         raise PydanticCustomError("utf8", "holds text that is not valid Unicode") from None
     except ValueError:
         raise PydanticCustomError("json_nan", "NaN and Infinity are not valid JSON") from None
     except RecursionError:
         raise PydanticCustomError("json_depth", "is nested too deeply") from None
+    if "\x00" in text or "\\u0000" in text:  # JSONB cannot hold NUL
+        raise PydanticCustomError("nul", "holds a NUL character (\\x00)")
     return value
 
 

@@ -158,3 +158,15 @@ async def test_managed_columns_say_why_they_are_refused(repo: TradeRepository, b
         await repo.update_trade(trade.id, {"bot_id": "other"})
     with pytest.raises(InvalidDataError, match="created_at: set by asyncstore"):
         await repo.create_trade(trade.model_dump())  # a record passed back in
+
+
+async def test_nul_characters_are_refused_on_both_backends(repo: TradeRepository, bot: str) -> None:
+    # PostgreSQL text and JSONB cannot hold NUL: refused up front, naming the field, everywhere.
+    for data, field in [
+        (trade_data(symbol="BTC\x00"), "symbol"),
+        (trade_data(extra_metadata={"note": "a\x00b"}), "extra_metadata"),
+    ]:
+        with pytest.raises(InvalidDataError) as caught:
+            await repo.create_trade(data)
+        assert [e.field for e in caught.value.errors] == [field]
+    assert await rows_in(repo._store) == 0
