@@ -10,7 +10,7 @@ from __future__ import annotations
 from asyncstore.admin import CheckReport
 from asyncstore.config import StoreSettings
 from asyncstore.errors import ConfigurationError
-from asyncstore.postgres import PostgresBackend, asyncpg_dsn
+from asyncstore.postgres import PostgresBackend, asyncpg_dsn, connect_once, redacted
 from asyncstore.schema_migrations import SchemaState, UpgradeReport
 from asyncstore.store import Store
 
@@ -18,7 +18,7 @@ __all__ = ["backup_advice", "check_postgres", "postgres_schema_state", "upgrade_
 
 
 def backup_advice(settings: StoreSettings) -> ConfigurationError:
-    dsn = asyncpg_dsn(settings.database_url)
+    dsn = redacted(asyncpg_dsn(settings.database_url))
     return ConfigurationError(
         "on PostgreSQL, back up with pg_dump (online and consistent): "
         f"`pg_dump --format=custom --file=trading.dump '{dsn}'`, and restore with "
@@ -29,9 +29,7 @@ def backup_advice(settings: StoreSettings) -> ConfigurationError:
 
 async def postgres_schema_state(settings: StoreSettings) -> SchemaState:
     """The database's schema revision against this version's head, without changing it."""
-    import asyncpg
-
-    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    conn = await connect_once(asyncpg_dsn(settings.database_url))
     try:
         return await PostgresBackend.schema_state(conn)
     finally:

@@ -140,7 +140,7 @@ class BulkTradeWriter:
         wanted = {trade.bot_id for trade in trades} - self._known_bots
         if not wanted:
             return
-        rows = await self._store.fetch_all(bots_existing(len(wanted)), sorted(wanted))
+        rows = await self._store.fetch_all(bots_existing(len(wanted)), sorted(wanted), primary=True)
         self._known_bots.update(bot_id for (bot_id,) in rows)
         for index, trade in enumerate(trades, start=offset):
             if trade.bot_id not in self._known_bots:

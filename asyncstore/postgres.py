@@ -18,6 +18,7 @@ a bot's loop is one). Other callers may read a replica that has not caught up ye
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import re
 import time
@@ -37,13 +38,20 @@ from asyncstore.schema_migrations import (
     alembic_config,
     head_revision,
     revision_status,
+    run_alembic,
     schema_refusal,
 )
 from asyncstore.sql_log import SQL_LOGGER, echo_enabled
 from asyncstore.sqlite_batch import multi_row_sql
 from asyncstore.writer import WriterStats
 
-__all__ = ["PostgresBackend", "asyncpg_dsn", "numbered_placeholders"]
+__all__ = [
+    "PostgresBackend",
+    "asyncpg_dsn",
+    "connect_once",
+    "numbered_placeholders",
+    "redacted",
+]
 
 HEARTBEAT_SQL = (
     "UPDATE bot_instances SET last_heartbeat = $1, updated_at = $1 WHERE id = $2 RETURNING id"
@@ -62,6 +70,21 @@ def asyncpg_dsn(database_url: str) -> str:
     if not url.drivername.startswith("postgresql"):
         raise ConfigurationError(f"not a PostgreSQL URL: {database_url!r}")
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def redacted(dsn: str) -> str:
+    """The URL for messages: never print a password."""
+    return make_url(dsn).render_as_string(hide_password=True)
+
+
+async def connect_once(dsn: str) -> Any:
+    """One plain asyncpg connection (admin commands), with connection errors made clear."""
+    import asyncpg
+
+    try:
+        return await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ConfigurationError(f"cannot connect to PostgreSQL at {redacted(dsn)}: {exc}") from exc
 
 
 @lru_cache(maxsize=512)
@@ -96,11 +119,13 @@ class PostgresBackend:
         self.dsn = asyncpg_dsn(settings.database_url)
         self._pool: Any = None
         self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._replicas: list[Any] = []
         self._next_replica = 0
         # When this caller (task, and the tasks it starts) last committed a write through this
         # Store: its reads go to the primary for a while after, so it sees what it wrote.
-        self._last_write: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+        self._last_write: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
             f"asyncstore_last_write_{id(self)}", default=None
         )
         self._echo = echo_enabled(settings.echo)
@@ -128,15 +153,24 @@ class PostgresBackend:
                 min_size=1,
                 max_size=self.settings.pg_pool_size,
                 init=_text_codecs,
-                server_settings={"TimeZone": "UTC", "application_name": "asyncstore"},
+                server_settings={
+                    "TimeZone": "UTC",
+                    "DateStyle": "ISO",  # the text the codecs parse, whatever the server default
+                    "application_name": "asyncstore",
+                },
             )
         except (OSError, asyncpg.PostgresError) as exc:
-            raise ConfigurationError(f"cannot connect to PostgreSQL at {dsn}: {exc}") from exc
+            raise ConfigurationError(
+                f"cannot connect to PostgreSQL at {redacted(dsn)}: {exc}"
+            ) from exc
 
     async def close(self) -> None:
         # asyncpg's close waits for every acquired connection to be released, so operations
         # already running finish (and commit); calls still waiting for a connection fail.
         self._closing = True
+        # Calls already under way finish (and commit) first; only then do the pools close.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), CLOSE_GRACE_S)
         pools = [self._pool, *self._replicas]
         self._pool, self._replicas = None, []
         for pool in pools:
@@ -160,10 +194,19 @@ class PostgresBackend:
                     state.status == "behind" and self.settings.upgrade_schema
                 ):
                     config = alembic_config(self.settings.database_url)
-                    await asyncio.to_thread(command.upgrade, config, "head")
+                    work = asyncio.ensure_future(
+                        asyncio.to_thread(run_alembic, command.upgrade, config, "head")
+                    )
+                    try:
+                        await asyncio.shield(work)
+                    except asyncio.CancelledError:
+                        # The thread cannot be stopped: keep the advisory lock until it ends.
+                        with contextlib.suppress(BaseException):
+                            await work
+                        raise
                     state = await self.schema_state(conn)
                 elif state.status != "current":
-                    raise schema_refusal(state, self.dsn)
+                    raise schema_refusal(state, redacted(self.dsn))
                 return state
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)
@@ -181,7 +224,8 @@ class PostgresBackend:
     # --- the two paths --------------------------------------------------------------------
 
     async def submit(self, op: WriteOperation) -> Any:
-        self.in_flight += 1
+        cell = self._writes_of_this_caller()
+        self._enter()
         self.stats.accepted += 1
         try:
             async with self._pool.acquire() as conn:
@@ -189,7 +233,7 @@ class PostgresBackend:
                     self._log("BEGIN", ())
                     result = await self._run(conn, op)
                 self._log("COMMIT", ())
-            self._last_write.set(time.monotonic())
+            cell[0] = time.monotonic()
             self.stats.batches += 1
             self.stats.operations += 1
             self.stats.heartbeats += isinstance(op, Heartbeat)
@@ -197,17 +241,44 @@ class PostgresBackend:
         except Exception as exc:
             raise self._error(exc, op.subject) from exc
         finally:
-            self.in_flight -= 1
+            self._leave()
 
-    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async def fetch_all(
+        self, sql: str, params: Sequence[Any] = (), *, primary: bool = False
+    ) -> list[tuple[Any, ...]]:
         statement = numbered_placeholders(sql)
         self._log(statement, params)
+        pool = self._pool if primary else self._read_pool()
+        self._enter()
         try:
-            async with self._read_pool().acquire() as conn:
+            async with pool.acquire() as conn:
                 rows = await conn.fetch(statement, *params)
         except Exception as exc:
             raise self._error(exc, "read") from exc
+        finally:
+            self._leave()
         return [tuple(row) for row in rows]
+
+    def _enter(self) -> None:
+        # Refused once close() began; counted, so close() can wait for calls under way.
+        if self._closing or self._pool is None:
+            raise StoreClosedError("the Store is closed")
+        self.in_flight += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
+
+    def _writes_of_this_caller(self) -> list[float]:
+        """The caller's last-write cell, shared with the tasks it starts (they copy the context
+        and so hold the same list): a write made in a child task counts for the caller too."""
+        cell = self._last_write.get()
+        if cell is None:
+            cell = [float("-inf")]
+            self._last_write.set(cell)
+        return cell
 
     def _error(self, exc: Exception, subject: str) -> BaseException:
         if self._closing and not hasattr(exc, "sqlstate"):  # "pool is closing" and the like
@@ -219,9 +290,8 @@ class PostgresBackend:
         then the primary, so a bot reads its own writes whatever the replicas' lag."""
         if not self._replicas:
             return self._pool
-        wrote_at = self._last_write.get()
-        window = self.settings.replica_read_after_write_s
-        if wrote_at is not None and time.monotonic() - wrote_at < window:
+        wrote_at = self._writes_of_this_caller()[0]
+        if time.monotonic() - wrote_at < self.settings.replica_read_after_write_s:
             return self._pool
         self._next_replica = (self._next_replica + 1) % len(self._replicas)
         return self._replicas[self._next_replica]

@@ -198,7 +198,9 @@ class _TableCleaner:
 
     async def _count(self) -> None:
         if self.on_progress is not None:
-            ((self.expected,),) = await self.store.fetch_all(self.rule.count_sql, (self.cutoff,))
+            ((self.expected,),) = await self.store.fetch_all(
+                self.rule.count_sql, (self.cutoff,), primary=True
+            )
             self._report()
 
     def _report(self) -> None:
@@ -227,7 +229,9 @@ class _TableCleaner:
             await asyncio.to_thread(sink.commit, await self._gone(staged))
         while True:
             batch = self.chunk * ARCHIVE_CHUNKS_PER_WRITE
-            rows = await self.store.fetch_all(self.rule.select_chunk_sql, (self.cutoff, batch))
+            rows = await self.store.fetch_all(
+                self.rule.select_chunk_sql, (self.cutoff, batch), primary=True
+            )
             if not rows:
                 return self.deleted
             await asyncio.to_thread(sink.stage, rows)  # durable before any delete
@@ -246,6 +250,6 @@ class _TableCleaner:
     async def _gone(self, rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
         """The rows of `rows` no longer in the table."""
         ids = [self.rule.row_key(row)[0] for row in rows]
-        still = await self.store.fetch_all(self.rule.existing_ids_sql(len(ids)), ids)
+        still = await self.store.fetch_all(self.rule.existing_ids_sql(len(ids)), ids, primary=True)
         present = {row[0] for row in still}
         return [row for row in rows if self.rule.row_key(row)[0] not in present]

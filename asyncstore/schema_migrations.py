@@ -15,7 +15,8 @@ Everything here is blocking and runs on a worker thread (Store.start uses asynci
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,6 +50,7 @@ __all__ = [
     "head_schema_statements",
     "prepare_schema",
     "read_schema_state",
+    "run_alembic",
     "revision_status",
     "schema_refusal",
     "upgrade_database",
@@ -87,6 +89,17 @@ class UpgradeReport:
     before: SchemaState
     after: str
     backup: BackupInfo | None  # None when there was nothing to upgrade
+
+
+# Alembic keeps the running migration in module globals (alembic.context, alembic.op): two
+# upgrades on two threads of one process would mix up their databases. One at a time.
+_ALEMBIC_LOCK = threading.Lock()
+
+
+def run_alembic(action: Callable[..., None], config: Config, revision: str) -> None:
+    """`command.upgrade(config, revision)` and the like, one at a time in this process."""
+    with _ALEMBIC_LOCK:
+        action(config, revision)
 
 
 def alembic_config(database: Path | str, script_location: str = PACKAGED_MIGRATIONS) -> Config:
@@ -278,8 +291,8 @@ def _run_revisions(
 ) -> None:
     config = alembic_config(path, script_location)
     if before.unversioned:
-        command.stamp(config, BASELINE_REVISION)
-    command.upgrade(config, before.head)
+        run_alembic(command.stamp, config, BASELINE_REVISION)
+    run_alembic(command.upgrade, config, before.head)
     with closing(_connect(path, settings)) as conn:
         after = read_schema_state(conn, script_location)
     if after.current != before.head:

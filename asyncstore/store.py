@@ -210,10 +210,15 @@ class Store:
             return await self._postgres.submit(op)
         return await self._open_writer().submit(op)
 
-    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one read-only query on the read pool; every row as a tuple of stored values."""
+    async def fetch_all(
+        self, sql: str, params: Sequence[Any] = (), *, primary: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Run one read-only query on the read pool; every row as a tuple of stored values.
+
+        `primary=True` never reads a PostgreSQL replica: for reads that decide what to write
+        (a replica may lag behind writes just made)."""
         if self._postgres is not None:
-            return await self._postgres.fetch_all(sql, params)
+            return await self._postgres.fetch_all(sql, params, primary=primary)
         if self._reader is None:
             raise StoreClosedError(f"the Store is {self._state.value}; reads need an open Store")
         return await self._reader.fetch_all(sql, params)

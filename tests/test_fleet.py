@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from asyncstore import Store, TradeRepository
+from tests.conftest import fresh_postgres_database
 from tests.processes.fleet_bot import PNL
 
 ROOT = Path(__file__).parent.parent
@@ -46,3 +47,17 @@ async def test_four_processes_of_fifty_bots_share_one_postgresql_database(pg_url
     assert len(bots) == HOSTS * BOTS
     assert all(b.last_heartbeat is not None for b in bots)
     assert all(s["total_trades"] == TRADES and s["closed_trades"] == TRADES // 2 for s in per_bot)
+
+
+async def test_two_stores_in_one_process_build_two_empty_databases_at_once(pg_url: str) -> None:
+    # Alembic's migration state is per process: the revisions of both must not mix.
+    async with fresh_postgres_database() as other_url:
+        first, second = Store(pg_url), Store(other_url)
+        await asyncio.gather(first.start(), second.start())
+        try:
+            for store in (first, second):
+                assert store.schema is not None and store.schema.status == "current"
+                await TradeRepository(store).create_bot_instance({"id": "b", "type": "paper"})
+        finally:
+            await first.close()
+            await second.close()

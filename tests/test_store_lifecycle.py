@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from asyncstore import (
     StoreState,
     TradeRepository,
 )
-from tests.conftest import BOT_ID, trade_data
+from tests.conftest import BOT_ID, open_store_with_bot, trade_data
 
 
 async def test_states_and_double_close(db_url: str) -> None:
@@ -129,3 +130,17 @@ async def test_opening_an_empty_database_creates_the_schema(db_url: str) -> None
         assert await repo.get_open_trades() == []
         with pytest.raises(NotFoundError):
             await repo.heartbeat(BOT_ID)
+
+
+async def test_close_during_a_burst_reports_every_write_truthfully(db_url: str) -> None:
+    # Few connections, many writers: close() begins while calls still wait for a connection.
+    store, repo = await open_store_with_bot(db_url, pg_pool_size=2)
+    calls = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(50)]
+    await asyncio.sleep(0)
+    await store.close()
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    written = [r for r in results if not isinstance(r, BaseException)]
+    assert all(isinstance(r, StoreClosedError) for r in results if isinstance(r, BaseException))
+    async with Store(db_url) as reopened:  # every acknowledged write is there, and no other
+        stored = {t.id for t in await TradeRepository(reopened).get_open_trades()}
+    assert stored == {t.id for t in written}
