@@ -5,7 +5,7 @@ operation runs in its own short transaction on a pooled connection, and many run
 
 Values travel as the same canonical text the SQLite path uses (money '50000.10000000', UTC time
 '2026-01-02 03:04:05.000006', JSON text): every connection registers text codecs for NUMERIC,
-TIMESTAMPTZ and JSONB and runs with TimeZone=UTC, so the server parses that text exactly (never
+TIMESTAMPTZ and JSON and runs with TimeZone=UTC, so the server parses that text exactly (never
 through a float) and the repository, codec and validation code is shared by both backends.
 SQL is written with `?` placeholders and turned into `$1, $2, …` here.
 

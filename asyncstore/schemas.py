@@ -130,7 +130,7 @@ def _json_document(value: Any) -> Any:
         raise PydanticCustomError("json_nan", "NaN and Infinity are not valid JSON") from None
     except RecursionError:
         raise PydanticCustomError("json_depth", "is nested too deeply") from None
-    if "\x00" in text or "\\u0000" in text:  # JSONB cannot hold NUL
+    if "\x00" in text or "\\u0000" in text:  # PostgreSQL JSON cannot hold NUL
         raise PydanticCustomError("nul", "holds a NUL character (\\x00)")
     return value
 

@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, Overflo
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -142,7 +142,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class JSONDocument(TypeDecorator[Any]):
-    """JSON text on SQLite, JSONB on PostgreSQL. NaN and Infinity are not JSON: refused."""
+    """JSON text on SQLite, JSON on PostgreSQL. NaN and Infinity are not JSON: refused.
+
+    PostgreSQL's `json` (not `jsonb`) keeps the document as written, so it reads back exactly:
+    jsonb would reorder keys and turn floats like 1e16 into integers."""
 
     impl = JSON
     cache_ok = True
@@ -159,7 +162,7 @@ class JSONDocument(TypeDecorator[Any]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(JSONB())
+            return dialect.type_descriptor(PG_JSON())
         return dialect.type_descriptor(String())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:

@@ -294,7 +294,7 @@ async def test_the_revisions_run_up_and_down_on_postgresql(pg_url: str) -> None:
         assert types["entry_price"] == "numeric(20,8)"
         assert types["pnl_percentage"] == "numeric(10,4)"
         assert types["exit_time"] == "timestamp with time zone"
-        assert types["extra_metadata"] == "jsonb"
+        assert types["extra_metadata"] == "json"
         indexes = {r[0] for r in await conn.fetch("SELECT indexname FROM pg_indexes")}
         assert {"idx_symbol_status", "ix_trades_open_by_bot", "ix_trades_retention"} <= indexes
         await asyncio.to_thread(command.downgrade, alembic_config(pg_url), "base")

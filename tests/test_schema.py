@@ -196,7 +196,7 @@ async def test_postgresql_has_the_same_schema_and_enforces_it(pg_url: str) -> No
             assert [row["column_name"] for row in found] == columns
             types = {row["column_name"]: row["data_type"] for row in found}
             assert types["created_at"] == "timestamp with time zone"
-            assert types["extra_metadata"] == "jsonb"
+            assert types["extra_metadata"] == "json"
         indexes = {row[0] for row in await conn.fetch("SELECT indexname FROM pg_indexes")}
         assert {"idx_symbol_status", "idx_entry_time", "idx_strategy", "idx_bot_trade_type"} <= (
             indexes

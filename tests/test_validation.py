@@ -161,7 +161,7 @@ async def test_managed_columns_say_why_they_are_refused(repo: TradeRepository, b
 
 
 async def test_nul_characters_are_refused_on_both_backends(repo: TradeRepository, bot: str) -> None:
-    # PostgreSQL text and JSONB cannot hold NUL: refused up front, naming the field, everywhere.
+    # PostgreSQL text and JSON cannot hold NUL: refused up front, naming the field, everywhere.
     for data, field in [
         (trade_data(symbol="BTC\x00"), "symbol"),
         (trade_data(extra_metadata={"note": "a\x00b"}), "extra_metadata"),
