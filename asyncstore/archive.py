@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Integer, Table
 
+from asyncstore.backup import fsync_path
 from asyncstore.codec import TableCodec
 from asyncstore.errors import ConfigurationError
 from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
@@ -38,14 +39,6 @@ _PART_DIGITS = 8
 def _fsync_file(handle: Any) -> None:
     handle.flush()
     os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _json_text(value: Any) -> str | None:
@@ -104,7 +97,7 @@ class ArchiveFile(abc.ABC):
                 handle.write(json.dumps(list(row), ensure_ascii=False) + "\n")
             _fsync_file(handle)
         os.replace(partial, self.pending)
-        _fsync_dir(self.pending.parent)
+        fsync_path(self.pending.parent)
 
     def commit(self, deleted: Sequence[Sequence[Any]]) -> None:
         """Archive the rows of the staged batch that were deleted; drop the staged copy."""
@@ -208,7 +201,7 @@ class ParquetArchive(ArchiveFile):
         with partial.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(partial, part)
-        _fsync_dir(self.parts)
+        fsync_path(self.parts)
 
     def finish(self) -> Path:
         import pyarrow.parquet as pq
@@ -220,7 +213,7 @@ class ParquetArchive(ArchiveFile):
         with partial.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(partial, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_path(self.path.parent)
         shutil.rmtree(self.parts, ignore_errors=True)
         return self.path
 

@@ -27,6 +27,7 @@ from asyncstore.errors import BackupError
 __all__ = [
     "BackupInfo",
     "backup_database",
+    "fsync_path",
     "integrity_problems",
     "prune_backups",
     "restore_database",
@@ -65,7 +66,8 @@ def integrity_problems(path: Path, *, busy_timeout_ms: int = 10_000) -> list[str
     return [] if messages == ["ok"] else messages
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (a rename in it), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -108,9 +110,9 @@ def backup_database(
             f"the backup of {source} failed its integrity check ({'; '.join(problems[:3])}); "
             "nothing was kept"
         )
-    _fsync(partial)
+    fsync_path(partial)
     os.replace(partial, destination)
-    _fsync(destination.parent)  # the rename itself survives a power cut
+    fsync_path(destination.parent)  # the rename itself survives a power cut
     return BackupInfo(destination, destination.stat().st_size, time.perf_counter() - started)
 
 
