@@ -37,6 +37,7 @@ from asyncstore.schema_migrations import (
     SchemaState,
     alembic_config,
     head_revision,
+    in_thread_to_the_end,
     revision_status,
     run_alembic,
     schema_refusal,
@@ -194,16 +195,8 @@ class PostgresBackend:
                     state.status == "behind" and self.settings.upgrade_schema
                 ):
                     config = alembic_config(self.settings.database_url)
-                    work = asyncio.ensure_future(
-                        asyncio.to_thread(run_alembic, command.upgrade, config, "head")
-                    )
-                    try:
-                        await asyncio.shield(work)
-                    except asyncio.CancelledError:
-                        # The thread cannot be stopped: keep the advisory lock until it ends.
-                        with contextlib.suppress(BaseException):
-                            await work
-                        raise
+                    # A cancelled start keeps the advisory lock until the migration has ended.
+                    await in_thread_to_the_end(run_alembic, command.upgrade, config, "head")
                     state = await self.schema_state(conn)
                 elif state.status != "current":
                     raise schema_refusal(state, redacted(self.dsn))

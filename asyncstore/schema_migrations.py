@@ -14,6 +14,8 @@ Everything here is blocking and runs on a worker thread (Store.start uses asynci
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +23,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -48,6 +50,7 @@ __all__ = [
     "SchemaState",
     "UpgradeReport",
     "head_schema_statements",
+    "in_thread_to_the_end",
     "prepare_schema",
     "read_schema_state",
     "run_alembic",
@@ -55,6 +58,8 @@ __all__ = [
     "schema_refusal",
     "upgrade_database",
 ]
+
+T = TypeVar("T")
 
 PACKAGED_MIGRATIONS = "asyncstore:migrations"
 # The revision a database created by asyncstore 0.1's create_tables() (no version table) is at.
@@ -100,6 +105,19 @@ def run_alembic(action: Callable[..., None], config: Config, revision: str) -> N
     """`command.upgrade(config, revision)` and the like, one at a time in this process."""
     with _ALEMBIC_LOCK:
         action(config, revision)
+
+
+async def in_thread_to_the_end(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` on a worker thread. Threads cannot be stopped: if the caller is
+    cancelled, wait for the thread to end before re-raising, so locks held around a schema
+    change are not released while it is still running."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await work
+        raise
 
 
 def alembic_config(database: Path | str, script_location: str = PACKAGED_MIGRATIONS) -> Config:

@@ -7,7 +7,6 @@ no-op, and a Store dropped while open warns with ResourceWarning.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import time
 import warnings
@@ -23,7 +22,12 @@ from asyncstore.file_lock import DatabaseLock
 from asyncstore.operations import Statements, WriteOperation
 from asyncstore.postgres import PostgresBackend
 from asyncstore.readers import ReadPool
-from asyncstore.schema_migrations import SchemaState, head_schema_statements, prepare_schema
+from asyncstore.schema_migrations import (
+    SchemaState,
+    head_schema_statements,
+    in_thread_to_the_end,
+    prepare_schema,
+)
 from asyncstore.writer import WriteQueue, WriterStats
 
 __all__ = ["HealthReport", "Store", "StoreState"]
@@ -127,16 +131,9 @@ class Store:
         return self
 
     async def _prepare_schema(self, path: Path, lock: DatabaseLock) -> SchemaState:
-        # The check (and an upgrade, if asked) runs on a worker thread, which cannot be stopped:
-        # if start() is cancelled meanwhile, wait for the thread before giving up the lock, so
-        # nothing else gets the database while an upgrade is still rewriting it.
-        work = asyncio.ensure_future(asyncio.to_thread(prepare_schema, path, self.settings, lock))
-        try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            with contextlib.suppress(BaseException):
-                await work
-            raise
+        # The check (and an upgrade, if asked) runs on a worker thread; a cancelled start()
+        # waits for it before giving up the lock (nothing else may open a half-upgraded file).
+        return await in_thread_to_the_end(prepare_schema, path, self.settings, lock)
 
     async def close(self) -> None:
         """Commit every accepted write, then release the writer and the readers.
