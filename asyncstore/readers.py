@@ -37,9 +37,7 @@ class ReadPool:
     async def start(self) -> None:
         try:
             for _ in range(self._size):
-                conn = await aiosqlite.connect(
-                    self._uri, uri=True, timeout=self._busy_timeout_ms / 1000
-                )
+                conn = await _read_only_connection(self._uri, self._busy_timeout_ms)
                 self._all.append(conn)
                 await conn.execute("PRAGMA query_only = ON")
                 if self._echo:
@@ -72,3 +70,16 @@ class ReadPool:
         connections, self._all = self._all, []
         for conn in connections:
             await conn.close()
+
+
+async def _read_only_connection(uri: str, busy_timeout_ms: int) -> aiosqlite.Connection:
+    """One reader connection whose thread never keeps the process alive.
+
+    aiosqlite >= 0.22 runs each connection on a non-daemon thread that only `close()` ends, so a
+    bot that crashes without closing its Store would hang at exit forever. A reader's
+    connection is read-only (`mode=ro`, `query_only`): stopping it mid-read loses nothing, so
+    its thread is a daemon. The writer's thread is not, and is never made one.
+    """
+    conn = aiosqlite.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
+    conn._thread.daemon = True  # aiosqlite has no public option (omnilib/aiosqlite#299)
+    return await conn

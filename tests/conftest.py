@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -198,3 +199,14 @@ def write_lock_held(db_path: Path) -> Iterator[sqlite3.Connection]:
         if blocker.in_transaction:
             blocker.execute("ROLLBACK")
         blocker.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name any non-daemon thread still alive: it would keep this pytest process from exiting."""
+    lingering = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if lingering:
+        terminalreporter.write_line(f"threads still alive at exit: {', '.join(lingering)}")

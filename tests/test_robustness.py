@@ -35,14 +35,15 @@ from tests.conftest import (
 )
 
 
-def _writer_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("asyncstore-writer")]
+def _writer_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("asyncstore-writer")}
 
 
 @pytest.mark.sqlite_only  # the single writer's task and batches
 async def test_cancelled_writer_task_reports_the_truth_and_hangs_nobody(
     db_url: str, db_path: Path
 ) -> None:
+    earlier_writers = _writer_threads()  # a Store another test leaked is not this test's concern
     store, repo = await open_store_with_bot(db_url, write_queue_size=1)
     writer = store._open_writer()
     with write_lock_held(db_path) as blocker:
@@ -64,7 +65,7 @@ async def test_cancelled_writer_task_reports_the_truth_and_hangs_nobody(
     await store.close()  # does not raise the dead task's CancelledError
     assert await _exists(db_path, committed.id)
     assert count_rows(db_path) == 1
-    await wait_until(lambda: not _writer_threads())
+    await wait_until(lambda: _writer_threads() <= earlier_writers)
 
 
 async def _exists(db_path: Path, trade_id: str) -> bool:
@@ -74,6 +75,7 @@ async def _exists(db_path: Path, trade_id: str) -> bool:
 
 @pytest.mark.sqlite_only  # the single writer's task and batches
 async def test_cancelled_close_still_drains_and_releases(db_url: str, db_path: Path) -> None:
+    earlier_writers = _writer_threads()
     store, repo = await open_store_with_bot(db_url)
     with write_lock_held(db_path) as blocker:
         pending = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(20)]
@@ -83,7 +85,9 @@ async def test_cancelled_close_still_drains_and_releases(db_url: str, db_path: P
         blocker.rollback()
     assert len(await asyncio.gather(*pending)) == 20  # accepted writes still land
     await store.close()  # waits for the shutdown the cancelled call started
-    await wait_until(lambda: not _writer_threads())  # and the writer thread is released
+    await wait_until(
+        lambda: _writer_threads() <= earlier_writers
+    )  # and the writer thread is released
     assert count_rows(db_path) == 20
 
 
