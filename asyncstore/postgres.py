@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, count
 from typing import Any
 
 from alembic import command
@@ -88,15 +88,28 @@ async def connect_once(dsn: str) -> Any:
         raise ConfigurationError(f"cannot connect to PostgreSQL at {redacted(dsn)}: {exc}") from exc
 
 
+# What is not SQL code, so a `?` in it is no placeholder: string literals, quoted identifiers,
+# dollar-quoted strings and comments. Then the `?` placeholders themselves.
+_NOT_CODE_OR_PLACEHOLDER = re.compile(
+    r"""'(?:[^']|'')*'"""  # 'it''s'
+    r'|"(?:[^"]|"")*"'  # "odd ?name"
+    r"|\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?\$(?P=tag)\$"  # $$ … $$ and $fn$ … $fn$
+    r"|--[^\n]*"  # -- comment
+    r"|/\*.*?\*/"  # /* comment */
+    r"|\?",
+    re.DOTALL,
+)
+
+
 @lru_cache(maxsize=512)
 def numbered_placeholders(sql: str) -> str:
-    """'… = ? AND … IN (?, ?)' → '… = $1 AND … IN ($2, $3)' (outside quoted literals)."""
-    parts = re.split(r"('(?:[^']|'')*')", sql)
-    counter = iter(range(1, sql.count("?") + 1))
-    return "".join(
-        part if part.startswith("'") else re.sub(r"\?", lambda _: f"${next(counter)}", part)
-        for part in parts
-    )
+    """'… = ? AND … IN (?, ?)' → '… = $1 AND … IN ($2, $3)' (outside literals and comments)."""
+    numbers = count(1)
+
+    def number(match: re.Match[str]) -> str:
+        return f"${next(numbers)}" if match.group() == "?" else match.group()
+
+    return _NOT_CODE_OR_PLACEHOLDER.sub(number, sql)
 
 
 def _rowcount(status: str) -> int:

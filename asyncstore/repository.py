@@ -45,7 +45,15 @@ from asyncstore.schemas import (
 )
 from asyncstore.store import Store
 from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, UTCDateTime, quantum
-from asyncstore.validation import require_days, validate, validate_bot_id, validate_money
+from asyncstore.validation import (
+    require_days,
+    validate,
+    validate_bot_id,
+    validate_bot_status,
+    validate_limit,
+    validate_money,
+    validate_symbol,
+)
 
 __all__ = ["TradeRepository"]
 
@@ -106,13 +114,17 @@ class TradeRepository:
         return BotInstanceRecord.model_validate(values)
 
     async def get_bot_instance(self, bot_id: str) -> BotInstanceRecord | None:
-        rows = await self._fetch(BOT_BY_ID, {"id": bot_id}, BOT_CODEC, BotInstanceRecord)
+        rows = await self._fetch(
+            BOT_BY_ID, {"id": validate_bot_id(bot_id)}, BOT_CODEC, BotInstanceRecord
+        )
         return rows[0] if rows else None
 
     async def get_bot_instances(self, *, status: str | None = None) -> list[BotInstanceRecord]:
         """Every bot instance (or those with `status`), by id."""
-        query = ALL_BOTS if status is None else BOTS_WITH_STATUS
-        return await self._fetch(query, {"status": status}, BOT_CODEC, BotInstanceRecord)
+        if status is None:
+            return await self._fetch(ALL_BOTS, {}, BOT_CODEC, BotInstanceRecord)
+        values = {"status": validate_bot_status(status)}
+        return await self._fetch(BOTS_WITH_STATUS, values, BOT_CODEC, BotInstanceRecord)
 
     async def update_bot_instance(
         self, bot_id: str, data: Mapping[str, Any] | BaseModel
@@ -280,6 +292,8 @@ class TradeRepository:
         losing_trades, total_net_pnl (Decimal, closed trades; a closed trade without net_pnl
         counts as 0).
         """
+        if bot_id is not None:
+            bot_id = validate_bot_id(bot_id)
         query = trade_summary_query(
             by_bot=bot_id is not None, postgresql=self._store.backend == "postgresql"
         )
@@ -369,6 +383,14 @@ class TradeRepository:
     async def _trades_with_status(
         self, status: str, bot_id: str | None, symbol: str | None, *, limit: int | None
     ) -> list[TradeRecord]:
+        # Filters are checked like the columns they match, so a bad one is a clear error on
+        # both backends rather than an empty list on one and a driver error on the other.
+        if bot_id is not None:
+            bot_id = validate_bot_id(bot_id)
+        if symbol is not None:
+            symbol = validate_symbol(symbol)
+        if limit is not None:
+            limit = validate_limit(limit)
         query = trades_with_status(
             by_bot=bot_id is not None, by_symbol=symbol is not None, newest_first=limit is not None
         )

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from asyncstore.errors import FieldError, InvalidDataError
-from asyncstore.schemas import ROUND_DECIMALS, BotId, Money
+from asyncstore.schemas import ROUND_DECIMALS, BotId, BotStatus, Money, Symbol
 
-__all__ = ["as_input", "require_days", "validate", "validate_bot_id", "validate_money"]
+__all__ = [
+    "as_input",
+    "require_days",
+    "validate",
+    "validate_bot_id",
+    "validate_bot_status",
+    "validate_limit",
+    "validate_money",
+    "validate_symbol",
+]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 
 
 def as_input(data: Any) -> Any:
@@ -27,24 +37,43 @@ def validate(model: type[ModelT], data: Any, subject: str, *, round_decimals: bo
         raise InvalidDataError.from_validation_error(subject, exc) from exc
 
 
-_MONEY = TypeAdapter(Money)
-_BOT_ID = TypeAdapter(BotId)
+_MONEY: TypeAdapter[Decimal] = TypeAdapter(Money)
+_BOT_ID: TypeAdapter[str] = TypeAdapter(BotId)
+_SYMBOL: TypeAdapter[str] = TypeAdapter(Symbol)
+_BOT_STATUS: TypeAdapter[str] = TypeAdapter(BotStatus)
+_LIMIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, strict=True)])
+
+
+def _argument(adapter: TypeAdapter[T], name: str, value: Any) -> T:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise InvalidDataError.from_validation_error(name, exc) from exc
 
 
 def validate_bot_id(value: Any) -> str:
     """A bot id argument, checked like the bot_instances.id column."""
-    try:
-        return _BOT_ID.validate_python(value)
-    except ValidationError as exc:
-        raise InvalidDataError.from_validation_error("bot_id", exc) from exc
+    return _argument(_BOT_ID, "bot_id", value)
 
 
 def validate_money(name: str, value: Any) -> Decimal:
     """One money argument (e.g. starting_balance), checked like a DECIMAL(20,8) column."""
-    try:
-        return _MONEY.validate_python(value)
-    except ValidationError as exc:
-        raise InvalidDataError.from_validation_error(name, exc) from exc
+    return _argument(_MONEY, name, value)
+
+
+def validate_symbol(value: Any) -> str:
+    """A symbol filter, checked like the trades.symbol column."""
+    return _argument(_SYMBOL, "symbol", value)
+
+
+def validate_bot_status(value: Any) -> str:
+    """A status filter of bot instances: one of the column's values."""
+    return _argument(_BOT_STATUS, "status", value)
+
+
+def validate_limit(value: Any) -> int:
+    """A row limit: a whole number >= 0 (not a bool, not a numeric string)."""
+    return _argument(_LIMIT, "limit", value)
 
 
 def require_days(name: str, value: Any) -> int:

@@ -23,28 +23,30 @@ CYCLES = int(os.environ.get("ASYNCSTORE_CRASH_CYCLES", "6"))
 
 def _run_and_kill(url: str, seed: int, kill_after_acks: int) -> list[str]:
     """Start the child, SIGKILL it once it has acknowledged `kill_after_acks` writes."""
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "tests.processes.crash_writer", url, str(seed)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
-    )
-    assert child.stdout is not None
-    lines: list[str] = []
-    try:
-        for line in child.stdout:
-            lines.append(line.strip())
-            if len(lines) > kill_after_acks:
-                break
-        child.send_signal(signal.SIGKILL)
-        rest, errors = child.communicate(timeout=30)  # lines flushed before the kill
-    finally:
-        if child.poll() is None:
-            child.kill()
+    ) as child:  # closes the pipes and reaps the child, whatever happens
+        assert child.stdout is not None and child.stderr is not None
+        lines: list[str] = []
+        try:
+            for line in child.stdout:
+                lines.append(line.strip())
+                if len(lines) > kill_after_acks:
+                    break
+        finally:
+            child.send_signal(signal.SIGKILL)
+        # The lines flushed before the kill are read through the same buffered reader:
+        # communicate() reads the raw pipe and would skip what this reader already buffered
+        # (and could split a line there).
+        lines += child.stdout.read().splitlines()
+        errors = child.stderr.read()
     assert "READY" in lines, errors
     assert child.returncode == -signal.SIGKILL, errors  # it was writing, not dead already
-    return lines + rest.splitlines()
+    return lines
 
 
 def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
@@ -55,11 +57,16 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
     closed: dict[str, Decimal] = {}
     for cycle in range(CYCLES):
         for line in _run_and_kill(url, seed=cycle, kill_after_acks=rng.randint(50, 1500)):
-            kind, *fields = line.split()
-            if kind == "T":
-                created.add(fields[0])
-            elif kind == "U":
-                closed[fields[0]] = Decimal(fields[1])
+            # Each line is one write() of at most PIPE_BUF bytes, so never torn by the kill.
+            match line.split():
+                case ["T", trade_id]:
+                    created.add(trade_id)
+                case ["U", trade_id, net_pnl]:
+                    closed[trade_id] = Decimal(net_pnl)
+                case ["READY"]:
+                    pass
+                case _:
+                    raise AssertionError(f"cycle {cycle}: unexpected line {line!r}")
         # After every crash the file opens without a manual step and is intact.
         conn = sqlite3.connect(db)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -16,6 +16,7 @@ from asyncstore import (
     StoreState,
     TradeRepository,
 )
+from asyncstore.postgres import numbered_placeholders
 from tests.conftest import BOT_ID, open_store_with_bot, trade_data
 
 
@@ -144,3 +145,15 @@ async def test_close_during_a_burst_reports_every_write_truthfully(db_url: str) 
     async with Store(db_url) as reopened:  # every acknowledged write is there, and no other
         stored = {t.id for t in await TradeRepository(reopened).get_open_trades()}
     assert stored == {t.id for t in written}
+
+
+async def test_fetch_all_placeholders_skip_quotes_and_comments(store: Store) -> None:
+    # A `?` in a literal, a quoted identifier or a comment is text, on both backends.
+    sql = """SELECT ? AS "price?", '?' AS literal, ? AS second -- is this a placeholder?
+        /* nor this ? */"""
+    assert await store.fetch_all(sql, ("a", "b")) == [("a", "?", "b")]
+
+
+def test_numbered_placeholders_leave_dollar_quoted_text_alone() -> None:
+    sql = "SELECT $$ ? $$, $fn$ '?' $fn$, ?, 'it''s ?', ?"
+    assert numbered_placeholders(sql) == "SELECT $$ ? $$, $fn$ '?' $fn$, $1, 'it''s ?', $2"

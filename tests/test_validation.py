@@ -170,3 +170,39 @@ async def test_nul_characters_are_refused_on_both_backends(repo: TradeRepository
             await repo.create_trade(data)
         assert [e.field for e in caught.value.errors] == [field]
     assert await rows_in(repo._store) == 0
+
+
+BAD_READ_FILTERS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("get_open_trades", {"bot_id": "bot\x00"}, "bot_id", "NUL"),
+    ("get_open_trades", {"bot_id": 7}, "bot_id", "valid string"),
+    ("get_open_trades", {"symbol": "X" * 21}, "symbol", "at most 20 characters"),
+    ("get_closed_trades", {"symbol": "BTC\x00"}, "symbol", "NUL"),
+    ("get_closed_trades", {"limit": -1}, "limit", "greater than or equal to 0"),
+    ("get_closed_trades", {"limit": "2"}, "limit", "valid integer"),
+    ("get_closed_trades", {"limit": True}, "limit", "valid integer"),
+    ("get_bot_instances", {"status": "runing"}, "status", "'running', 'stopped' or 'error'"),
+    ("get_bot_instance", {"bot_id": ""}, "bot_id", "at least 1 character"),
+    ("get_trade_summary", {"bot_id": "x" * 256}, "bot_id", "at most 255 characters"),
+]
+
+
+@pytest.mark.parametrize(("method", "arguments", "field", "reason"), BAD_READ_FILTERS)
+async def test_bad_read_filter_is_named_alike_on_both_backends(
+    repo: TradeRepository, bot: str, method: str, arguments: dict[str, Any], field: str, reason: str
+) -> None:
+    # Without this check the same call gave [] on SQLite and a driver error on PostgreSQL.
+    await repo.update_trade((await repo.create_trade(trade_data())).id, {"status": "closed"})
+    with pytest.raises(InvalidDataError) as caught:
+        await getattr(repo, method)(**arguments)
+    assert [e.field for e in caught.value.errors] == [field]
+    assert reason in str(caught.value)
+
+
+async def test_good_read_filters_still_work(repo: TradeRepository, bot: str) -> None:
+    for _ in range(3):
+        await repo.update_trade((await repo.create_trade(trade_data())).id, {"status": "closed"})
+    assert len(await repo.get_closed_trades(bot_id=BOT_ID, symbol="BTCUSDT", limit=2)) == 2
+    assert await repo.get_closed_trades(limit=0) == []
+    assert await repo.get_open_trades(bot_id="no_such_bot") == []
+    assert [b.id for b in await repo.get_bot_instances(status="running")] == [BOT_ID]
+    assert (await repo.get_trade_summary(bot_id=BOT_ID))["closed_trades"] == 3
