@@ -12,7 +12,9 @@ SQL is written with `?` placeholders and turned into `$1, $2, …` here.
 Read replicas (`read_replica_urls`): reads go to the replicas in turn, writes to the primary.
 Read-your-writes: for `replica_read_after_write_s` seconds after a caller's write commits, that
 caller's reads go to the primary ("caller": the asyncio task, and tasks it starts afterwards;
-a bot's loop is one). Other callers may read a replica that has not caught up yet.
+a bot's loop is one). Other callers may read a replica that has not caught up yet. A replica
+that cannot answer (down, restarting, or not yet at the primary's schema) hands the read to the
+primary, with a warning on the `asyncstore.postgres` logger.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import re
 import time
 from collections.abc import Sequence
@@ -45,6 +48,8 @@ from asyncstore.schema_migrations import (
 from asyncstore.sql_log import SQL_LOGGER, echo_enabled
 from asyncstore.sqlite_batch import multi_row_sql
 from asyncstore.writer import WriterStats
+
+_log = logging.getLogger("asyncstore.postgres")
 
 __all__ = [
     "PostgresBackend",
@@ -112,6 +117,25 @@ def numbered_placeholders(sql: str) -> str:
     return _NOT_CODE_OR_PLACEHOLDER.sub(number, sql)
 
 
+async def _fetch(pool: Any, statement: str, params: Sequence[Any]) -> list[Any]:
+    async with pool.acquire() as conn:
+        return list(await conn.fetch(statement, *params))
+
+
+def _replica_cannot_answer(exc: Exception) -> bool:
+    """The replica is unreachable, or lags behind a schema change (its tables differ)."""
+    import asyncpg
+
+    return isinstance(
+        exc,
+        OSError  # refused, reset, timed out
+        | asyncpg.PostgresConnectionError  # class 08: the connection broke
+        | asyncpg.CannotConnectNowError  # starting up or shutting down
+        | asyncpg.UndefinedTableError
+        | asyncpg.UndefinedColumnError,
+    )
+
+
 def _rowcount(status: str) -> int:
     """asyncpg's command status ('DELETE 12', 'INSERT 0 3') → the number of rows."""
     last = status.rsplit(" ", 1)[-1]
@@ -146,10 +170,16 @@ class PostgresBackend:
         self.in_flight = 0
         # The same counters as the SQLite writer's; here every operation is its own transaction.
         self.stats = WriterStats()
+        self.replica_fallbacks = 0  # replica reads the primary answered instead
 
     async def start(self) -> SchemaState:
         try:
             self._pool = await self._connect(self.dsn)
+            if await self._pool.fetchval("SELECT pg_is_in_recovery()"):
+                raise ConfigurationError(
+                    f"{redacted(self.dsn)} is a read-only standby: give the primary's URL as "
+                    "the database URL, and standbys as read_replica_urls"
+                )
             self._replicas = [
                 await self._connect(asyncpg_dsn(url)) for url in self.settings.read_replica_urls
             ]
@@ -257,8 +287,16 @@ class PostgresBackend:
         pool = self._pool if primary else self._read_pool()
         self._enter()
         try:
-            async with pool.acquire() as conn:
-                rows = await conn.fetch(statement, *params)
+            try:
+                rows = await _fetch(pool, statement, params)
+            except Exception as exc:
+                if pool is self._pool or not _replica_cannot_answer(exc):
+                    raise
+                # A replica is there to spare the primary, never to fail a bot's read: one that
+                # is down, or has not replayed a schema change yet, hands the read to the primary.
+                self.replica_fallbacks += 1
+                _log.warning("a read replica could not answer (%s); read the primary instead", exc)
+                rows = await _fetch(self._pool, statement, params)
         except Exception as exc:
             raise self._error(exc, "read") from exc
         finally:

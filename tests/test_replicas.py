@@ -1,15 +1,19 @@
 """Read replicas on PostgreSQL: reads go to the replicas, writes to the primary, and a caller
 reads its own writes from the primary right after it wrote.
 
-The "replica" here is a second database on the server that is NOT kept in sync with the
-primary: what each read returns then shows which server answered it. (Replaying the primary's
-WAL is PostgreSQL's job, not asyncstore's.)
+The first tests use as "replica" a second database on the server that is NOT kept in sync with
+the primary: what each read returns then shows exactly which server answered it. The last ones
+run a real hot standby streaming the primary's WAL (tests/streaming_standby.py), where
+`pg_is_in_recovery()` shows who answered, replication lag is real, and the standby can die.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +21,7 @@ import pytest
 
 from asyncstore import ConfigurationError, Store, TradeRepository
 from tests.conftest import BOT_ID, fresh_postgres_database, trade_data
+from tests.streaming_standby import StandbyUnavailable, StreamingPair, streaming_standby
 
 ONLY_ON_REPLICA = "only_on_the_replica"
 
@@ -95,3 +100,89 @@ async def test_cleanup_reads_the_primary_so_the_archive_holds_what_was_deleted(
             assert await repo.cleanup_old_data(30, archive=archive) == 3
     archived = archive.read_text()  # noqa: ASYNC240
     assert all(trade.id in archived for trade in trades)
+
+
+# --- a real hot standby ---------------------------------------------------------------------
+
+IN_RECOVERY = "SELECT pg_is_in_recovery()"  # true only on a standby: shows who answered
+
+
+@contextmanager
+def _pair_or_skip() -> Iterator[StreamingPair]:
+    try:
+        with streaming_standby() as pair:
+            yield pair
+    except StandbyUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the hot standby tests: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def hot_standby() -> Iterator[StreamingPair]:
+    """A private primary, and a standby streaming its WAL, shared by this module's tests."""
+    with _pair_or_skip() as pair:
+        yield pair
+
+
+@pytest.fixture
+def standby_to_lose() -> Iterator[StreamingPair]:
+    """A pair of this test's own: the test stops its standby."""
+    with _pair_or_skip() as pair:
+        yield pair
+
+
+async def test_a_hot_standby_serves_reads_and_a_writer_reads_its_own_writes(
+    hot_standby: StreamingPair,
+) -> None:
+    primary, standby = hot_standby.primary_url, hot_standby.standby_url
+    async with Store(primary, read_replica_urls=[standby]) as store:
+        repo = TradeRepository(store)
+        assert await store.fetch_all(IN_RECOVERY) == [(True,)]  # a read goes to the standby
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        trade = await repo.create_trade(trade_data())
+        # Right after its writes this caller reads the primary, so replication lag cannot hide
+        # them from it.
+        assert await store.fetch_all(IN_RECOVERY) == [(False,)]
+        assert [t.id for t in await repo.get_open_trades()] == [trade.id]
+
+        async def another_bot_reads() -> list[str]:
+            assert await store.fetch_all(IN_RECOVERY) == [(True,)]  # it wrote nothing
+            for _ in range(6000):  # up to a minute for the standby to replay the WAL
+                if trades := await repo.get_open_trades():
+                    return [t.id for t in trades]
+                await asyncio.sleep(0.01)
+            raise AssertionError("the standby never showed the trade")
+
+        reader = asyncio.create_task(another_bot_reads(), context=contextvars.Context())
+        assert await asyncio.wait_for(reader, timeout=60) == [trade.id]
+
+
+async def test_a_store_pointed_at_the_standby_as_primary_is_refused(
+    hot_standby: StreamingPair,
+) -> None:
+    with pytest.raises(ConfigurationError, match="is a read-only standby: give the primary's URL"):
+        await Store(hot_standby.standby_url).start()
+
+
+async def test_reads_carry_on_from_the_primary_when_the_standby_goes_down(
+    standby_to_lose: StreamingPair, caplog: pytest.LogCaptureFixture
+) -> None:
+    pair = standby_to_lose
+    async with Store(pair.primary_url, read_replica_urls=[pair.standby_url]) as store:
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+
+        async def read_as_a_bot_that_wrote_nothing() -> tuple[bool, int]:
+            ((in_recovery,),) = await store.fetch_all(IN_RECOVERY)
+            return in_recovery, len(await repo.get_bot_instances())
+
+        def another_bot() -> asyncio.Task[tuple[bool, int]]:
+            coro = read_as_a_bot_that_wrote_nothing()
+            return asyncio.create_task(coro, context=contextvars.Context())
+
+        assert (await another_bot())[0] is True  # served by the standby
+        pair.stop_standby()  # its pooled connections break, new ones are refused
+        for _ in range(3):  # the broken pooled connection, then refused new ones
+            assert await another_bot() == (False, 1)  # the primary answers: no error, all there
+    assert "read the primary instead" in caplog.text
