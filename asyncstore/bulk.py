@@ -58,6 +58,7 @@ class BulkTradeWriter:
         self._chunk_rows = store.settings.bulk_chunk_rows
         self._known_bots: set[str] = set()
         self._committed = 0
+        self._counted: set[asyncio.Task[int]] = set()
 
     async def write(self, rows: Iterable[Row] | AsyncIterable[Row]) -> int:
         """Insert every row; returns the number inserted (fewer with on_conflict='ignore')."""
@@ -165,11 +166,14 @@ class BulkTradeWriter:
         return task
 
     def _count(self, task: asyncio.Task[int]) -> None:
+        """Add a finished chunk's rows once, whether its done callback or _settle comes first."""
+        if task in self._counted:
+            return
+        self._counted.add(task)
         if not task.cancelled() and task.exception() is None:
             self._committed += task.result()
 
-    @staticmethod
-    async def _settle(submitted: list[asyncio.Task[int]]) -> None:
+    async def _settle(self, submitted: list[asyncio.Task[int]]) -> None:
         """Wait for every chunk already queued, whatever stopped the insert (a failed chunk, the
         caller's cancellation): no row of this call lands after it returns. Their errors are
         retrieved here; the one raised is the first."""
@@ -177,6 +181,10 @@ class BulkTradeWriter:
         if outstanding:
             await asyncio.wait(outstanding)
         for task in submitted:
+            # A chunk can be done while its done callback still waits in the loop's queue
+            # (seen on PostgreSQL, where chunks commit concurrently and the last, shorter one
+            # can finish first): count it here, or the total comes back short.
+            self._count(task)
             if not task.cancelled():
                 task.exception()
 
