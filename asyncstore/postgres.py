@@ -14,7 +14,7 @@ Read-your-writes: for `replica_read_after_write_s` seconds after a caller's writ
 caller's reads go to the primary ("caller": the asyncio task, and tasks it starts afterwards;
 a bot's loop is one). Other callers may read a replica that has not caught up yet. A replica
 that cannot answer (down, restarting, or not yet at the primary's schema) hands the read to the
-primary, with a warning on the `asyncstore.postgres` logger.
+primary, with a warning on the `asyncstore.postgres` logger, and rests for REPLICA_REST_S.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ HEARTBEAT_SQL = (
 SCHEMA_LOCK_KEY = 0x61737973746F7265
 # How long close() waits for operations still running before it drops their connections.
 CLOSE_GRACE_S = 60.0
+# A replica that could not answer is left alone this long (reads go elsewhere meanwhile), and a
+# connection to a replica that does not answer gives up after REPLICA_CONNECT_TIMEOUT_S.
+REPLICA_REST_S = 5.0
+REPLICA_CONNECT_TIMEOUT_S = 5.0
 # Rows per multi-row INSERT: PostgreSQL takes at most 32767 parameters in one statement.
 MAX_PARAMETERS = 32_000
 
@@ -98,7 +102,7 @@ async def connect_once(dsn: str) -> Any:
 _NOT_CODE_OR_PLACEHOLDER = re.compile(
     r"""'(?:[^']|'')*'"""  # 'it''s'
     r'|"(?:[^"]|"")*"'  # "odd ?name"
-    r"|\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?\$(?P=tag)\$"  # $$ … $$ and $fn$ … $fn$
+    r"|(?<![\w$])\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?\$(?P=tag)\$"  # $$ … $$, $fn$ … $fn$
     r"|--[^\n]*"  # -- comment
     r"|/\*.*?\*/"  # /* comment */
     r"|\?",
@@ -160,6 +164,7 @@ class PostgresBackend:
         self._idle = asyncio.Event()
         self._idle.set()
         self._replicas: list[Any] = []
+        self._replica_rests_until: list[float] = []
         self._next_replica = 0
         # When this caller (task, and the tasks it starts) last committed a write through this
         # Store: its reads go to the primary for a while after, so it sees what it wrote.
@@ -180,22 +185,27 @@ class PostgresBackend:
                     f"{redacted(self.dsn)} is a read-only standby: give the primary's URL as "
                     "the database URL, and standbys as read_replica_urls"
                 )
+            # Replica pools connect on first use: a replica that is down must not stop a bot
+            # from starting (its reads go to the primary until the replica answers again).
             self._replicas = [
-                await self._connect(asyncpg_dsn(url)) for url in self.settings.read_replica_urls
+                await self._connect(asyncpg_dsn(url), replica=True)
+                for url in self.settings.read_replica_urls
             ]
+            self._replica_rests_until = [0.0] * len(self._replicas)
             return await self._prepare_schema()
         except BaseException:
             await self.close()
             raise
 
-    async def _connect(self, dsn: str) -> Any:
+    async def _connect(self, dsn: str, *, replica: bool = False) -> Any:
         import asyncpg
 
         try:
             return await asyncpg.create_pool(
                 dsn,
-                min_size=1,
+                min_size=0 if replica else 1,
                 max_size=self.settings.pg_pool_size,
+                timeout=REPLICA_CONNECT_TIMEOUT_S if replica else 60.0,
                 init=_text_codecs,
                 server_settings={
                     "TimeZone": "UTC",
@@ -295,7 +305,14 @@ class PostgresBackend:
                 # A replica is there to spare the primary, never to fail a bot's read: one that
                 # is down, or has not replayed a schema change yet, hands the read to the primary.
                 self.replica_fallbacks += 1
-                _log.warning("a read replica could not answer (%s); read the primary instead", exc)
+                self._rest_replica(pool)
+                _log.warning(
+                    "a read replica could not answer (%s: %s); reading the primary instead, "
+                    "and the replica's again in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    REPLICA_REST_S,
+                )
                 rows = await _fetch(self._pool, statement, params)
         except Exception as exc:
             raise self._error(exc, "read") from exc
@@ -337,8 +354,17 @@ class PostgresBackend:
         wrote_at = self._writes_of_this_caller()[0]
         if time.monotonic() - wrote_at < self.settings.replica_read_after_write_s:
             return self._pool
-        self._next_replica = (self._next_replica + 1) % len(self._replicas)
-        return self._replicas[self._next_replica]
+        now = time.monotonic()
+        for _ in self._replicas:
+            self._next_replica = (self._next_replica + 1) % len(self._replicas)
+            if self._replica_rests_until[self._next_replica] <= now:
+                return self._replicas[self._next_replica]
+        return self._pool  # every replica failed just now
+
+    def _rest_replica(self, pool: Any) -> None:
+        with contextlib.suppress(ValueError):  # the Store closed meanwhile: nothing to rest
+            index = self._replicas.index(pool)
+            self._replica_rests_until[index] = time.monotonic() + REPLICA_REST_S
 
     async def _run(self, conn: Any, op: WriteOperation) -> Any:
         if isinstance(op, InsertRows):

@@ -41,7 +41,7 @@ _MONEY: TypeAdapter[Decimal] = TypeAdapter(Money)
 _BOT_ID: TypeAdapter[str] = TypeAdapter(BotId)
 _SYMBOL: TypeAdapter[str] = TypeAdapter(Symbol)
 _BOT_STATUS: TypeAdapter[str] = TypeAdapter(BotStatus)
-_LIMIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, strict=True)])
+_LIMIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)])
 
 
 def _argument(adapter: TypeAdapter[T], name: str, value: Any) -> T:
@@ -72,7 +72,7 @@ def validate_bot_status(value: Any) -> str:
 
 
 def validate_limit(value: Any) -> int:
-    """A row limit: a whole number >= 0 (not a bool, not a numeric string)."""
+    """A row limit: a whole number from 0 to 2**63-1 (not a bool, not a numeric string)."""
     return _argument(_LIMIT, "limit", value)
 
 

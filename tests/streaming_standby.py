@@ -46,7 +46,7 @@ def _run_as_server_user() -> list[str]:
     return ["runuser", "-u", SERVER_USER, "--"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -83,12 +83,13 @@ def streaming_standby() -> Iterator[StreamingPair]:
 
         def start(data: Path, port: int) -> None:
             options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
+            # Registered first: a start that gives up waiting may still leave a server running.
+            cleanup.callback(stop, data)
             run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", f"{data}.log",
                 "-w", "start")  # fmt: skip
-            cleanup.callback(stop, data)
 
         primary, standby = base / "primary", base / "standby"
-        primary_port, standby_port = _free_port(), _free_port()
+        primary_port, standby_port = free_port(), free_port()
         # initdb's --auth=trust also admits local replication connections.
         run(str(bin_dir / "initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust",
             "--no-sync")  # fmt: skip

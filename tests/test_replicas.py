@@ -21,7 +21,12 @@ import pytest
 
 from asyncstore import ConfigurationError, Store, TradeRepository
 from tests.conftest import BOT_ID, fresh_postgres_database, trade_data
-from tests.streaming_standby import StandbyUnavailable, StreamingPair, streaming_standby
+from tests.streaming_standby import (
+    StandbyUnavailable,
+    StreamingPair,
+    free_port,
+    streaming_standby,
+)
 
 ONLY_ON_REPLICA = "only_on_the_replica"
 
@@ -138,6 +143,10 @@ async def test_a_hot_standby_serves_reads_and_a_writer_reads_its_own_writes(
     primary, standby = hot_standby.primary_url, hot_standby.standby_url
     async with Store(primary, read_replica_urls=[standby]) as store:
         repo = TradeRepository(store)
+        backend = store._postgres
+        assert backend is not None
+        # The schema this Store just built must reach the standby before it can answer reads.
+        await _standby_replayed_the_primary(primary, standby)
         assert await store.fetch_all(IN_RECOVERY) == [(True,)]  # a read goes to the standby
         await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
         trade = await repo.create_trade(trade_data())
@@ -148,8 +157,11 @@ async def test_a_hot_standby_serves_reads_and_a_writer_reads_its_own_writes(
 
         async def another_bot_reads() -> list[str]:
             assert await store.fetch_all(IN_RECOVERY) == [(True,)]  # it wrote nothing
+            fallbacks = backend.replica_fallbacks
             for _ in range(6000):  # up to a minute for the standby to replay the WAL
                 if trades := await repo.get_open_trades():
+                    # The standby itself answered, not the primary in its place.
+                    assert backend.replica_fallbacks == fallbacks
                     return [t.id for t in trades]
                 await asyncio.sleep(0.01)
             raise AssertionError("the standby never showed the trade")
@@ -185,4 +197,43 @@ async def test_reads_carry_on_from_the_primary_when_the_standby_goes_down(
         pair.stop_standby()  # its pooled connections break, new ones are refused
         for _ in range(3):  # the broken pooled connection, then refused new ones
             assert await another_bot() == (False, 1)  # the primary answers: no error, all there
-    assert "read the primary instead" in caplog.text
+    assert "read replica could not answer" in caplog.text
+
+
+async def test_a_replica_down_at_start_does_not_stop_the_store(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    nobody = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/postgres"
+    async with Store(pg_url, read_replica_urls=[nobody]) as store:
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        for _ in range(3):  # bots that wrote nothing, one after another
+            read = asyncio.create_task(repo.get_bot_instances(), context=contextvars.Context())
+            assert len(await read) == 1  # the primary answered
+        assert store._postgres is not None
+        # The dead replica is tried once, then rested: reads do not each wait for it.
+        assert store._postgres.replica_fallbacks == 1
+    assert caplog.text.count("read replica could not answer") == 1
+
+
+async def _standby_replayed_the_primary(primary: str, standby: str) -> None:
+    import asyncpg
+
+    def dsn(url: str) -> str:
+        return url.replace("postgresql+asyncpg://", "postgresql://")
+
+    primary_conn = await asyncpg.connect(dsn(primary))
+    standby_conn = await asyncpg.connect(dsn(standby))
+    try:
+        target = await primary_conn.fetchval("SELECT pg_current_wal_lsn()")
+        for _ in range(6000):  # up to a minute
+            replayed = await standby_conn.fetchval(
+                "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", target
+            )
+            if replayed:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the standby did not replay the primary's WAL within a minute")
+    finally:
+        await primary_conn.close()
+        await standby_conn.close()

@@ -149,11 +149,15 @@ async def test_close_during_a_burst_reports_every_write_truthfully(db_url: str) 
 
 async def test_fetch_all_placeholders_skip_quotes_and_comments(store: Store) -> None:
     # A `?` in a literal, a quoted identifier or a comment is text, on both backends.
-    sql = """SELECT ? AS "price?", '?' AS literal, ? AS second -- is this a placeholder?
-        /* nor this ? */"""
+    sql = """-- what? nothing
+        SELECT ? AS "price?", '?' AS literal, /* nor ? */ ? AS second"""
     assert await store.fetch_all(sql, ("a", "b")) == [("a", "?", "b")]
 
 
 def test_numbered_placeholders_leave_dollar_quoted_text_alone() -> None:
     sql = "SELECT $$ ? $$, $fn$ '?' $fn$, ?, 'it''s ?', ?"
     assert numbered_placeholders(sql) == "SELECT $$ ? $$, $fn$ '?' $fn$, $1, 'it''s ?', $2"
+    # A `$` inside an identifier starts no dollar quote.
+    assert numbered_placeholders("SELECT a$b$ FROM t$b$ WHERE x = ?") == (
+        "SELECT a$b$ FROM t$b$ WHERE x = $1"
+    )

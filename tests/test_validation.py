@@ -180,6 +180,7 @@ BAD_READ_FILTERS: list[tuple[str, dict[str, Any], str, str]] = [
     ("get_closed_trades", {"limit": -1}, "limit", "greater than or equal to 0"),
     ("get_closed_trades", {"limit": "2"}, "limit", "valid integer"),
     ("get_closed_trades", {"limit": True}, "limit", "valid integer"),
+    ("get_closed_trades", {"limit": 2**63}, "limit", "less than or equal to"),
     ("get_bot_instances", {"status": "runing"}, "status", "'running', 'stopped' or 'error'"),
     ("get_bot_instance", {"bot_id": ""}, "bot_id", "at least 1 character"),
     ("get_trade_summary", {"bot_id": "x" * 256}, "bot_id", "at most 255 characters"),
