@@ -213,7 +213,9 @@ class Store:
         """Run one read-only query on the read pool; every row as a tuple of stored values.
 
         `primary=True` never reads a PostgreSQL replica: for reads that decide what to write
-        (a replica may lag behind writes just made)."""
+        (a replica may lag behind writes just made). Placeholders are `?` on both backends; on
+        PostgreSQL a `?` in quotes or comments is left alone, but jsonb's `?` operator cannot be
+        written (use `jsonb_exists()`), nor `E'…'` strings that escape a quote as `\\'`."""
         if self._postgres is not None:
             return await self._postgres.fetch_all(sql, params, primary=primary)
         if self._reader is None:
