@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from asyncstore import ConfigurationError, Store, TradeRepository
+from asyncstore.postgres import asyncpg_dsn
 from tests.conftest import BOT_ID, fresh_postgres_database, trade_data
 from tests.streaming_standby import (
     StandbyUnavailable,
@@ -219,11 +220,8 @@ async def test_a_replica_down_at_start_does_not_stop_the_store(
 async def _standby_replayed_the_primary(primary: str, standby: str) -> None:
     import asyncpg
 
-    def dsn(url: str) -> str:
-        return url.replace("postgresql+asyncpg://", "postgresql://")
-
-    primary_conn = await asyncpg.connect(dsn(primary))
-    standby_conn = await asyncpg.connect(dsn(standby))
+    primary_conn = await asyncpg.connect(asyncpg_dsn(primary))
+    standby_conn = await asyncpg.connect(asyncpg_dsn(standby))
     try:
         target = await primary_conn.fetchval("SELECT pg_current_wal_lsn()")
         for _ in range(6000):  # up to a minute
