@@ -1,5 +1,5 @@
 """Operations while bots keep trading: an online backup is a consistent snapshot, and a
-million-row cleanup goes in chunks that bots' writes slip between."""
+million-row cleanup goes in chunks that bots' writes slip between (on PostgreSQL too)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 
 from asyncstore import CleanupProgress, Store, TradeRepository
+from asyncstore.postgres import asyncpg_dsn
 from tests.conftest import trade_data
-
-# The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
-pytestmark = pytest.mark.sqlite_only
 
 BOTS = 50
 
@@ -42,6 +40,7 @@ def _sequences(path: Path) -> dict[str, list[int]]:
     return found
 
 
+@pytest.mark.sqlite_only  # an online copy of the SQLite file (PostgreSQL: pg_dump)
 async def test_backup_taken_while_50_bots_write_is_consistent(
     db_url: str, db_path: Path, tmp_path: Path
 ) -> None:
@@ -77,11 +76,13 @@ async def test_backup_taken_while_50_bots_write_is_consistent(
             assert sequence == list(range(len(sequence))), bot_id
 
 
-MILLION = 1_000_000
+# A million on SQLite, as the spec's retention target. On PostgreSQL each 200-row chunk is a
+# round trip to the server, so a fifth of that keeps the suite's time reasonable.
+OLD_TRADES = {"sqlite": 1_000_000, "postgresql": 200_000}
 
 
-def _old_closed_trades(path: Path, count: int) -> None:
-    """A million old closed trades of an optimizer bot, written fast straight into the file."""
+def _old_closed_trades_sqlite(path: Path, count: int) -> None:
+    """Old closed trades of an optimizer bot, written fast straight into the file."""
     with closing(sqlite3.connect(path)) as conn:
         conn.execute(
             """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
@@ -97,14 +98,41 @@ def _old_closed_trades(path: Path, count: int) -> None:
         conn.commit()
 
 
-async def test_million_row_cleanup_interleaves_with_bot_writes(db_url: str, db_path: Path) -> None:
+async def _old_closed_trades_postgresql(url: str, count: int) -> None:
+    """The same rows, straight into the server with generate_series."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(
+            """INSERT INTO trades (id, bot_id, trade_type, entry_logic_name, exit_logic_name,
+                symbol, interval, direction, status, entry_price, exit_time, created_at,
+                updated_at)
+            SELECT '00000000-0000-7000-8000-' || lpad(i::text, 12, '0'), 'optimizer',
+                'optimization', 'E', 'X', 'BTCUSDT', '1h', 'long', 'closed', 100,
+                '2020-01-01 00:00:00+00', '2020-01-01 00:00:00+00', '2020-01-01 00:00:00+00'
+            FROM generate_series(1, $1) AS i""",
+            count,
+        )
+        await conn.execute("ANALYZE trades")  # as autovacuum would soon after such a load
+    finally:
+        await conn.close()
+
+
+async def test_million_row_cleanup_interleaves_with_bot_writes(
+    db_url: str, backend: str, db_path: Path
+) -> None:
+    old_trades = OLD_TRADES[backend]
     async with Store(db_url) as store:
         repo = TradeRepository(store)
         await repo.create_bot_instance({"id": "optimizer", "type": "optimization"})
         for i in range(20):
             await repo.create_bot_instance({"id": f"bot_{i:02d}", "type": "paper"})
         old_open = [await repo.create_trade(trade_data(bot_id="optimizer")) for _ in range(3)]
-    _old_closed_trades(db_path, MILLION)
+    if backend == "sqlite":
+        _old_closed_trades_sqlite(db_path, old_trades)
+    else:
+        await _old_closed_trades_postgresql(db_url, old_trades)
 
     chunks_done = 0
     waits: list[int] = []  # cleanup chunks committed while each bot write waited
@@ -127,7 +155,7 @@ async def test_million_row_cleanup_interleaves_with_bot_writes(db_url: str, db_p
 
     async with Store(db_url) as store:
         repo = TradeRepository(store)
-        expected_chunks = MILLION // store.settings.bulk_chunk_rows
+        expected_chunks = old_trades // store.settings.bulk_chunk_rows
         stop = asyncio.Event()
         bots = [asyncio.create_task(bot(repo, f"bot_{i:02d}", stop)) for i in range(20)]
         deleted = await repo.cleanup_old_data(30, on_progress=on_progress)
@@ -135,11 +163,13 @@ async def test_million_row_cleanup_interleaves_with_bot_writes(db_url: str, db_p
         await asyncio.gather(*bots)
         remaining = await repo.get_open_trades(bot_id="optimizer")
 
-    assert deleted == MILLION
+    assert deleted == old_trades
     assert sorted(t.id for t in remaining) == sorted(t.id for t in old_open)
     assert chunks_done >= expected_chunks  # many short transactions, not one long one
     assert bands == set(range(10))  # bots wrote all through the cleanup
-    # A bot's write never waits behind more than the chunk in progress and the next one.
-    assert max(waits) <= 2, max(waits)
+    if backend == "sqlite":
+        # A bot's write never waits behind more than the chunk in progress and the next one
+        # (the single writer's bulk lane; on PostgreSQL writes do not queue behind chunks).
+        assert max(waits) <= 2, max(waits)
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
-    print(f"\n{len(latencies)} bot writes during the cleanup; p99 {p99:.1f} ms")
+    print(f"\n{backend}: {len(latencies)} bot writes during the cleanup; p99 {p99:.1f} ms")
