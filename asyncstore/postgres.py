@@ -127,7 +127,7 @@ async def _fetch(pool: Any, statement: str, params: Sequence[Any]) -> list[Any]:
 
 
 def _replica_cannot_answer(exc: Exception) -> bool:
-    """The replica is unreachable, or lags behind a schema change (its tables differ)."""
+    """The replica is unreachable or busy, or lags behind a schema change (tables differ)."""
     import asyncpg
 
     return isinstance(
@@ -135,6 +135,8 @@ def _replica_cannot_answer(exc: Exception) -> bool:
         OSError  # refused, reset, timed out
         | asyncpg.PostgresConnectionError  # class 08: the connection broke
         | asyncpg.CannotConnectNowError  # starting up or shutting down
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.SerializationError  # on a standby: cancelled by a conflict with recovery
         | asyncpg.UndefinedTableError
         | asyncpg.UndefinedColumnError,
     )
@@ -302,18 +304,7 @@ class PostgresBackend:
             except Exception as exc:
                 if pool is self._pool or not _replica_cannot_answer(exc):
                     raise
-                # A replica is there to spare the primary, never to fail a bot's read: one that
-                # is down, or has not replayed a schema change yet, hands the read to the primary.
-                self.replica_fallbacks += 1
-                self._rest_replica(pool)
-                _log.warning(
-                    "a read replica could not answer (%s: %s); reading the primary instead, "
-                    "and the replica's again in %.0f s",
-                    type(exc).__name__,
-                    exc,
-                    REPLICA_REST_S,
-                )
-                rows = await _fetch(self._pool, statement, params)
+                rows = await self._read_instead_of(pool, exc, statement, params)
         except Exception as exc:
             raise self._error(exc, "read") from exc
         finally:
@@ -360,6 +351,33 @@ class PostgresBackend:
             if self._replica_rests_until[self._next_replica] <= now:
                 return self._replicas[self._next_replica]
         return self._pool  # every replica failed just now
+
+    async def _read_instead_of(
+        self, replica: Any, exc: Exception, statement: str, params: Sequence[Any]
+    ) -> list[Any]:
+        """A replica is there to spare the primary, never to fail a bot's read: one that is
+        down, or has not replayed a schema change yet, hands the read to the primary."""
+        import asyncpg
+
+        # A missing table or column may be the query's own mistake: then the primary fails it
+        # too, and the replica is not to blame. A broken connection is the replica's, at once.
+        maybe_the_query = isinstance(
+            exc, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError
+        )
+        if not maybe_the_query:
+            self._rest_replica(replica)
+        rows = await _fetch(self._pool, statement, params)
+        if maybe_the_query:
+            self._rest_replica(replica)
+        self.replica_fallbacks += 1
+        _log.warning(
+            "a read replica could not answer (%s: %s); the primary answered, and reads go to "
+            "the replica again in %.0f s",
+            type(exc).__name__,
+            exc,
+            REPLICA_REST_S,
+        )
+        return rows
 
     def _rest_replica(self, pool: Any) -> None:
         with contextlib.suppress(ValueError):  # the Store closed meanwhile: nothing to rest

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncstore import ConfigurationError, Store, TradeRepository
+from asyncstore import AsyncStoreError, ConfigurationError, Store, TradeRepository
 from asyncstore.postgres import asyncpg_dsn
 from tests.conftest import BOT_ID, fresh_postgres_database, trade_data
 from tests.streaming_standby import (
@@ -235,3 +235,17 @@ async def _standby_replayed_the_primary(primary: str, standby: str) -> None:
     finally:
         await primary_conn.close()
         await standby_conn.close()
+
+
+async def test_a_query_wrong_everywhere_is_not_blamed_on_the_replica(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with fresh_postgres_database() as replica_url:
+        await _replica_with_a_bot(replica_url)
+        async with Store(pg_url, read_replica_urls=[replica_url]) as store:
+            with pytest.raises(AsyncStoreError, match="no_such_column"):
+                await store.fetch_all("SELECT no_such_column FROM trades")
+            assert store._postgres is not None and store._postgres.replica_fallbacks == 0
+            # The replica is not rested for the caller's mistake: it still serves reads.
+            assert await TradeRepository(store).get_bot_instance(ONLY_ON_REPLICA) is not None
+    assert "read replica could not answer" not in caplog.text
