@@ -107,7 +107,12 @@ def sqlite_path(database_url: str) -> Path:
     try:
         url: URL = make_url(database_url)
     except ArgumentError as exc:
-        raise ConfigurationError(f"not a database URL: {database_url!r}") from exc
+        hint = (
+            ""
+            if "://" in database_url
+            else f"; for a SQLite file: sqlite+aiosqlite:///{database_url}"
+        )
+        raise ConfigurationError(f"not a database URL: {database_url!r}{hint}") from exc
     if url.drivername.startswith("postgresql"):
         if url.drivername != "postgresql+asyncpg":
             raise ConfigurationError(

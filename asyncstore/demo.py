@@ -126,11 +126,9 @@ async def _trade(
     opened = await bot.get_open_trades()  # whatever a previous life left open
     position = opened[0] if opened else None
     holding = holding or asyncio.Event()
+    if position is not None:
+        holding.set()
     while time.monotonic() < until:
-        if position is None:
-            holding.clear()
-        else:
-            holding.set()
         price = (price * Decimal(1 + rng.gauss(0, 0.002))).quantize(Decimal("0.01"))
         if position is None and rng.random() < 0.3:
             position = await _timed(
@@ -150,7 +148,9 @@ async def _trade(
                     }
                 ),
             )
+            holding.set()  # only once the open trade is committed
         elif position is not None and rng.random() < 0.3:
+            holding.clear()  # closing: a crash from here on may or may not find it open
             pnl = ((price - (position.entry_price or price)) * (position.size or 0)).quantize(STEP)
             await _timed(
                 progress,
@@ -212,9 +212,11 @@ async def _crash_and_restart(
     holding = asyncio.Event()
     first_life = asyncio.create_task(_trade(bot, seed, until, progress, holding))
     await asyncio.sleep(max(0.0, (until - time.monotonic()) / 2))
-    holding.clear()
-    with contextlib.suppress(TimeoutError):  # crash while it holds a position, if it ever does
-        await asyncio.wait_for(holding.wait(), timeout=max(0.0, until - time.monotonic()))
+    # Crash while it holds a committed position and is not closing it, if it ever does. The
+    # check and the cancel have no await between them, so the bot cannot start closing between.
+    while not holding.is_set() and time.monotonic() < until:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(holding.wait(), timeout=max(0.0, until - time.monotonic()))
     first_life.cancel()  # a crash: no "stopped", the open position stays open
     with contextlib.suppress(asyncio.CancelledError):
         await first_life

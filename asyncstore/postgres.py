@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import importlib.util
 import logging
 import re
 import time
@@ -57,6 +58,7 @@ __all__ = [
     "connect_once",
     "numbered_placeholders",
     "redacted",
+    "require_asyncpg",
 ]
 
 HEARTBEAT_SQL = (
@@ -82,6 +84,15 @@ def asyncpg_dsn(database_url: str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def require_asyncpg() -> None:
+    """PostgreSQL needs the optional asyncpg driver: say how to install it, not a traceback."""
+    if importlib.util.find_spec("asyncpg") is None:
+        raise ConfigurationError(
+            "PostgreSQL needs the asyncpg driver, which is not installed: "
+            "pip install 'asyncstore[postgresql]'"
+        )
+
+
 def redacted(dsn: str) -> str:
     """The URL for messages: never print a password."""
     return make_url(dsn).render_as_string(hide_password=True)
@@ -89,6 +100,7 @@ def redacted(dsn: str) -> str:
 
 async def connect_once(dsn: str) -> Any:
     """One plain asyncpg connection (admin commands), with connection errors made clear."""
+    require_asyncpg()
     import asyncpg
 
     try:
@@ -159,6 +171,7 @@ class PostgresBackend:
     """Write operations and reads of one Store on a PostgreSQL server."""
 
     def __init__(self, settings: StoreSettings) -> None:
+        require_asyncpg()
         self.settings = settings
         self.dsn = asyncpg_dsn(settings.database_url)
         self._pool: Any = None

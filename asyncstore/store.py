@@ -219,7 +219,7 @@ class Store:
         if self._postgres is not None:
             return await self._postgres.fetch_all(sql, params, primary=primary)
         if self._reader is None:
-            raise StoreClosedError(f"the Store is {self._state.value}; reads need an open Store")
+            raise StoreClosedError(self._not_open_message("reads"))
         return await self._reader.fetch_all(sql, params)
 
     async def create_tables(self) -> None:
@@ -263,11 +263,19 @@ class Store:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _not_open_message(self, what: str) -> str:
+        if self._state is StoreState.UNOPENED:
+            return (
+                f"the Store is not open yet; {what} need an open Store: use "
+                "'async with Store(...) as store:' or 'await store.start()'"
+            )
+        return f"the Store is {self._state.value}; {what} need an open Store"
+
     def _open_writer_or_postgres(self) -> None:
         if self._postgres is None:
             self._open_writer()
 
     def _open_writer(self) -> WriteQueue:
         if self._writer is None:
-            raise StoreClosedError(f"the Store is {self._state.value}; writes need an open Store")
+            raise StoreClosedError(self._not_open_message("writes"))
         return self._writer

@@ -18,7 +18,8 @@ def test_demo_runs_twice_on_the_default_database(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert "asyncstore demo finished" in first.stdout
     assert "optimizer rows (bulk, streamed): 2000" in first.stdout
-    assert "crashed and restarted one bot" in first.stdout
+    # It crashes while holding a committed position, which the restarted bot recovers.
+    assert "crashed and restarted one bot: it recovered 1 open trade(s)" in first.stdout
     assert "Sharpe" in first.stdout  # the final table
     db = tmp_path / "db" / "trading.db"
     with sqlite3.connect(db) as conn:

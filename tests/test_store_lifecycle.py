@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,6 +69,7 @@ async def test_default_url_from_environment(
         ("mysql://localhost/x", {}, "unsupported"),
         ("postgresql+psycopg://localhost/x", {}, r"use postgresql\+asyncpg"),
         ("not a url", {}, "not a database URL"),
+        ("bots/mybot.db", {}, r"for a SQLite file: sqlite\+aiosqlite:///bots/mybot.db"),
         ("sqlite+aiosqlite:///x.db", {"durability": "maybe"}, "durability"),
         ("sqlite+aiosqlite:///x.db", {"write_queue_size": 0}, "write_queue_size"),
         ("sqlite+aiosqlite:///x.db", {"no_such_option": 1}, "no_such_option"),
@@ -161,3 +164,41 @@ def test_numbered_placeholders_leave_dollar_quoted_text_alone() -> None:
     assert numbered_placeholders("SELECT a$b$ FROM t$b$ WHERE x = ?") == (
         "SELECT a$b$ FROM t$b$ WHERE x = $1"
     )
+
+
+async def test_using_a_store_before_opening_it_says_how_to_open_it(db_url: str) -> None:
+    repo = TradeRepository(Store(db_url))
+    for call in (repo.heartbeat(BOT_ID), repo.get_open_trades()):
+        with pytest.raises(StoreClosedError, match=r"not open yet.*async with Store\(\.\.\.\)"):
+            await call
+
+
+def test_postgresql_without_asyncpg_says_how_to_install_it(tmp_path: Path) -> None:
+    # A real process in which asyncpg cannot be imported, as after `pip install asyncstore`
+    # without the postgresql extra: a one-line error naming the extra, for the API and the CLI.
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    program = f"""
+import asyncio, sys
+sys.modules["asyncpg"] = None  # what an environment without asyncpg looks like to imports
+from asyncstore import ConfigurationError, Store
+from asyncstore.cli import main
+
+async def open_store() -> None:
+    async with Store({url!r}):
+        pass
+
+try:
+    asyncio.run(open_store())
+except ConfigurationError as exc:
+    print("API:", exc)
+print("CLI exit:", main(["summary", "--url", {url!r}]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False
+    )
+    hint = "pip install 'asyncstore[postgresql]'"
+    assert (
+        f"API: PostgreSQL needs the asyncpg driver, which is not installed: {hint}" in done.stdout
+    )
+    assert "CLI exit: 1" in done.stdout, done.stderr
+    assert hint in done.stderr and "Traceback" not in done.stderr
