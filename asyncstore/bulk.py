@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from asyncstore.codec import TableCodec
-from asyncstore.errors import FieldError, ForeignKeyError, InvalidDataError
+from asyncstore.errors import DuplicateError, FieldError, ForeignKeyError, InvalidDataError
 from asyncstore.ids import new_ids
 from asyncstore.operations import InsertRows
 from asyncstore.queries import bots_existing
@@ -130,9 +130,9 @@ class BulkTradeWriter:
                 row_id = trade.id or next(fresh_ids)
                 earlier = seen_ids.setdefault(row_id, index)
                 if earlier != index:
-                    raise InvalidDataError(
-                        "trades", [FieldError(f"row {index}.id", f"{row_id} repeats row {earlier}")]
-                    )
+                    if self._ignore:  # the id is taken (by row `earlier`): ignored, as in the table
+                        continue
+                    raise DuplicateError(f"row {index}.id: {row_id} repeats row {earlier}")
                 encoded.append(self._codec.encode(trade.__dict__, {**stamps, "id": row_id}))
             await asyncio.sleep(0)
         return encoded

@@ -218,8 +218,10 @@ class TradeRepository:
         A list is validated whole before anything is written (an error names the row index and
         field). An iterator or async iterator is validated chunk by chunk; if it fails, the error's
         `rows_committed` says how many of its rows were already committed. Each chunk is atomic
-        and interleaves with other callers' small writes. `on_conflict="ignore"` skips rows whose
-        id already exists, so re-running an optimizer batch with the same ids is idempotent.
+        and interleaves with other callers' small writes. An id given twice in one list (or one
+        chunk) is a DuplicateError, like an id already in the table. `on_conflict="ignore"`
+        skips rows whose id already exists (or came earlier in the batch), so re-running an
+        optimizer batch with the same ids is idempotent.
         """
         writer = BulkTradeWriter(
             self._store, TRADE_CODEC, on_conflict, round_decimals=self._rounding

@@ -115,8 +115,8 @@ def _canonical_uuid(value: Any) -> str:
     except ValueError:
         raise PydanticCustomError(
             "uuid",
-            "{value!r} is not a UUID (ids of trades and metrics are UUIDs)",
-            {"value": value},
+            "{value} is not a UUID (ids of trades and metrics are UUIDs)",
+            {"value": repr(value)},  # pydantic fills in {value} as text; it knows no !r
         ) from None
 
 

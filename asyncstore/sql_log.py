@@ -16,7 +16,23 @@ SQL_LOGGER = logging.getLogger("asyncstore.sql")
 
 
 def echo_enabled(echo_setting: bool) -> bool:
-    return echo_setting or logging.getLogger("sqlalchemy.engine").isEnabledFor(logging.INFO)
+    """Whether SQL is to be logged; when it is, make sure the statements are seen."""
+    enabled = echo_setting or logging.getLogger("sqlalchemy.engine").isEnabledFor(logging.INFO)
+    if enabled:
+        _make_visible()
+    return enabled
+
+
+def _make_visible() -> None:
+    # Asking for SQL (echo=True, or the spec's recipe on SQLAlchemy's logger) must show SQL even
+    # though `asyncstore.sql` inherits the root's WARNING; and with no logging set up at all,
+    # it goes to stderr, as SQLAlchemy's own echo does.
+    if not SQL_LOGGER.isEnabledFor(logging.INFO):
+        SQL_LOGGER.setLevel(logging.INFO)
+    if not SQL_LOGGER.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        SQL_LOGGER.addHandler(handler)
 
 
 def log_statement(sql: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import sqlite3
 import time
 import warnings
 from collections.abc import Sequence
@@ -17,10 +18,10 @@ from types import TracebackType
 from typing import Any, Self
 
 from asyncstore.config import StoreSettings, is_postgresql, load_settings, sqlite_path
-from asyncstore.errors import StoreClosedError
+from asyncstore.errors import ConfigurationError, StoreClosedError
 from asyncstore.file_lock import DatabaseLock
 from asyncstore.operations import Statements, WriteOperation
-from asyncstore.postgres import PostgresBackend
+from asyncstore.postgres import PostgresBackend, redacted
 from asyncstore.readers import ReadPool
 from asyncstore.schema_migrations import (
     SchemaState,
@@ -81,6 +82,8 @@ class Store:
         self._closing: asyncio.Future[None] | None = None
         self._lock = DatabaseLock(self.path) if self.path is not None else None
         self.schema: SchemaState | None = None  # what start() found (and made) of the schema
+        # The URL for messages and reports, which get printed and logged: never the password.
+        self.shown_url = redacted(self.settings.database_url)
 
     @property
     def state(self) -> StoreState:
@@ -113,17 +116,19 @@ class Store:
             self.schema = await self._prepare_schema(self.path, self._lock)
             writer = WriteQueue(self.path, self.settings)
             await writer.start()  # switches the file to WAL
-        except BaseException:
+        except BaseException as exc:
             self._lock.release()
+            _raise_as_open_failure(exc, self.path)
             raise
         reader = ReadPool(self.path, self.settings)
         try:
             await reader.start()
-        except BaseException:
+        except BaseException as exc:
             try:
                 await writer.close()
             finally:
                 self._lock.release()
+            _raise_as_open_failure(exc, self.path)
             raise
         self._reader = reader
         self._writer = writer
@@ -192,7 +197,7 @@ class Store:
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if getattr(self, "_state", None) is StoreState.OPENED:
             _warn(
-                f"Store({self.url!r}) was never closed; "
+                f"Store({self.shown_url!r}) was never closed; "
                 "use 'async with Store(...)' or await close()",
                 ResourceWarning,
                 stacklevel=2,
@@ -242,7 +247,7 @@ class Store:
             await self.submit(Statements([], subject="health check"))
             return HealthReport(
                 ok=True,
-                database=self.url,
+                database=self.shown_url,
                 journal_mode="postgresql",
                 read_ms=(read_done - started) * 1000,
                 write_ms=(time.perf_counter() - read_done) * 1000,
@@ -279,3 +284,11 @@ class Store:
         if self._writer is None:
             raise StoreClosedError(self._not_open_message("writes"))
         return self._writer
+
+
+def _raise_as_open_failure(exc: BaseException, path: Path) -> None:
+    """A file that cannot be opened as a database (not one, a folder, no access) is a
+    ConfigurationError, as an unreachable server is: every error stays in the AsyncStoreError
+    tree. Anything else (cancellation, our own errors) is left to propagate as it is."""
+    if isinstance(exc, sqlite3.Error | OSError):
+        raise ConfigurationError(f"cannot open the SQLite database {path}: {exc}") from exc

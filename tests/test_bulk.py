@@ -54,13 +54,17 @@ async def test_repeated_id_or_unknown_bot_in_a_list_writes_nothing(
 ) -> None:
     batch = rows(1_500)
     batch[1_200]["id"] = batch[3]["id"] = new_id()
-    with pytest.raises(InvalidDataError, match="row 1200.id"):
+    with pytest.raises(DuplicateError, match="row 1200.id: .* repeats row 3"):
         await repo.bulk_create_trades(batch)
+    assert await rows_in(repo._store) == 0
+    # Ignoring conflicts, the repeat is ignored like an id already in the table.
+    assert await repo.bulk_create_trades(batch, on_conflict="ignore") == 1_499
+    assert await rows_in(repo._store) == 1_499
     batch = rows(1_500)
     batch[1_499]["bot_id"] = "ghost"
     with pytest.raises(ForeignKeyError, match="row 1499.bot_id.*ghost"):
         await repo.bulk_create_trades(batch)
-    assert await rows_in(repo._store) == 0
+    assert await rows_in(repo._store) == 1_499  # nothing more
 
 
 async def test_stream_reports_rows_committed_before_a_bad_row(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -51,3 +53,33 @@ async def test_the_specs_recipe_turns_it_on(db_url: str, caplog: pytest.LogCaptu
     caplog.set_level(logging.INFO, logger="asyncstore.sql")
     await _trade_and_read(db_url)
     assert any("INSERT INTO trades" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        # The spec's troubleshooting recipe, in a program that set up logging the usual way.
+        'logging.basicConfig(); logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)',
+        # echo=True in a program that set up no logging at all.
+        "",
+    ],
+)
+def test_sql_is_seen_in_a_real_program(db_url: str, setup: str) -> None:
+    # Not through caplog, which lowers the logger's level itself: what a user's program prints.
+    echo = "" if setup else ", echo=True"
+    program = f"""
+import asyncio, logging
+from asyncstore import Store, TradeRepository
+{setup}
+
+async def main() -> None:
+    async with Store({db_url!r}{echo}) as store:
+        await TradeRepository(store).create_bot_instance({{"id": "echo_bot", "type": "paper"}})
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "INSERT INTO bot_instances" in done.stderr and "'echo_bot'" in done.stderr

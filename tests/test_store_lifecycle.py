@@ -6,9 +6,11 @@ import asyncio
 import gc
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from asyncstore import (
     ConfigurationError,
@@ -202,3 +204,34 @@ print("CLI exit:", main(["summary", "--url", {url!r}]))
     )
     assert "CLI exit: 1" in done.stdout, done.stderr
     assert hint in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.sqlite_only  # files that are not databases
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: path.write_bytes(b"not a database, " * 64), "file is not a database"),
+        (lambda path: path.mkdir(), "unable to open database file"),
+    ],
+)
+async def test_a_file_that_cannot_be_a_database_is_a_configuration_error(
+    db_path: Path, make: Callable[[Path], object], reason: str
+) -> None:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    make(db_path)
+    with pytest.raises(ConfigurationError, match=f"cannot open the SQLite database .*{reason}"):
+        await Store(f"sqlite+aiosqlite:///{db_path}").start()
+
+
+async def test_reports_and_warnings_never_show_the_password(pg_url: str) -> None:
+    # The test server trusts local connections, so any password gets in.
+    url = make_url(pg_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    store = Store(url)
+    await store.start()
+    try:
+        assert "s3cret-pw" not in (await store.health()).database
+        with pytest.warns(ResourceWarning) as warned:
+            store.__del__()
+        assert "s3cret-pw" not in str(warned[0].message) and "***" in str(warned[0].message)
+    finally:
+        await store.close()

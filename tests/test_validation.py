@@ -29,7 +29,7 @@ BAD_TRADES: list[tuple[dict[str, Any], str, str]] = [
     ({"symbol": ""}, "symbol", "at least 1 character"),
     ({"interval": 60}, "interval", "valid string"),
     ({"exit_prise": 1}, "exit_prise", "unknown field"),
-    ({"id": "trade-1"}, "id", "not a UUID"),
+    ({"id": "trade-1"}, "id", "'trade-1' is not a UUID"),
     ({"extra_metadata": {"x": float("inf")}}, "extra_metadata", "not valid JSON"),
     ({"extra_metadata": {"when": datetime.now()}}, "extra_metadata.when", "JSON"),
 ]
