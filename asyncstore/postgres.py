@@ -13,8 +13,8 @@ Read replicas (`read_replica_urls`): reads go to the replicas in turn, writes to
 Read-your-writes: for `replica_read_after_write_s` seconds after a caller's write commits, that
 caller's reads go to the primary ("caller": the asyncio task, and tasks it starts afterwards;
 a bot's loop is one). Other callers may read a replica that has not caught up yet. A replica
-that cannot answer (down, restarting, or not yet at the primary's schema) hands the read to the
-primary, with a warning on the `asyncstore.postgres` logger, and rests for REPLICA_REST_S.
+that cannot answer hands the read to the primary, with a warning on the `asyncstore.postgres`
+logger, and rests a while (replicas.py).
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ from sqlalchemy.engine import make_url
 from asyncstore.config import StoreSettings
 from asyncstore.errors import ConfigurationError, StoreClosedError, translate_db_error
 from asyncstore.operations import Heartbeat, InsertRows, Statements, UpdateReturning, WriteOperation
+from asyncstore.replicas import (
+    REPLICA_CONNECT_TIMEOUT_S,
+    REPLICA_REST_S,
+    ReplicaSet,
+    maybe_the_querys_own_fault,
+    replica_cannot_answer,
+)
 from asyncstore.schema_migrations import (
     SchemaState,
     alembic_config,
@@ -68,10 +75,6 @@ HEARTBEAT_SQL = (
 SCHEMA_LOCK_KEY = 0x61737973746F7265
 # How long close() waits for operations still running before it drops their connections.
 CLOSE_GRACE_S = 60.0
-# A replica that could not answer is left alone this long (reads go elsewhere meanwhile), and a
-# connection to a replica that does not answer gives up after REPLICA_CONNECT_TIMEOUT_S.
-REPLICA_REST_S = 5.0
-REPLICA_CONNECT_TIMEOUT_S = 5.0
 # Rows per multi-row INSERT: PostgreSQL takes at most 32767 parameters in one statement.
 MAX_PARAMETERS = 32_000
 
@@ -138,22 +141,6 @@ async def _fetch(pool: Any, statement: str, params: Sequence[Any]) -> list[Any]:
         return list(await conn.fetch(statement, *params))
 
 
-def _replica_cannot_answer(exc: Exception) -> bool:
-    """The replica is unreachable or busy, or lags behind a schema change (tables differ)."""
-    import asyncpg
-
-    return isinstance(
-        exc,
-        OSError  # refused, reset, timed out
-        | asyncpg.PostgresConnectionError  # class 08: the connection broke
-        | asyncpg.CannotConnectNowError  # starting up or shutting down
-        | asyncpg.TooManyConnectionsError
-        | asyncpg.SerializationError  # on a standby: cancelled by a conflict with recovery
-        | asyncpg.UndefinedTableError
-        | asyncpg.UndefinedColumnError,
-    )
-
-
 def _rowcount(status: str) -> int:
     """asyncpg's command status ('DELETE 12', 'INSERT 0 3') → the number of rows."""
     last = status.rsplit(" ", 1)[-1]
@@ -178,9 +165,7 @@ class PostgresBackend:
         self._closing = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._replicas: list[Any] = []
-        self._replica_rests_until: list[float] = []
-        self._next_replica = 0
+        self._replicas = ReplicaSet([])
         # When this caller (task, and the tasks it starts) last committed a write through this
         # Store: its reads go to the primary for a while after, so it sees what it wrote.
         self._last_write: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
@@ -202,11 +187,12 @@ class PostgresBackend:
                 )
             # Replica pools connect on first use: a replica that is down must not stop a bot
             # from starting (its reads go to the primary until the replica answers again).
-            self._replicas = [
-                await self._connect(asyncpg_dsn(url), replica=True)
-                for url in self.settings.read_replica_urls
-            ]
-            self._replica_rests_until = [0.0] * len(self._replicas)
+            self._replicas = ReplicaSet(
+                [
+                    await self._connect(asyncpg_dsn(url), replica=True)
+                    for url in self.settings.read_replica_urls
+                ]
+            )
             return await self._prepare_schema()
         except BaseException:
             await self.close()
@@ -240,8 +226,8 @@ class PostgresBackend:
         # Calls already under way finish (and commit) first; only then do the pools close.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), CLOSE_GRACE_S)
-        pools = [self._pool, *self._replicas]
-        self._pool, self._replicas = None, []
+        pools = [self._pool, *self._replicas.pools]
+        self._pool, self._replicas = None, ReplicaSet([])
         for pool in pools:
             if pool is None:
                 continue
@@ -315,7 +301,7 @@ class PostgresBackend:
             try:
                 rows = await _fetch(pool, statement, params)
             except Exception as exc:
-                if pool is self._pool or not _replica_cannot_answer(exc):
+                if pool is self._pool or not replica_cannot_answer(exc):
                     raise
                 rows = await self._read_instead_of(pool, exc, statement, params)
         except Exception as exc:
@@ -358,30 +344,20 @@ class PostgresBackend:
         wrote_at = self._writes_of_this_caller()[0]
         if time.monotonic() - wrote_at < self.settings.replica_read_after_write_s:
             return self._pool
-        now = time.monotonic()
-        for _ in self._replicas:
-            self._next_replica = (self._next_replica + 1) % len(self._replicas)
-            if self._replica_rests_until[self._next_replica] <= now:
-                return self._replicas[self._next_replica]
-        return self._pool  # every replica failed just now
+        replica = self._replicas.next()
+        return self._pool if replica is None else replica  # None: every replica failed just now
 
     async def _read_instead_of(
         self, replica: Any, exc: Exception, statement: str, params: Sequence[Any]
     ) -> list[Any]:
-        """A replica is there to spare the primary, never to fail a bot's read: one that is
-        down, or has not replayed a schema change yet, hands the read to the primary."""
-        import asyncpg
-
-        # A missing table or column may be the query's own mistake: then the primary fails it
-        # too, and the replica is not to blame. A broken connection is the replica's, at once.
-        maybe_the_query = isinstance(
-            exc, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError
-        )
-        if not maybe_the_query:
-            self._rest_replica(replica)
-        rows = await _fetch(self._pool, statement, params)
-        if maybe_the_query:
-            self._rest_replica(replica)
+        """A replica is there to spare the primary, never to fail a bot's read: one that
+        cannot answer hands the read to the primary."""
+        blame_now = not maybe_the_querys_own_fault(exc)
+        if blame_now:  # rest it at once, so reads meanwhile do not wait on it too
+            self._replicas.rest(replica)
+        rows = await _fetch(self._pool, statement, params)  # a wrong query fails here as usual
+        if not blame_now:
+            self._replicas.rest(replica)
         self.replica_fallbacks += 1
         _log.warning(
             "a read replica could not answer (%s: %s); the primary answered, and reads go to "
@@ -391,11 +367,6 @@ class PostgresBackend:
             REPLICA_REST_S,
         )
         return rows
-
-    def _rest_replica(self, pool: Any) -> None:
-        with contextlib.suppress(ValueError):  # the Store closed meanwhile: nothing to rest
-            index = self._replicas.index(pool)
-            self._replica_rests_until[index] = time.monotonic() + REPLICA_REST_S
 
     async def _run(self, conn: Any, op: WriteOperation) -> Any:
         if isinstance(op, InsertRows):
