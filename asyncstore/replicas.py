@@ -53,15 +53,13 @@ def replica_cannot_answer(exc: Exception) -> bool:
     """The replica is unreachable or busy, or lags behind a schema change (tables differ)."""
     import asyncpg
 
-    return isinstance(
+    return maybe_the_querys_own_fault(exc) or isinstance(
         exc,
         OSError  # refused, reset, timed out
         | asyncpg.PostgresConnectionError  # class 08: the connection broke
         | asyncpg.CannotConnectNowError  # starting up or shutting down
         | asyncpg.TooManyConnectionsError
-        | asyncpg.SerializationError  # on a standby: cancelled by a conflict with recovery
-        | asyncpg.UndefinedTableError
-        | asyncpg.UndefinedColumnError,
+        | asyncpg.SerializationError,  # on a standby: cancelled by a conflict with recovery
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sqlite3
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,6 +143,13 @@ def trade_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+def run_python(program: str) -> subprocess.CompletedProcess[str]:
+    """`python -c PROGRAM` as a real process: what a user's own script prints and exits with."""
+    return subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`asyncstore ARGS` as a real process in `cwd`, with no ASYNCSTORE_* settings inherited."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCSTORE_")}
@@ -164,13 +172,20 @@ def count_rows(db_path: Path, table: str = "trades") -> int:
     return int(count)
 
 
-async def wait_until(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:
-    """Yield to the loop until `predicate()` holds; fail the test if it never does."""
+async def wait_until(
+    predicate: Callable[[], bool | Awaitable[bool]], limit_s: float = 10.0
+) -> None:
+    """Yield to the loop until `predicate()` holds (it may be a query to await); fail the test
+    if it never does."""
     deadline = time.monotonic() + limit_s
-    while not predicate():
+    while not await _holds(predicate()):
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached within the timeout")
         await asyncio.sleep(0.001)
+
+
+async def _holds(outcome: bool | Awaitable[bool]) -> bool:
+    return bool(await outcome) if inspect.isawaitable(outcome) else bool(outcome)
 
 
 def queue_depth(store: Store) -> int:

@@ -21,7 +21,7 @@ import pytest
 
 from asyncstore import AsyncStoreError, ConfigurationError, Store, TradeRepository
 from asyncstore.postgres import asyncpg_dsn
-from tests.conftest import BOT_ID, fresh_postgres_database, trade_data
+from tests.conftest import BOT_ID, fresh_postgres_database, trade_data, wait_until
 from tests.streaming_standby import (
     StandbyUnavailable,
     StreamingPair,
@@ -159,13 +159,15 @@ async def test_a_hot_standby_serves_reads_and_a_writer_reads_its_own_writes(
         async def another_bot_reads() -> list[str]:
             assert await store.fetch_all(IN_RECOVERY) == [(True,)]  # it wrote nothing
             fallbacks = backend.replica_fallbacks
-            for _ in range(6000):  # up to a minute for the standby to replay the WAL
-                if trades := await repo.get_open_trades():
-                    # The standby itself answered, not the primary in its place.
-                    assert backend.replica_fallbacks == fallbacks
-                    return [t.id for t in trades]
-                await asyncio.sleep(0.01)
-            raise AssertionError("the standby never showed the trade")
+
+            async def standby_has_it() -> bool:  # once the standby has replayed the WAL
+                return bool(await repo.get_open_trades())
+
+            await wait_until(standby_has_it, limit_s=60)
+            trades = await repo.get_open_trades()
+            # The standby itself answered, not the primary in its place.
+            assert backend.replica_fallbacks == fallbacks
+            return [t.id for t in trades]
 
         reader = asyncio.create_task(another_bot_reads(), context=contextvars.Context())
         assert await asyncio.wait_for(reader, timeout=60) == [trade.id]
@@ -224,14 +226,13 @@ async def _standby_replayed_the_primary(primary: str, standby: str) -> None:
     standby_conn = await asyncpg.connect(asyncpg_dsn(standby))
     try:
         target = await primary_conn.fetchval("SELECT pg_current_wal_lsn()")
-        for _ in range(6000):  # up to a minute
-            replayed = await standby_conn.fetchval(
-                "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", target
+
+        async def replayed() -> bool:
+            return bool(
+                await standby_conn.fetchval("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", target)
             )
-            if replayed:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("the standby did not replay the primary's WAL within a minute")
+
+        await wait_until(replayed, limit_s=60)
     finally:
         await primary_conn.close()
         await standby_conn.close()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from asyncstore import Store, TradeRepository
-from tests.conftest import BOT_ID, trade_data
+from tests.conftest import BOT_ID, run_python, trade_data
 
 
 @pytest.fixture
@@ -78,8 +76,6 @@ async def main() -> None:
 
 asyncio.run(main())
 """
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False
-    )
+    done = run_python(program)
     assert done.returncode == 0, done.stderr
     assert "INSERT INTO bot_instances" in done.stderr and "'echo_bot'" in done.stderr

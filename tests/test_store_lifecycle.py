@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from asyncstore import (
     TradeRepository,
 )
 from asyncstore.postgres import numbered_placeholders
-from tests.conftest import BOT_ID, open_store_with_bot, trade_data
+from tests.conftest import BOT_ID, open_store_with_bot, run_python, trade_data
 
 
 async def test_states_and_double_close(db_url: str) -> None:
@@ -195,9 +193,7 @@ except ConfigurationError as exc:
     print("API:", exc)
 print("CLI exit:", main(["summary", "--url", {url!r}]))
 """
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False
-    )
+    done = run_python(program)
     hint = "pip install 'asyncstore[postgresql]'"
     assert (
         f"API: PostgreSQL needs the asyncpg driver, which is not installed: {hint}" in done.stdout
