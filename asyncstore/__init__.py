@@ -1,14 +1,26 @@
 """asyncstore: the trading database of the spec as an async library for asyncio bots.
 
-One writer with group commit serialises SQLite writes; read-only connections serve reads.
+One writer with group commit serialises SQLite writes; read-only connections serve reads;
+PostgreSQL serves fleets of bots on many hosts. The layout follows the architecture:
+`store` (lifecycle) over `backend` (the protocol) over `sqlite/` and `postgres/`; `schema/`
+(tables, records, codec, revisions) below them; `repository/`, `operations/`, `bots/` and
+`cli/` above.
 """
 
+from asyncstore.bots import (
+    BotHeartbeat,
+    BotRecovery,
+    find_stale_bots,
+    mark_stale_bots,
+    recover_bot,
+)
 from asyncstore.config import StoreSettings
 from asyncstore.errors import (
     AsyncStoreError,
     BackupError,
     ConfigurationError,
     DatabaseInUseError,
+    DatabaseUnavailableError,
     DuplicateError,
     FieldError,
     ForeignKeyError,
@@ -18,19 +30,13 @@ from asyncstore.errors import (
     NotFoundError,
     SchemaVersionError,
     StoreClosedError,
+    UnreadableRowError,
 )
 from asyncstore.ids import new_id
-from asyncstore.repository import TradeRepository
-from asyncstore.retention import CleanupProgress, CleanupReport
-from asyncstore.runtime import (
-    BotHeartbeat,
-    BotRecovery,
-    find_stale_bots,
-    mark_stale_bots,
-    recover_bot,
-)
-from asyncstore.schema_migrations import SchemaState
-from asyncstore.schemas import (
+from asyncstore.operations.retention import CleanupProgress, CleanupReport
+from asyncstore.reports import HealthReport
+from asyncstore.repository import BotRepository, TradeRepository
+from asyncstore.schema.records import (
     BotInstanceCreate,
     BotInstanceRecord,
     BotInstanceUpdate,
@@ -40,7 +46,8 @@ from asyncstore.schemas import (
     TradeRecord,
     TradeUpdate,
 )
-from asyncstore.store import HealthReport, Store, StoreState
+from asyncstore.schema.revisions import SchemaState
+from asyncstore.store import Store, StoreState
 
 __version__ = "0.1.0"
 
@@ -52,10 +59,12 @@ __all__ = [
     "BotInstanceRecord",
     "BotInstanceUpdate",
     "BotRecovery",
+    "BotRepository",
     "CleanupProgress",
     "CleanupReport",
     "ConfigurationError",
     "DatabaseInUseError",
+    "DatabaseUnavailableError",
     "DuplicateError",
     "FieldError",
     "ForeignKeyError",
@@ -76,6 +85,7 @@ __all__ = [
     "TradeRecord",
     "TradeRepository",
     "TradeUpdate",
+    "UnreadableRowError",
     "__version__",
     "find_stale_bots",
     "mark_stale_bots",

@@ -18,6 +18,7 @@ __all__ = [
     "backup_folder",
     "is_postgresql",
     "load_settings",
+    "redacted",
     "sqlite_path",
 ]
 
@@ -93,6 +94,14 @@ def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
 
 def is_postgresql(database_url: str) -> bool:
     return database_url.startswith("postgresql")
+
+
+def redacted(database_url: str) -> str:
+    """The URL for messages and reports: never print a password."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return database_url  # not a URL at all: it holds no password we could parse out
 
 
 def backup_folder(settings: StoreSettings) -> Path:

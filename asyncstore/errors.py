@@ -10,19 +10,22 @@ AsyncStoreError
 ├─ StoreClosedError        the Store is not open (never started, or closed)
 ├─ InvalidDataError        input failed validation; nothing was written (also a ValueError)
 ├─ NotFoundError           the trade or bot the call names does not exist
+├─ DatabaseUnavailableError  the connection was lost or refused; says whether the write may
+│                          have committed (`may_have_committed`)
+├─ UnreadableRowError      a stored row does not decode as its column's type (names row, column)
 └─ IntegrityError          the database refused the write; nothing of that call was written
    ├─ DuplicateError       a row with that id already exists
    └─ ForeignKeyError      the row names a bot instance that does not exist
 ```
 
-Database-driver exceptions are translated in exactly one place, `translate_db_error`, and
-re-raised `from` the original so the cause stays visible in tracebacks.
+Database-driver exceptions are translated in one place per backend (`asyncstore.sqlite.errors`,
+`asyncstore.postgres.errors`), and re-raised `from` the original so the cause stays visible in
+tracebacks.
 `asyncio.CancelledError` is never wrapped.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +36,7 @@ __all__ = [
     "BackupError",
     "ConfigurationError",
     "DatabaseInUseError",
+    "DatabaseUnavailableError",
     "DuplicateError",
     "FieldError",
     "ForeignKeyError",
@@ -42,7 +46,7 @@ __all__ = [
     "NotFoundError",
     "SchemaVersionError",
     "StoreClosedError",
-    "translate_db_error",
+    "UnreadableRowError",
 ]
 
 
@@ -153,56 +157,19 @@ class ForeignKeyError(IntegrityError):
     """The row refers to a bot instance that does not exist."""
 
 
-def translate_db_error(
-    exc: BaseException, subject: str, *, busy_timeout_ms: int | None = None
-) -> BaseException:
-    """Map a driver exception to the asyncstore tree; anything unknown is returned unchanged.
+class DatabaseUnavailableError(AsyncStoreError):
+    """The connection to the database was lost or refused.
 
-    `subject` says what was being written (e.g. "trade 0190…"), so the message can name it.
-    The caller raises the result `from exc`.
+    `may_have_committed` is True when the connection broke while a COMMIT was under way: the
+    server may or may not have committed that write (check before retrying, or retry with the
+    same id, which is then a DuplicateError if it did). False: the write was not committed.
+    For reads it is False.
     """
-    if isinstance(exc, AsyncStoreError):
-        return exc
-    if isinstance(exc, UnicodeError):  # a lone surrogate that slipped past validation
-        return InvalidDataError(subject, [FieldError("text", "is not valid Unicode text")])
-    text = str(exc)
-    sqlstate = getattr(exc, "sqlstate", None)  # PostgreSQL (asyncpg) errors carry their code
-    if isinstance(sqlstate, str):
-        return _translate_postgres(sqlstate, text, subject)
-    if isinstance(exc, sqlite3.IntegrityError):
-        if "UNIQUE constraint failed" in text or "PRIMARY KEY" in text:
-            return DuplicateError(f"{subject}: a row with this id already exists ({text})")
-        if "FOREIGN KEY constraint failed" in text:
-            return ForeignKeyError(f"{subject}: bot_id names a bot instance that does not exist")
-        return IntegrityError(f"{subject}: the database refused the row ({text})")
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        waited = (
-            f" (waited busy_timeout_ms={busy_timeout_ms})" if busy_timeout_ms is not None else ""
-        )
-        return AsyncStoreError(
-            f"{subject}: the database is locked by another process{waited}; nothing was "
-            "written. Retry, or open the Store with a larger busy_timeout_ms"
-        )
-    if isinstance(exc, sqlite3.OperationalError) and "disk is full" in text:
-        return AsyncStoreError(
-            f"{subject}: the disk is full; nothing of this write was committed (free space, "
-            "then retry: the Store keeps working)"
-        )
-    if isinstance(exc, sqlite3.Error):
-        hint = " (call `await store.create_tables()` first)" if "no such table" in text else ""
-        return AsyncStoreError(f"{subject}: database error: {text}{hint}")
-    return exc
+
+    def __init__(self, message: str, *, may_have_committed: bool) -> None:
+        super().__init__(message)
+        self.may_have_committed = may_have_committed
 
 
-def _translate_postgres(sqlstate: str, text: str, subject: str) -> AsyncStoreError:
-    if sqlstate == "23505":  # unique_violation
-        return DuplicateError(f"{subject}: a row with this id already exists ({text})")
-    if sqlstate == "23503":  # foreign_key_violation
-        return ForeignKeyError(f"{subject}: bot_id names a bot instance that does not exist")
-    if sqlstate.startswith("23"):  # other integrity constraints (CHECK, NOT NULL)
-        return IntegrityError(f"{subject}: the database refused the row ({text})")
-    if sqlstate.startswith("22"):  # data exceptions: a value the column cannot hold
-        return InvalidDataError(subject, [FieldError("value", text)])
-    if sqlstate in {"40001", "40P01"}:  # serialization failure, deadlock: nothing committed
-        return AsyncStoreError(f"{subject}: {text}; nothing was written, retry")
-    return AsyncStoreError(f"{subject}: database error: {text}")
+class UnreadableRowError(AsyncStoreError):
+    """A stored value does not decode as its column's type (a row written by another tool)."""

@@ -17,10 +17,11 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from asyncstore import new_id
-from asyncstore.models import BotInstance, Trade
-from asyncstore.repository import TRADE_CODEC
+from asyncstore.schema.tables import TRADES, BotInstance, Trade
+from asyncstore.sqlite.statements import insert_sql
 
-TRADES = Trade.__table__
+# The plain single-row INSERT every raw contender runs (the same text asyncstore compiles).
+INSERT_TRADE_SQL = insert_sql(TRADES, False)
 
 
 class RawSqlite:
@@ -34,13 +35,13 @@ class RawSqlite:
         """One transaction (and one commit) per row."""
         for row in rows:
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute(TRADE_CODEC.insert_sql, row)
+            self.conn.execute(INSERT_TRADE_SQL, row)
             self.conn.execute("COMMIT")
 
     def insert_many(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """One executemany in one transaction."""
         self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.executemany(TRADE_CODEC.insert_sql, rows)
+        self.conn.executemany(INSERT_TRADE_SQL, rows)
         self.conn.execute("COMMIT")
 
     def close_each(self, ids: Sequence[str]) -> None:

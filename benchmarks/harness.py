@@ -17,7 +17,7 @@ from typing import Any
 
 from asyncstore import Store, TradeRepository
 from asyncstore.ids import new_ids
-from asyncstore.repository import TRADE_CODEC
+from asyncstore.repository.trades import TRADE_CODEC
 from asyncstore.types import UTCDateTime
 
 BOT = "bench_bot"

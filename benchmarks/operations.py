@@ -14,8 +14,11 @@ import functools
 import sqlite3
 from pathlib import Path
 
+from sqlalchemy import delete
+
 from asyncstore import TradeRepository
-from asyncstore.retention import TRADES_RULE
+from asyncstore.operations.retention import TRADES_RULE
+from asyncstore.sqlite.statements import compiled
 from benchmarks.harness import BOT, Table, fresh_store, ms
 from benchmarks.scenarios import FILL_TRADES_SQL, Sizes, _bots, run_mixed
 
@@ -37,7 +40,10 @@ async def _filled_store(folder: Path, name: str, rows: int, names: list[str]) ->
 def _one_delete(path: Path) -> None:
     with sqlite3.connect(path, isolation_level=None, timeout=60) as conn:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(TRADES_RULE.count_sql.replace("SELECT count(*)", "DELETE"), (CUTOFF,))
+        # The cleanup's own age test, as one DELETE of every old row at once.
+        one_delete = delete(TRADES_RULE.table).where(TRADES_RULE.old)
+        statement = compiled(one_delete)
+        conn.execute(statement.sql, statement.params({"cutoff": CUTOFF}))
         conn.execute("COMMIT")
     conn.close()
 
@@ -46,7 +52,7 @@ async def _cleanup(label: str, repo: TradeRepository, seconds: float, archive: P
     if label == "none":
         await asyncio.sleep(seconds)
     elif label == "one DELETE":
-        await asyncio.to_thread(_one_delete, repo._store.path)
+        await asyncio.to_thread(_one_delete, repo.store.path)
     else:
         await repo.cleanup_old_data(30, archive=archive if "archive" in label else None)
 
@@ -67,7 +73,7 @@ async def cleanup_under_load(folder: Path, sizes: Sizes) -> Table:
         result = await run_mixed(repo, repo.heartbeat, names, work)
         if label == "asyncstore chunked":
             chunked_seconds = result.seconds
-        await repo._store.close()
+        await repo.store.close()
         results.append(result)
         table.add(
             label, result.seconds, ms(result.heartbeat), ms(result.create), result.loop_lag_p99_ms

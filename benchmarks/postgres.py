@@ -19,8 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from asyncstore import Store, TradeRepository
-from asyncstore.postgres import _text_codecs, numbered_placeholders
-from asyncstore.repository import TRADE_CODEC
+from asyncstore.postgres.connection import register_text_codecs
+from asyncstore.postgres.statements import insert_sql
+from asyncstore.schema.tables import TRADES
 from benchmarks.contenders import NaiveSqlAlchemy
 from benchmarks.harness import (
     LoopLag,
@@ -65,7 +66,7 @@ class RawAsyncpg:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
-        self.sql = numbered_placeholders(TRADE_CODEC.insert_sql)
+        self.sql = insert_sql(TRADES, False, 1)
 
     @classmethod
     async def open(cls, url: str) -> RawAsyncpg:
@@ -73,7 +74,7 @@ class RawAsyncpg:
 
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         pool = await asyncpg.create_pool(
-            dsn, max_size=20, init=_text_codecs, server_settings={"TimeZone": "UTC"}
+            dsn, max_size=20, init=register_text_codecs, server_settings={"TimeZone": "UTC"}
         )
         return cls(pool)
 

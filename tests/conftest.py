@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from asyncstore import Store, TradeRepository
+from asyncstore.sqlite.write_queue import WriteQueue
 
 BOT_ID = "my_bot_001"
 
@@ -190,7 +191,14 @@ async def _holds(outcome: bool | Awaitable[bool]) -> bool:
 
 def queue_depth(store: Store) -> int:
     """Writes accepted and not yet taken into a batch."""
-    return store._open_writer().depth
+    return store.write_queue_depth
+
+
+def writer_queue(store: Store) -> WriteQueue:
+    """The SQLite Store's write queue itself (for tests that stop its task)."""
+    writer = store._backend._writer  # type: ignore[attr-defined]
+    assert isinstance(writer, WriteQueue)
+    return writer
 
 
 async def writer_took_everything(store: Store, accepted: int) -> None:

@@ -13,17 +13,23 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import delete
 
 from asyncstore import ConfigurationError, Store, TradeRecord, TradeRepository
-from asyncstore import retention as retention_module
-from asyncstore.archive import ArchiveFile, open_archive
-from asyncstore.models import Trade
-from asyncstore.operations import Statements
-from asyncstore.retention import metrics_archive_path
+from asyncstore.operations import retention as retention_module
+from asyncstore.operations.archive import ArchiveFile, open_archive
+from asyncstore.operations.retention import metrics_archive_path
+from asyncstore.schema.tables import TRADES, Trade
+from asyncstore.writes import AtomicStatements
 from tests.conftest import BOT_ID, open_store_with_bot, rows_in, trade_data
 
 NOW = datetime.now(UTC)
 OLD = NOW - timedelta(days=100)
+
+
+def _delete_trades(ids: list[str]) -> AtomicStatements:
+    """Delete trades behind the cleanup's back, as a stopped run would have."""
+    return AtomicStatements([(delete(TRADES).where(TRADES.c.id.in_(ids)), {})], "test")
 
 
 def _closed(exit_time: datetime, index: int, status: str = "closed") -> dict[str, Any]:
@@ -64,7 +70,7 @@ async def _populate(repo: TradeRepository) -> tuple[list[TradeRecord], list[Trad
 
 
 async def _cancelled(repo: TradeRepository) -> list[TradeRecord]:
-    rows = await repo._store.fetch_all("SELECT id FROM trades WHERE status = 'cancelled'")
+    rows = await repo.store.fetch_all("SELECT id FROM trades WHERE status = 'cancelled'")
     return [t for (trade_id,) in rows if (t := await repo.get_trade_by_id(trade_id)) is not None]
 
 
@@ -199,11 +205,7 @@ async def test_a_batch_deleted_by_a_stopped_run_is_archived_by_the_next(
         )
         stopped = open_archive(archive, Trade.__table__)  # type: ignore[arg-type]
         stopped.stage(rows)
-        await store.submit(
-            Statements(
-                [(f"DELETE FROM trades WHERE id IN ({marks})", tuple(t.id for t in first))], "test"
-            )
-        )
+        await store.submit(_delete_trades([t.id for t in first]))
         assert await repo.cleanup_old_data(30, archive=archive) == len(doomed) - len(first)
     finally:
         await store.close()
@@ -269,12 +271,7 @@ async def test_parquet_parts_left_by_a_stopped_run_are_joined_by_the_next(
             [t.id for t in first],
         )
         interrupted.append(rows)
-        marks = ", ".join("?" * len(first))
-        await store.submit(
-            Statements(
-                [(f"DELETE FROM trades WHERE id IN ({marks})", tuple(t.id for t in first))], "test"
-            )
-        )
+        await store.submit(_delete_trades([t.id for t in first]))
         assert await repo.cleanup_old_data(30, archive=archive) == len(doomed) - len(first)
     finally:
         await store.close()

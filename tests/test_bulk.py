@@ -31,7 +31,7 @@ async def test_list_inserts_every_row_in_chunks(
     repo: TradeRepository, store: Store, bot: str, db_path: Path
 ) -> None:
     assert await repo.bulk_create_trades(rows(5_000)) == 5_000
-    assert await rows_in(repo._store) == 5_000
+    assert await rows_in(repo.store) == 5_000
     summary = await repo.get_trade_summary(bot_id=BOT_ID)
     assert summary["closed_trades"] == 5_000 and summary["total_net_pnl"] == 6_250
     assert store.writer_stats.operations >= 5_000 // store.settings.bulk_chunk_rows
@@ -46,7 +46,7 @@ async def test_one_bad_row_in_a_list_writes_nothing(
         await repo.bulk_create_trades(batch)
     assert [e.field for e in caught.value.errors] == ["row 2345.direction"]
     assert caught.value.rows_committed == 0
-    assert await rows_in(repo._store) == 0
+    assert await rows_in(repo.store) == 0
 
 
 async def test_repeated_id_or_unknown_bot_in_a_list_writes_nothing(
@@ -56,15 +56,15 @@ async def test_repeated_id_or_unknown_bot_in_a_list_writes_nothing(
     batch[1_200]["id"] = batch[3]["id"] = new_id()
     with pytest.raises(DuplicateError, match="row 1200.id: .* repeats row 3"):
         await repo.bulk_create_trades(batch)
-    assert await rows_in(repo._store) == 0
+    assert await rows_in(repo.store) == 0
     # Ignoring conflicts, the repeat is ignored like an id already in the table.
     assert await repo.bulk_create_trades(batch, on_conflict="ignore") == 1_499
-    assert await rows_in(repo._store) == 1_499
+    assert await rows_in(repo.store) == 1_499
     batch = rows(1_500)
     batch[1_499]["bot_id"] = "ghost"
     with pytest.raises(ForeignKeyError, match="row 1499.bot_id.*ghost"):
         await repo.bulk_create_trades(batch)
-    assert await rows_in(repo._store) == 1_499  # nothing more
+    assert await rows_in(repo.store) == 1_499  # nothing more
 
 
 async def test_stream_reports_rows_committed_before_a_bad_row(
@@ -81,7 +81,7 @@ async def test_stream_reports_rows_committed_before_a_bad_row(
     assert caught.value.rows_committed == chunk * 2
     assert f"{chunk * 2} rows of this bulk insert were already committed" in caught.value.__notes__
     assert [e.field for e in caught.value.errors] == [f"row {chunk * 2 + 7}.size"]
-    assert await rows_in(repo._store) == chunk * 2
+    assert await rows_in(repo.store) == chunk * 2
 
 
 async def test_sync_generator_is_streamed(repo: TradeRepository, bot: str, db_path: Path) -> None:
@@ -89,7 +89,7 @@ async def test_sync_generator_is_streamed(repo: TradeRepository, bot: str, db_pa
         yield from rows(1_234)
 
     assert await repo.bulk_create_trades(produce()) == 1_234
-    assert await rows_in(repo._store) == 1_234
+    assert await rows_in(repo.store) == 1_234
 
 
 async def test_rerun_with_ignore_inserts_only_what_is_missing(
@@ -100,10 +100,10 @@ async def test_rerun_with_ignore_inserts_only_what_is_missing(
     with pytest.raises(DuplicateError) as caught:
         await repo.bulk_create_trades(batch)
     assert caught.value.rows_committed == 0  # the first chunk already collides
-    assert await rows_in(repo._store) == 1_300
+    assert await rows_in(repo.store) == 1_300
     assert await repo.bulk_create_trades(batch, on_conflict="ignore") == 700
     assert await repo.bulk_create_trades(batch, on_conflict="ignore") == 0
-    assert await rows_in(repo._store) == 2_000
+    assert await rows_in(repo.store) == 2_000
 
 
 async def test_bad_on_conflict(repo: TradeRepository, bot: str) -> None:
@@ -135,10 +135,10 @@ async def test_failed_list_reports_every_committed_row_and_writes_nothing_after(
     await repo.create_trade(batch[chunk + 5])  # a row of the second chunk already exists
     with pytest.raises(DuplicateError) as caught:
         await repo.bulk_create_trades(batch)
-    committed_now = await rows_in(repo._store) - 1
+    committed_now = await rows_in(repo.store) - 1
     assert caught.value.rows_committed == committed_now  # true, whatever got committed
     await repo.create_trade(trade_data())  # a later write: anything still queued is done
-    assert await rows_in(repo._store) - 2 == committed_now  # nothing landed after the call returned
+    assert await rows_in(repo.store) - 2 == committed_now  # nothing landed after the call returned
 
 
 @pytest.mark.sqlite_only  # the single writer's lanes, the file itself
@@ -150,6 +150,6 @@ async def test_cancelled_list_insert_writes_nothing_after_it_returns(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    after_return = await rows_in(repo._store)
+    after_return = await rows_in(repo.store)
     await repo.create_trade(trade_data())
-    assert await rows_in(repo._store) == after_return + 1
+    assert await rows_in(repo.store) == after_return + 1

@@ -75,9 +75,9 @@ def changes(fields: list[str]) -> st.SearchStrategy[dict[str, Any]]:
 
 async def _tables(repo: TradeRepository) -> tuple[int, int, int]:
     return (
-        await rows_in(repo._store, "trades"),
-        await rows_in(repo._store, "bot_instances"),
-        await rows_in(repo._store, "performance_metrics"),
+        await rows_in(repo.store, "trades"),
+        await rows_in(repo.store, "bot_instances"),
+        await rows_in(repo.store, "performance_metrics"),
     )
 
 

@@ -71,7 +71,7 @@ async def test_every_call_stores_a_new_row(repo: TradeRepository, bot: str, db_p
     first = await repo.calculate_performance_metrics(BOT_ID, starting_balance="1000")
     second = await repo.calculate_performance_metrics(BOT_ID, starting_balance="1000")
     assert first.id != second.id and first.sharpe_ratio == second.sharpe_ratio
-    assert await rows_in(repo._store, "performance_metrics") == 2
+    assert await rows_in(repo.store, "performance_metrics") == 2
 
 
 async def test_no_closed_trades(repo: TradeRepository, bot: str) -> None:

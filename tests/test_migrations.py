@@ -22,13 +22,14 @@ from asyncstore import (
     TradeRepository,
 )
 from asyncstore.config import load_settings
-from asyncstore.schema_migrations import alembic_config, head_revision, upgrade_database
+from asyncstore.schema.revisions import alembic_config, head_revision
+from asyncstore.sqlite.schema import upgrade_database
 from tests.conftest import open_store_with_bot, trade_data
 
 # SQLite files, backups and locks; the PostgreSQL revisions have their own test at the end.
 pytestmark = pytest.mark.sqlite_only
 
-MIGRATIONS = Path(__file__).parent.parent / "asyncstore" / "migrations"
+MIGRATIONS = Path(__file__).parent.parent / "asyncstore" / "schema" / "migrations"
 
 
 def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:

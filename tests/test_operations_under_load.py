@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from asyncstore import CleanupProgress, Store, TradeRepository
-from asyncstore.postgres import asyncpg_dsn
+from asyncstore.postgres.connection import asyncpg_dsn
 from tests.conftest import trade_data
 
 BOTS = 50

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from asyncstore import AsyncStoreError, ConfigurationError, Store, TradeRepository
-from asyncstore.postgres import asyncpg_dsn
+from asyncstore.postgres import PostgresBackend
+from asyncstore.postgres.connection import asyncpg_dsn
 from tests.conftest import BOT_ID, fresh_postgres_database, trade_data, wait_until
 from tests.streaming_standby import (
     StandbyUnavailable,
@@ -30,6 +31,12 @@ from tests.streaming_standby import (
 )
 
 ONLY_ON_REPLICA = "only_on_the_replica"
+
+
+def postgres_backend(store: Store) -> PostgresBackend:
+    backend = store._backend
+    assert isinstance(backend, PostgresBackend)
+    return backend
 
 
 async def _replica_with_a_bot(url: str) -> None:
@@ -144,8 +151,7 @@ async def test_a_hot_standby_serves_reads_and_a_writer_reads_its_own_writes(
     primary, standby = hot_standby.primary_url, hot_standby.standby_url
     async with Store(primary, read_replica_urls=[standby]) as store:
         repo = TradeRepository(store)
-        backend = store._postgres
-        assert backend is not None
+        backend = postgres_backend(store)
         # The schema this Store just built must reach the standby before it can answer reads.
         await _standby_replayed_the_primary(primary, standby)
         assert await store.fetch_all(IN_RECOVERY) == [(True,)]  # a read goes to the standby
@@ -213,9 +219,8 @@ async def test_a_replica_down_at_start_does_not_stop_the_store(
         for _ in range(3):  # bots that wrote nothing, one after another
             read = asyncio.create_task(repo.get_bot_instances(), context=contextvars.Context())
             assert len(await read) == 1  # the primary answered
-        assert store._postgres is not None
         # The dead replica is tried once, then rested: reads do not each wait for it.
-        assert store._postgres.replica_fallbacks == 1
+        assert postgres_backend(store).replica_fallbacks == 1
     assert caplog.text.count("read replica could not answer") == 1
 
 
@@ -246,7 +251,7 @@ async def test_a_query_wrong_everywhere_is_not_blamed_on_the_replica(
         async with Store(pg_url, read_replica_urls=[replica_url]) as store:
             with pytest.raises(AsyncStoreError, match="no_such_column"):
                 await store.fetch_all("SELECT no_such_column FROM trades")
-            assert store._postgres is not None and store._postgres.replica_fallbacks == 0
+            assert postgres_backend(store).replica_fallbacks == 0
             # The replica is not rested for the caller's mistake: it still serves reads.
             assert await TradeRepository(store).get_bot_instance(ONLY_ON_REPLICA) is not None
     assert "read replica could not answer" not in caplog.text

@@ -65,7 +65,7 @@ async def test_retention_edges(repo: TradeRepository, bot: str, db_path: Path) -
         ids = {r[0] for r in conn.execute("SELECT id FROM performance_metrics")}
     conn.close()
     assert ids == {kept_metrics} and old_metrics not in ids
-    assert await rows_in(repo._store, "bot_instances") == 1  # bot instances are kept
+    assert await rows_in(repo.store, "bot_instances") == 1  # bot instances are kept
 
     assert await repo.cleanup_old_data(days_to_keep=0, metrics_days_to_keep=0) == 3
     assert [t.id for t in await repo.get_open_trades()] == [ancient_open]  # open: never deleted
@@ -88,4 +88,4 @@ async def test_cleanup_goes_in_chunks(
     assert await repo.cleanup_old_data(days_to_keep=0) == chunk * 3 + 7
     assert store.writer_stats.batches - batches_before >= 4  # not one long transaction
     assert [t.id for t in await repo.get_open_trades()] == [keep.id]
-    assert await rows_in(repo._store) == 1
+    assert await rows_in(repo.store) == 1

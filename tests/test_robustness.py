@@ -31,6 +31,7 @@ from tests.conftest import (
     trade_data,
     wait_until,
     write_lock_held,
+    writer_queue,
     writer_took_everything,
 )
 
@@ -45,7 +46,7 @@ async def test_cancelled_writer_task_reports_the_truth_and_hangs_nobody(
 ) -> None:
     earlier_writers = _writer_threads()  # a Store another test leaked is not this test's concern
     store, repo = await open_store_with_bot(db_url, write_queue_size=1)
-    writer = store._open_writer()
+    writer = writer_queue(store)
     with write_lock_held(db_path) as blocker:
         in_batch = asyncio.create_task(repo.create_trade(trade_data()))
         await wait_until(lambda: writer.depth == 0 and writer.stats.accepted == 3)
@@ -117,7 +118,7 @@ async def test_failing_source_iterator_says_what_was_committed(
     with pytest.raises(ConnectionError) as caught:
         await repo.bulk_create_trades(feed())
     assert caught.value.rows_committed == chunk * 2  # type: ignore[attr-defined]
-    assert await rows_in(repo._store) == chunk * 2
+    assert await rows_in(repo.store) == chunk * 2
 
 
 @pytest.mark.parametrize(
@@ -164,4 +165,4 @@ async def test_heartbeat_of_an_unknown_bot_does_not_replay_the_batch(
         await asyncio.gather(first, *beats)
         with pytest.raises(NotFoundError):
             await ghost
-    assert store.writer_stats.replayed_batches == 0
+    assert store.writer_stats.retried_operations == 0

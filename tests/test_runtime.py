@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asyncstore import NotFoundError, Store, TradeRepository
-from asyncstore.runtime import BotHeartbeat, find_stale_bots, mark_stale_bots, recover_bot
+from asyncstore.bots import BotHeartbeat, find_stale_bots, mark_stale_bots, recover_bot
 from tests.conftest import BOT_ID, wait_until, write_lock_held
 from tests.test_crash import _run_and_kill
 

@@ -18,7 +18,7 @@ from asyncstore import (
     StoreState,
     TradeRepository,
 )
-from asyncstore.postgres import numbered_placeholders
+from asyncstore.postgres.raw_sql import numbered_placeholders
 from tests.conftest import BOT_ID, open_store_with_bot, run_python, trade_data
 
 

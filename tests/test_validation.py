@@ -49,7 +49,7 @@ async def test_bad_trade_field_is_named_and_nothing_written(
     assert [error.field for error in caught.value.errors] == [field]
     assert reason in str(caught.value), str(caught.value)
     assert isinstance(caught.value, ValueError)
-    assert await rows_in(repo._store) == 0
+    assert await rows_in(repo.store) == 0
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ async def test_missing_required_field(
     del data[missing]
     with pytest.raises(InvalidDataError, match=rf"{missing}: Field required"):
         await repo.create_trade(data)
-    assert await rows_in(repo._store) == 0
+    assert await rows_in(repo.store) == 0
 
 
 async def test_every_bad_field_is_reported_at_once(repo: TradeRepository, bot: str) -> None:
@@ -114,7 +114,7 @@ async def test_bad_bot_instance(repo: TradeRepository, db_path: Path) -> None:
         with pytest.raises(InvalidDataError) as caught:
             await repo.create_bot_instance(bad)
         assert [e.field for e in caught.value.errors] == [field]
-    assert await rows_in(repo._store, "bot_instances") == 0
+    assert await rows_in(repo.store, "bot_instances") == 0
     await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
     with pytest.raises(InvalidDataError, match="status: may not be null"):
         await repo.update_bot_instance(BOT_ID, {"status": None})
@@ -133,7 +133,7 @@ async def test_bad_metrics(repo: TradeRepository, bot: str, db_path: Path) -> No
         with pytest.raises(InvalidDataError) as caught:
             await repo.create_performance_metrics({"bot_id": BOT_ID, **bad})
         assert [e.field for e in caught.value.errors] == [field]
-    assert await rows_in(repo._store, "performance_metrics") == 0
+    assert await rows_in(repo.store, "performance_metrics") == 0
 
 
 async def test_round_decimals_option_rounds_half_even(db_url: str) -> None:
@@ -169,7 +169,7 @@ async def test_nul_characters_are_refused_on_both_backends(repo: TradeRepository
         with pytest.raises(InvalidDataError) as caught:
             await repo.create_trade(data)
         assert [e.field for e in caught.value.errors] == [field]
-    assert await rows_in(repo._store) == 0
+    assert await rows_in(repo.store) == 0
 
 
 BAD_READ_FILTERS: list[tuple[str, dict[str, Any], str, str]] = [

@@ -17,6 +17,7 @@ from asyncstore import (
     StoreState,
     TradeRepository,
 )
+from asyncstore.sqlite.statements import ROWS_PER_STATEMENT
 from tests.conftest import (
     BOT_ID,
     count_rows,
@@ -54,7 +55,7 @@ async def test_hundreds_of_coroutines_write_at_once(
     assert summary["closed_trades"] == 300 and summary["total_net_pnl"] == 450
     stats = store.writer_stats
     assert stats.batches < stats.operations / 10  # group commit really grouped them
-    assert stats.replayed_batches == 0
+    assert stats.retried_operations == 0
 
 
 async def test_one_failing_write_in_a_busy_batch_fails_alone(
@@ -80,7 +81,8 @@ async def test_one_failing_write_in_a_busy_batch_fails_alone(
     assert isinstance(results[52].__cause__, Exception)  # the driver's error stays visible
     assert sum(isinstance(r, Exception) for r in results) == 2
     assert count_rows(db_path) == 1 + 1 + 100
-    assert store.writer_stats.replayed_batches == 1
+    # Only the rows of the one multi-row INSERT that failed ran again, not the whole batch.
+    assert store.writer_stats.retried_operations == ROWS_PER_STATEMENT
 
 
 async def test_cancelled_before_taken_is_not_written(
@@ -228,4 +230,5 @@ async def test_heartbeat_after_a_bot_created_in_the_same_batch(
         assert (await new_beat) is not None  # grouping must not run it before the creation
         with pytest.raises(NotFoundError, match="ghost"):
             await ghost
-    assert store.writer_stats.replayed_batches == 1
+    # The two beats that found no bot ran again after the batch's insert; nothing else did.
+    assert store.writer_stats.retried_operations == 2

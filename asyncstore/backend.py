@@ -1,0 +1,135 @@
+"""The Backend protocol: what a Store needs from a database, whichever it is.
+
+A backend is chosen once, from the URL (`backend_for`), and answers everything that differs
+between databases through this protocol, so nothing above it asks which one it runs on:
+- `asyncstore.sqlite`: one writer with group commit (WriteQueue), read-only connection pool,
+  a file lock, file backups;
+- `asyncstore.postgres`: asyncpg pools, read replicas, an advisory lock for schema changes.
+
+Each backend executes write operations (`asyncstore.writes`) in one place, compiles the shared
+SQLAlchemy statements for its own dialect, and translates its driver's errors into the
+`asyncstore.errors` tree. `BackendAdmin` is the same split for operator commands that run
+without an open Store (check, backup, restore, upgrade).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.sql.expression import Executable
+
+from asyncstore.config import StoreSettings, is_postgresql
+from asyncstore.reports import (
+    BackupInfo,
+    CheckReport,
+    HealthReport,
+    RestoreReport,
+    StorageReport,
+    UpgradeReport,
+    WriteStats,
+)
+from asyncstore.schema.revisions import SchemaState
+from asyncstore.writes import WriteOp
+
+__all__ = ["Backend", "BackendAdmin", "admin_for", "backend_for"]
+
+ResultT = TypeVar("ResultT")
+Row = tuple[Any, ...]
+
+
+class Backend(Protocol):
+    """One database under one Store. Methods are called only between start() and close()."""
+
+    name: str  # "sqlite" or "postgresql"
+    path: Path | None  # the database file; None for a server
+    shown_url: str  # the URL for messages: never the password
+
+    @property
+    def stats(self) -> WriteStats:
+        """Write counters, counted where they happen."""
+        ...
+
+    async def start(self) -> SchemaState:
+        """Connect, check (or build) the schema, and start serving; clean up if it fails."""
+        ...
+
+    async def close(self) -> None:
+        """Commit every accepted write, then release every connection. Idempotent."""
+        ...
+
+    async def submit(self, op: WriteOp[ResultT]) -> ResultT:
+        """Run one write operation; return its result once it is committed."""
+        ...
+
+    async def fetch(
+        self,
+        statement: Executable | str,
+        params: Mapping[str, Any] | Sequence[Any] = (),
+        *,
+        primary: bool = False,
+    ) -> list[Row]:
+        """Every row of one read-only query. A SQLAlchemy statement binds `params` by name; a
+        SQL string binds them by position (`?`). `primary`: never a replica."""
+        ...
+
+    async def create_tables(self) -> None:
+        """Make sure the head schema exists (start() already did for an empty database)."""
+        ...
+
+    async def health(self) -> HealthReport: ...
+
+    async def storage(self) -> StorageReport: ...
+
+    @property
+    def queue_depth(self) -> int:
+        """Writes accepted and not yet taken (0 where writes do not queue)."""
+        ...
+
+    def translate_error(self, exc: BaseException, subject: str) -> BaseException:
+        """The driver's exception as an asyncstore error (unknown ones unchanged)."""
+        ...
+
+
+class BackendAdmin(Protocol):
+    """Operator commands on a database, run without a Store (the CLI's admin verbs)."""
+
+    location: str  # the file, or the URL without password
+
+    def require_database(self) -> None:
+        """Refuse (ConfigurationError) when there is no database yet: admin commands other
+        than init never create one by accident."""
+        ...
+
+    async def schema_state(self) -> SchemaState: ...
+
+    async def upgrade(self) -> UpgradeReport: ...
+
+    async def check(self) -> CheckReport: ...
+
+    async def backup(self, destination: Path | None = None) -> BackupInfo: ...
+
+    async def restore(self, backup: Path) -> RestoreReport: ...
+
+
+def backend_for(settings: StoreSettings) -> Backend:
+    """The backend the URL names (nothing is opened yet)."""
+    if is_postgresql(settings.database_url):
+        from asyncstore.postgres import PostgresBackend
+
+        return PostgresBackend(settings)
+    from asyncstore.sqlite import SQLiteBackend
+
+    return SQLiteBackend(settings)
+
+
+def admin_for(settings: StoreSettings) -> BackendAdmin:
+    """The admin commands of the database the URL names."""
+    if is_postgresql(settings.database_url):
+        from asyncstore.postgres import PostgresAdmin
+
+        return PostgresAdmin(settings)
+    from asyncstore.sqlite import SQLiteAdmin
+
+    return SQLiteAdmin(settings)

@@ -1,0 +1,28 @@
+"""Restart recovery (the spec's "State Loading"): a bot running again, with its open trades."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asyncstore.clock import utc_now
+from asyncstore.repository import TradeRepository
+from asyncstore.schema.records import BotInstanceRecord, TradeRecord
+
+__all__ = ["BotRecovery", "recover_bot"]
+
+
+@dataclass(frozen=True, slots=True)
+class BotRecovery:
+    """What a restarting bot needs to continue: its instance and its open trades."""
+
+    bot: BotInstanceRecord
+    open_trades: list[TradeRecord]
+
+
+async def recover_bot(repo: TradeRepository, bot_id: str) -> BotRecovery:
+    """Set the bot running again (started_at: now) and return it with its open trades.
+
+    NotFoundError for an unknown bot.
+    """
+    bot = await repo.update_bot_instance(bot_id, {"status": "running", "started_at": utc_now()})
+    return BotRecovery(bot, await repo.get_open_trades(bot_id=bot_id))

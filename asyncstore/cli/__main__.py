@@ -1,0 +1,7 @@
+"""`python -m asyncstore.cli`: the `asyncstore` command."""
+
+import sys
+
+from asyncstore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,326 @@
+"""The `asyncstore` subcommands: each runs one admin operation and prints it (rich or JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from asyncstore.backend import BackendAdmin, admin_for
+from asyncstore.config import StoreSettings
+from asyncstore.errors import AsyncStoreError, ConfigurationError
+from asyncstore.operations.archive import ARCHIVE_FORMATS, open_archive
+from asyncstore.operations.export import TRADES, export_trades
+from asyncstore.operations.retention import CleanupProgress
+from asyncstore.operations.summary import DatabaseSummary, database_summary
+from asyncstore.repository import TradeRepository
+from asyncstore.store import Store
+
+__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "CommandContext"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PROBLEMS = 3
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready values: paths and decimals as text, times as ISO 8601."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _size(num_bytes: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if num_bytes < 1024 or unit == "GiB":
+            return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"
+        num_bytes /= 1024  # type: ignore[assignment]
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class CommandContext:
+    args: argparse.Namespace
+    settings: StoreSettings
+
+    @property
+    def console(self) -> Console:
+        # soft_wrap: a path in a message stays on one line when stdout is a pipe or a file;
+        # tables get room too there (rich would assume 80 columns and cut bot ids).
+        console = Console(highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console = Console(highlight=False, soft_wrap=True, width=160)
+        return console
+
+    def emit(self, data: Any, render: Callable[[Console], None]) -> None:
+        if getattr(self.args, "json", False):
+            print(json.dumps(_plain(data), indent=2))
+        else:
+            render(self.console)
+
+    @property
+    def admin(self) -> BackendAdmin:
+        return admin_for(self.settings)
+
+    def open_store(self) -> Store:
+        self.admin.require_database()  # never create a database file by accident
+        return Store(**self.settings.model_dump())
+
+
+def _init(ctx: CommandContext) -> int:
+    async def run() -> tuple[Path | str, str | None]:
+        async with Store(**ctx.settings.model_dump()) as store:
+            return store.path or store.url, store.schema.current if store.schema else None
+
+    path, revision = asyncio.run(run())
+    ctx.emit(
+        {"database": path, "revision": revision},
+        lambda out: out.print(f"database ready at revision {revision}: {path}"),
+    )
+    return EXIT_OK
+
+
+def _upgrade(ctx: CommandContext) -> int:
+    admin = ctx.admin
+    report = asyncio.run(admin.upgrade())
+    path = admin.location
+    data = {"before": report.before.current, "after": report.after, "backup": report.backup}
+
+    def render(out: Console) -> None:
+        if report.before.status == "empty":
+            out.print(f"the database had no tables: created them at revision {report.after}")
+        elif report.backup is None:
+            out.print(f"already at revision {report.after}; nothing to do")
+        else:
+            out.print(f"upgraded {path} from revision {report.before.current} to {report.after}")
+            out.print(f"backup taken first: {report.backup.path}")
+
+    ctx.emit(data, render)
+    return EXIT_OK
+
+
+def _current(ctx: CommandContext) -> int:
+    report = asyncio.run(ctx.admin.schema_state())
+    ctx.emit(
+        {"current": report.current, "head": report.head, "status": report.status},
+        lambda out: out.print(f"{report.describe()}: {report.status}"),
+    )
+    return EXIT_OK
+
+
+def _backup(ctx: CommandContext) -> int:
+    destination = Path(ctx.args.path) if ctx.args.path else None
+    info = asyncio.run(ctx.admin.backup(destination))
+    ctx.emit(
+        info,
+        lambda out: out.print(
+            f"backup verified (integrity_check ok): {info.path} "
+            f"({_size(info.size_bytes)}, {info.seconds:.2f} s)"
+        ),
+    )
+    return EXIT_OK
+
+
+def _restore(ctx: CommandContext) -> int:
+    report = asyncio.run(ctx.admin.restore(Path(ctx.args.path)))
+
+    def render(out: Console) -> None:
+        out.print(f"restored from {report.restored_from} ({report.revision.describe()})")
+        if report.previous_saved_to is not None:
+            out.print(f"the database as it was is saved in {report.previous_saved_to}")
+        if report.damaged_moved_to is not None:
+            out.print(f"the damaged database was moved aside to {report.damaged_moved_to}")
+        if report.revision.status == "behind":
+            out.print("the restored schema is older: run `asyncstore upgrade` before the bots")
+
+    ctx.emit(report, render)
+    return EXIT_OK
+
+
+def _cleanup(ctx: CommandContext) -> int:
+    args = ctx.args
+
+    async def run(on_progress: Callable[[CleanupProgress], None]) -> Any:
+        async with ctx.open_store() as store:
+            return await TradeRepository(store).cleanup(
+                args.days,
+                metrics_days_to_keep=args.metrics_days,
+                archive=args.archive,
+                on_progress=on_progress,
+            )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=args.json,
+    )
+    tasks: dict[str, Any] = {}
+
+    def on_progress(step: CleanupProgress) -> None:
+        if step.table not in tasks:
+            tasks[step.table] = progress.add_task(f"deleting old {step.table}", total=step.expected)
+        progress.update(tasks[step.table], completed=step.deleted)
+
+    deleted: dict[str, int] = {}
+
+    def on_step(step: CleanupProgress) -> None:
+        deleted[step.table] = step.deleted
+        on_progress(step)
+
+    with progress:
+        try:
+            report = asyncio.run(run(on_step))
+        except (AsyncStoreError, sqlite3.Error, OSError, ValueError) as exc:
+            done = sum(deleted.values())
+            if not done:
+                raise
+            archived = f" (archived to {args.archive})" if args.archive else ""
+            raise AsyncStoreError(
+                f"{exc}; {done} old rows had already been deleted{archived}: run the same "
+                "cleanup again to finish"
+            ) from exc
+
+    def render(out: Console) -> None:
+        for table, count in report.deleted.items():
+            out.print(f"deleted {count} old {table} rows")
+        for path in report.archives:
+            out.print(f"archived to {path}")
+        out.print(f"{report.total} rows deleted in all")
+
+    ctx.emit(
+        {"deleted": report.deleted, "total": report.total, "archives": report.archives}, render
+    )
+    return EXIT_OK
+
+
+def _summary(ctx: CommandContext) -> int:
+    async def run() -> DatabaseSummary:
+        async with ctx.open_store() as store:
+            return await database_summary(store)
+
+    summary = asyncio.run(run())
+
+    def render(out: Console) -> None:
+        where = f"{summary.location}: revision {summary.revision}"
+        if summary.wal_bytes is None:  # a server: its log is its own business
+            out.print(f"{where}, database size {_size(summary.file_bytes)}")
+        else:
+            out.print(f"{where}, file {_size(summary.file_bytes)}, WAL {_size(summary.wal_bytes)}")
+        tables = Table("table", "rows", title="Tables")
+        for name, count in summary.rows.items():
+            tables.add_row(name, str(count))
+        tables.add_row("trades (open)", str(summary.open_trades))
+        out.print(tables)
+        bots = Table("bot", "type", "status", "trades", "open", "last heartbeat", title="Bots")
+        for bot in summary.bots:
+            beat = f"{bot.last_heartbeat:%Y-%m-%d %H:%M:%S}" if bot.last_heartbeat else "never"
+            bots.add_row(bot.id, bot.type, bot.status, str(bot.trades), str(bot.open_trades), beat)
+        out.print(bots)
+
+    ctx.emit(summary, render)
+    return EXIT_OK
+
+
+def _export(ctx: CommandContext) -> int:
+    args = ctx.args
+    suffix = f"-{args.bot}" if args.bot else ""
+    from_suffix = Path(args.output).suffix.lstrip(".") if args.output else ""
+    file_format = args.format or (from_suffix if from_suffix in ARCHIVE_FORMATS else "csv")
+    output = Path(args.output or f"trades{suffix}.{file_format}")
+    if output.exists():
+        raise ConfigurationError(f"{output} exists; export never overwrites a file")
+
+    async def run() -> int:
+        async with ctx.open_store() as store:
+            sink = await asyncio.to_thread(open_archive, output, TRADES, file_format)
+            return await export_trades(store, sink, bot_id=args.bot)
+
+    written = asyncio.run(run())
+    ctx.emit(
+        {"rows": written, "path": output.absolute(), "format": file_format},
+        lambda out: out.print(f"exported {written} trades to {output}"),
+    )
+    return EXIT_OK
+
+
+def _check(ctx: CommandContext) -> int:
+    report = asyncio.run(ctx.admin.check())
+    data = {**_plain(report), "ok": report.ok, "problems": report.problems}
+
+    def render(out: Console) -> None:
+        for note in report.notes:  # what was checked, in the database's own terms
+            out.print(note)
+        schema = report.schema
+        out.print(
+            f"schema: {schema.describe()} ({schema.status})" if schema else "schema: unreadable"
+        )
+        for problem in report.problems:
+            out.print(f"problem: {problem}")
+        out.print("healthy" if report.ok else "PROBLEMS FOUND")
+
+    ctx.emit(data, render)
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _demo(ctx: CommandContext) -> int:
+    args = ctx.args
+    if args.bots < 1 or args.seconds <= 0 or args.optimizer_rows < 0:
+        print(
+            "asyncstore demo: --bots must be >= 1, --seconds > 0, --optimizer-rows >= 0",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from asyncstore.cli.demo import run_demo
+
+    report = asyncio.run(
+        run_demo(
+            ctx.settings.database_url,
+            bots=args.bots,
+            seconds=args.seconds,
+            optimizer_rows=args.optimizer_rows,
+        )
+    )
+    Console().print(report.table())
+    print("asyncstore demo finished")
+    for line in report.lines():
+        print(f"  {line}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[CommandContext], int]] = {
+    "init": _init,
+    "upgrade": _upgrade,
+    "current": _current,
+    "backup": _backup,
+    "restore": _restore,
+    "cleanup": _cleanup,
+    "summary": _summary,
+    "export": _export,
+    "check": _check,
+    "demo": _demo,
+}

@@ -1,0 +1,34 @@
+"""The time asyncstore stamps on rows: aware UTC, and strictly increasing within a process.
+
+`created_at` is how asyncstore orders rows "in creation order" (open trades, metrics' ties in
+exit_time). Two rows made in the same microsecond, or a whole bulk chunk made at once, would tie
+and fall back to their ids, which callers may choose in any order. So each stamp is at least one
+microsecond after the previous one: rows are made far slower than one per microsecond, so the
+stamps stay within a few hundred microseconds of the wall clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+__all__ = ["utc_now", "utc_stamps"]
+
+_MICROSECOND = timedelta(microseconds=1)
+_lock = threading.Lock()
+_last = datetime.min.replace(tzinfo=UTC)
+
+
+def utc_stamps(count: int) -> list[datetime]:
+    """`count` increasing aware UTC times, the first no earlier than now."""
+    global _last
+    now = datetime.now(UTC)
+    with _lock:
+        first = max(now, _last + _MICROSECOND)
+        _last = first + _MICROSECOND * (count - 1)
+    return [first + _MICROSECOND * n for n in range(count)]
+
+
+def utc_now() -> datetime:
+    """Now, in UTC, later than every stamp this process handed out before."""
+    return utc_stamps(1)[0]

@@ -1,0 +1,293 @@
+"""The PostgreSQL backend: the same write operations and reads as SQLite, over asyncpg pools.
+
+There is no single writer here (yet): PostgreSQL serialises conflicting writes itself, so each
+operation runs in its own short transaction on a pooled connection, and many run at once.
+Reads run on separate pools whose connections are read-only (`default_transaction_read_only`).
+
+Read replicas (`read_replica_urls`): reads go to the replicas in turn, writes to the primary.
+Read-your-writes: for `replica_read_after_write_s` seconds after a caller's write commits, that
+caller's reads go to the primary ("caller": the asyncio task, and tasks it starts afterwards;
+a bot's loop is one). Other callers may read a replica that has not caught up yet. A replica
+that cannot answer hands the read to the primary, with a warning on the `asyncstore.postgres`
+logger, and rests a while (replicas.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.sql.expression import Executable
+
+from asyncstore.config import StoreSettings, redacted
+from asyncstore.errors import ConfigurationError, StoreClosedError
+from asyncstore.postgres.connection import asyncpg_dsn, create_pool, require_asyncpg
+from asyncstore.postgres.errors import Phase, translate_postgres_error
+from asyncstore.postgres.raw_sql import numbered_placeholders
+from asyncstore.postgres.replicas import (
+    REPLICA_CONNECT_TIMEOUT_S,
+    REPLICA_REST_S,
+    ReplicaSet,
+    maybe_the_querys_own_fault,
+    replica_cannot_answer,
+)
+from asyncstore.postgres.schema import prepare_schema
+from asyncstore.postgres.statements import compiled
+from asyncstore.postgres.writes import run_write
+from asyncstore.reports import HealthReport, StorageReport, WriteStats
+from asyncstore.schema.compiled import named_params, positional_params
+from asyncstore.schema.revisions import SchemaState
+from asyncstore.sql_log import SQL_LOGGER, echo_enabled
+from asyncstore.writes import AtomicStatements, StampHeartbeat, WriteOp
+
+_log = logging.getLogger("asyncstore.postgres")
+
+__all__ = ["PostgresBackend"]
+
+ResultT = TypeVar("ResultT")
+
+# How long close() waits for operations still running before it drops their connections.
+CLOSE_GRACE_S = 60.0
+
+
+async def _fetch(pool: Any, statement: str, params: Sequence[Any]) -> list[Any]:
+    async with pool.acquire() as conn:
+        return list(await conn.fetch(statement, *params))
+
+
+class PostgresBackend:
+    """Write operations and reads of one Store on a PostgreSQL server."""
+
+    name = "postgresql"
+
+    def __init__(self, settings: StoreSettings) -> None:
+        require_asyncpg()
+        self.settings = settings
+        self.path: Path | None = None
+        self.shown_url = redacted(settings.database_url)
+        self.dsn = asyncpg_dsn(settings.database_url)
+        self._write_pool: Any = None
+        self._read_pool: Any = None  # the primary, read-only connections
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._replicas = ReplicaSet([])
+        # When this caller (task, and the tasks it starts) last committed a write through this
+        # Store, in a one-item list the caller's tasks share: for a while after, its reads go
+        # to the primary, so it sees what it wrote.
+        self._last_write: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+            f"asyncstore_last_write_{id(self)}", default=None
+        )
+        self._echo = echo_enabled(settings.echo)
+        self.in_flight = 0
+        self.stats = WriteStats()  # here every operation is its own transaction
+        self.replica_fallbacks = 0  # replica reads the primary answered instead
+
+    @property
+    def queue_depth(self) -> int:
+        return 0  # writes do not queue: each takes a pooled connection
+
+    async def start(self) -> SchemaState:
+        size = self.settings.pg_pool_size
+        try:
+            self._write_pool = await create_pool(self.dsn, size=size, read_only=False, min_size=1)
+            if await self._write_pool.fetchval("SELECT pg_is_in_recovery()"):
+                raise ConfigurationError(
+                    f"{self.shown_url} is a read-only standby: give the primary's URL as "
+                    "the database URL, and standbys as read_replica_urls"
+                )
+            self._read_pool = await create_pool(self.dsn, size=size, read_only=True)
+            # Replica pools connect on first use: a replica that is down must not stop a bot
+            # from starting (its reads go to the primary until the replica answers again).
+            replicas = [
+                await create_pool(
+                    asyncpg_dsn(url),
+                    size=size,
+                    read_only=True,
+                    connect_timeout_s=REPLICA_CONNECT_TIMEOUT_S,
+                )
+                for url in self.settings.read_replica_urls
+            ]
+            self._replicas = ReplicaSet(replicas)
+            async with self._write_pool.acquire() as conn:
+                return await prepare_schema(conn, self.settings)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self._closing = True
+        # Calls already under way finish (and commit) first; only then do the pools close.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), CLOSE_GRACE_S)
+        pools = [self._write_pool, self._read_pool, *self._replicas.pools]
+        self._write_pool = self._read_pool = None
+        self._replicas = ReplicaSet([])
+        for pool in pools:
+            if pool is None:
+                continue
+            try:
+                await asyncio.wait_for(asyncio.shield(pool.close()), CLOSE_GRACE_S)
+            except TimeoutError:
+                # A connection still held after the grace period (a caller stuck elsewhere):
+                # close must finish; its uncommitted transaction is rolled back by the server.
+                pool.terminate()
+
+    # --- the two paths --------------------------------------------------------------------
+
+    async def submit(self, op: WriteOp[ResultT]) -> ResultT:
+        last_write = self._writes_of_this_caller()
+        self._enter()
+        self.stats.accepted += 1
+        phase: Phase = "before_commit"
+        try:
+            # asyncpg sends BEGIN … COMMIT around the block.
+            async with self._write_pool.acquire() as conn, conn.transaction():
+                self._log("BEGIN", ())
+                result, heartbeat_statements = await run_write(conn, op, self._log)
+                self._log("COMMIT", ())
+                phase = "commit"  # an error from here on came while committing
+            last_write[0] = time.monotonic()
+            self._count(op, heartbeat_statements)
+            return result  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise self._error(exc, op.subject, phase=phase) from exc
+        finally:
+            self._leave()
+
+    async def fetch(
+        self,
+        statement: Executable | str,
+        params: Mapping[str, Any] | Sequence[Any] = (),
+        *,
+        primary: bool = False,
+    ) -> list[tuple[Any, ...]]:
+        if isinstance(statement, str):
+            sql, values = numbered_placeholders(statement), tuple(positional_params(params))
+        else:
+            text = compiled(statement)
+            sql, values = text.sql, text.params(named_params(params))
+        self._log(sql, values)
+        self._enter()
+        try:
+            pool = self._read_pool if primary else self._pool_for_reads()
+            try:
+                rows = await _fetch(pool, sql, values)
+            except Exception as exc:
+                if pool is self._read_pool or not replica_cannot_answer(exc):
+                    raise
+                rows = await self._read_instead_of(pool, exc, sql, values)
+        except Exception as exc:
+            raise self._error(exc, "read", write=False) from exc
+        finally:
+            self._leave()
+        return [tuple(row) for row in rows]
+
+    async def create_tables(self) -> None:
+        self._enter()  # start() brought the schema to head: nothing to create
+        self._leave()
+
+    async def health(self) -> HealthReport:
+        started = time.perf_counter()
+        await self.fetch("SELECT 1")
+        read_done = time.perf_counter()
+        await self.submit(AtomicStatements([], subject="health check"))
+        return HealthReport(
+            ok=True,
+            database=self.shown_url,
+            journal_mode="postgresql",
+            read_ms=(read_done - started) * 1000,
+            write_ms=(time.perf_counter() - read_done) * 1000,
+            write_queue_depth=0,
+        )
+
+    async def storage(self) -> StorageReport:
+        ((size,),) = await self.fetch("SELECT pg_database_size(current_database())")
+        return StorageReport(self.shown_url, int(size), None)
+
+    def translate_error(self, exc: BaseException, subject: str) -> BaseException:
+        return translate_postgres_error(exc, subject)
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _count(self, op: WriteOp[Any], heartbeat_statements: int) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.operations += 1
+        stats.largest_batch = max(stats.largest_batch, 1)
+        stats.heartbeats += isinstance(op, StampHeartbeat)
+        stats.heartbeat_statements += heartbeat_statements
+
+    def _enter(self) -> None:
+        # Refused once close() began; counted, so close() can wait for calls under way.
+        if self._closing or self._write_pool is None:
+            raise StoreClosedError("the Store is closed")
+        self.in_flight += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._idle.set()
+
+    def _writes_of_this_caller(self) -> list[float]:
+        """The caller's last-write cell, shared with the tasks it starts (they copy the context
+        and so hold the same list): a write made in a child task counts for the caller too."""
+        last_write = self._last_write.get()
+        if last_write is None:
+            last_write = [float("-inf")]
+            self._last_write.set(last_write)
+        return last_write
+
+    def _error(
+        self, exc: Exception, subject: str, *, phase: Phase = "before_commit", write: bool = True
+    ) -> BaseException:
+        if self._closing and not hasattr(exc, "sqlstate"):  # "pool is closing" and the like
+            return StoreClosedError(f"{subject}: the Store closed while this call waited")
+        return translate_postgres_error(exc, subject, phase=phase, write=write)
+
+    def _pool_for_reads(self) -> Any:
+        """A replica in turn, unless this caller wrote within `replica_read_after_write_s`:
+        then the primary, so a bot reads its own writes whatever the replicas' lag."""
+        if not self._replicas:
+            return self._read_pool
+        wrote_at = self._writes_of_this_caller()[0]
+        if time.monotonic() - wrote_at < self.settings.replica_read_after_write_s:
+            return self._read_pool
+        replica = self._replicas.next()
+        return self._read_pool if replica is None else replica  # None: every one failed just now
+
+    async def _read_instead_of(
+        self, replica: Any, exc: Exception, statement: str, params: Sequence[Any]
+    ) -> list[Any]:
+        """A replica is there to spare the primary, never to fail a bot's read: one that
+        cannot answer hands the read to the primary."""
+        blame_now = not maybe_the_querys_own_fault(exc)
+        if blame_now:  # rest it at once, so reads meanwhile do not wait on it too
+            self._replicas.rest(replica)
+        rows = await _fetch(self._read_pool, statement, params)  # a wrong query fails here too
+        if not blame_now:
+            self._replicas.rest(replica)
+        self.replica_fallbacks += 1
+        _log.warning(
+            "a read replica could not answer (%s: %s); the primary answered, and reads go to "
+            "the replica again in %.0f s",
+            type(exc).__name__,
+            exc,
+            REPLICA_REST_S,
+        )
+        return rows
+
+    def _log(self, sql: str, params: Sequence[Any]) -> None:
+        if not self._echo:
+            return
+        if params:
+            SQL_LOGGER.info("%s %r", sql, tuple(params))
+        else:
+            SQL_LOGGER.info("%s", sql)

@@ -1,0 +1,113 @@
+"""BotRepository: one bot's view of the store, so a missed filter cannot mix bots' data.
+
+Every read is filtered by the bot's id and every write is checked against it: a trade of another
+bot is invisible (None / NotFoundError), and data naming another bot_id is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from asyncstore.errors import FieldError, InvalidDataError
+from asyncstore.operations.summary import trade_summary
+from asyncstore.repository import bots, metrics, trades
+from asyncstore.repository.bulk import BulkTradeWriter, require_rows
+from asyncstore.repository.changes import Data
+from asyncstore.repository.trades import TRADE_CODEC
+from asyncstore.schema.records import BotInstanceRecord, PerformanceMetricsRecord, TradeRecord
+from asyncstore.schema.validation import as_input
+from asyncstore.store import Store
+
+__all__ = ["BotRepository"]
+
+
+class BotRepository:
+    def __init__(self, store: Store, bot_id: str) -> None:
+        self.store = store
+        self.bot_id = bot_id
+
+    def _own(self, data: Data, subject: str) -> Any:
+        values = as_input(data)
+        if not isinstance(values, Mapping):
+            return values  # validation names the problem
+        claimed = values.get("bot_id", self.bot_id)
+        if claimed != self.bot_id:
+            raise InvalidDataError(
+                subject,
+                [FieldError("bot_id", f"{claimed!r} is not this repository's bot {self.bot_id!r}")],
+            )
+        return {**values, "bot_id": self.bot_id}
+
+    async def get_bot_instance(self) -> BotInstanceRecord | None:
+        return await bots.get_bot_instance(self.store, self.bot_id)
+
+    async def update_bot_instance(self, data: Data) -> BotInstanceRecord:
+        return await bots.update_bot_instance(self.store, self.bot_id, data)
+
+    async def heartbeat(self) -> datetime:
+        return await bots.heartbeat(self.store, self.bot_id)
+
+    async def create_trade(self, data: Data) -> TradeRecord:
+        return await trades.create_trade(self.store, self._own(data, "trade"))
+
+    async def update_trade(self, trade_id: str, data: Data) -> TradeRecord:
+        """NotFoundError for a trade of another bot, exactly as for an unknown id."""
+        return await trades.update_trade(self.store, trade_id, data, owner=self.bot_id)
+
+    async def get_trade_by_id(self, trade_id: str) -> TradeRecord | None:
+        trade = await trades.get_trade_by_id(self.store, trade_id)
+        return trade if trade is not None and trade.bot_id == self.bot_id else None
+
+    async def get_open_trades(self, *, symbol: str | None = None) -> list[TradeRecord]:
+        return await trades.get_trades_with_status(
+            self.store, "open", self.bot_id, symbol, limit=None
+        )
+
+    async def get_closed_trades(
+        self, *, symbol: str | None = None, limit: int | None = None
+    ) -> list[TradeRecord]:
+        return await trades.get_trades_with_status(
+            self.store, "closed", self.bot_id, symbol, limit=limit
+        )
+
+    async def bulk_create_trades(
+        self,
+        rows: Iterable[Data] | AsyncIterable[Data],
+        *,
+        on_conflict: Literal["error", "ignore"] = "error",
+    ) -> int:
+        require_rows(rows)
+        owned: list[Any] | AsyncIterator[Any] = (
+            [self._own(row, f"trades row {n}") for n, row in enumerate(rows)]
+            if isinstance(rows, list | tuple)
+            else self._owned(rows)
+        )
+        rounding = self.store.settings.round_decimals
+        writer = BulkTradeWriter(self.store, TRADE_CODEC, on_conflict, round_decimals=rounding)
+        return await writer.write(owned)
+
+    async def _owned(self, rows: Iterable[Data] | AsyncIterable[Data]) -> AsyncIterator[Any]:
+        if isinstance(rows, AsyncIterable):
+            async for row in rows:
+                yield self._own(row, "trades row")
+        else:
+            for row in rows:
+                yield self._own(row, "trades row")
+
+    async def create_performance_metrics(self, data: Data) -> PerformanceMetricsRecord:
+        return await metrics.create_performance_metrics(
+            self.store, self._own(data, "performance metrics")
+        )
+
+    async def calculate_performance_metrics(
+        self, starting_balance: Decimal | float | str | None = None
+    ) -> PerformanceMetricsRecord:
+        return await metrics.calculate_performance_metrics(
+            self.store, self.bot_id, starting_balance
+        )
+
+    async def get_trade_summary(self) -> dict[str, Any]:
+        return await trade_summary(self.store, self.bot_id)

@@ -1,0 +1,47 @@
+"""Updates by id: validated changes in, the row as stored out (shared by every table)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from asyncstore.clock import utc_now
+from asyncstore.errors import FieldError, InvalidDataError, NotFoundError
+from asyncstore.schema.codec import TableCodec
+from asyncstore.schema.validation import validate
+from asyncstore.store import Store
+from asyncstore.writes import UpdateRow
+
+__all__ = ["Data", "changes_of", "update_row"]
+
+# What callers pass as a row: a mapping, or any pydantic model (its set fields count).
+Data = Mapping[str, Any] | BaseModel
+
+
+def changes_of(store: Store, model: type[BaseModel], data: Any, subject: str) -> dict[str, Any]:
+    """The fields `data` sets, validated by `model`; at least one."""
+    changes = validate(
+        model, data, subject, round_decimals=store.settings.round_decimals
+    ).model_dump(exclude_unset=True)
+    if not changes:
+        raise InvalidDataError(subject, [FieldError("data", "no fields to update")])
+    return changes
+
+
+async def update_row(
+    store: Store,
+    codec: TableCodec,
+    row_id: str,
+    changes: Mapping[str, Any],
+    subject: str,
+    *,
+    owner: str | None = None,
+) -> tuple[Any, ...]:
+    """Apply `changes` (and a new updated_at) to one row; the row as stored, or NotFoundError."""
+    values = codec.encode_values({**changes, "updated_at": utc_now()})
+    row = await store.submit(UpdateRow(codec.table, row_id, values, subject, owner=owner))
+    if row is None:
+        raise NotFoundError(f"no {subject} exists")
+    return row

@@ -1,0 +1,30 @@
+"""Records returned to callers: built from values already validated, or from stored rows.
+
+Neither path validates again. Values a call just validated are already what the record holds
+(UTC times, decimals at their column's scale); stored rows are trusted and only decoded (see
+asyncstore.schema.codec), so a row another tool wrote outside the input rules still loads, and
+one that cannot even be decoded fails with UnreadableRowError naming its row and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from asyncstore.schema.codec import TableCodec
+
+__all__ = ["from_rows", "from_values"]
+
+RecordT = TypeVar("RecordT", bound=BaseModel)
+
+
+def from_values(model: type[RecordT], values: Mapping[str, Any]) -> RecordT:
+    return model.model_construct(**values)
+
+
+def from_rows(
+    model: type[RecordT], codec: TableCodec, rows: Sequence[Sequence[Any]]
+) -> list[RecordT]:
+    return [model.model_construct(**codec.decode(row)) for row in rows]

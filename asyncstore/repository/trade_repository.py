@@ -1,0 +1,211 @@
+"""TradeRepository: the spec's repository API, async, over a Store.
+
+Each method is a few lines that hand over to the module doing the work (bots, trades, metrics,
+bulk, summary, retention), so there is one code path per operation, shared with BotRepository.
+Writes are validated and encoded before they go to the Store's backend; reads come back as
+records. The repository never owns a transaction: each write call is one operation that commits
+(or fails) on its own, possibly in a group commit with other callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from asyncstore.clock import utc_now
+from asyncstore.errors import FieldError, InvalidDataError
+from asyncstore.operations.retention import CleanupReport, ProgressCallback, run_cleanup
+from asyncstore.operations.summary import trade_summary
+from asyncstore.repository import bots, metrics, trades
+from asyncstore.repository.bot_repository import BotRepository
+from asyncstore.repository.bulk import BulkTradeWriter
+from asyncstore.repository.changes import Data
+from asyncstore.repository.trades import TRADE_CODEC
+from asyncstore.schema.records import BotInstanceRecord, PerformanceMetricsRecord, TradeRecord
+from asyncstore.schema.validation import require_days, validate_bot_id
+from asyncstore.store import Store
+
+__all__ = ["TradeRepository"]
+
+
+class TradeRepository:
+    """Trades, bot instances and performance metrics of one Store."""
+
+    def __init__(self, store: Store) -> None:
+        if not isinstance(store, Store):
+            raise InvalidDataError(
+                "repository", [FieldError("store", f"must be a Store, got {type(store).__name__}")]
+            )
+        self.store = store
+
+    # --- bot instances --------------------------------------------------------------------
+
+    async def create_bot_instance(self, data: Data) -> BotInstanceRecord:
+        """Insert a bot instance. An existing id raises DuplicateError.
+
+        `status` defaults to "running"; a running bot's `started_at` defaults to now.
+        """
+        return await bots.create_bot_instance(self.store, data)
+
+    async def get_bot_instance(self, bot_id: str) -> BotInstanceRecord | None:
+        return await bots.get_bot_instance(self.store, bot_id)
+
+    async def get_bot_instances(self, *, status: str | None = None) -> list[BotInstanceRecord]:
+        """Every bot instance (or those with `status`), by id."""
+        return await bots.get_bot_instances(self.store, status)
+
+    async def update_bot_instance(self, bot_id: str, data: Data) -> BotInstanceRecord:
+        """Change the given fields; NotFoundError for an unknown bot."""
+        return await bots.update_bot_instance(self.store, bot_id, data)
+
+    async def heartbeat(self, bot_id: str) -> datetime:
+        """Stamp the bot's last_heartbeat with now and return that time.
+
+        Heartbeats that meet in one group commit cost one UPDATE. NotFoundError for an unknown
+        bot.
+        """
+        return await bots.heartbeat(self.store, bot_id)
+
+    # --- trades ---------------------------------------------------------------------------
+
+    async def create_trade(self, data: Data) -> TradeRecord:
+        """Insert a trade and return it with its id (a new time-ordered UUID unless given).
+
+        ForeignKeyError when `bot_id` names no bot instance; DuplicateError for a taken id.
+        """
+        return await trades.create_trade(self.store, data)
+
+    async def update_trade(self, trade_id: str, data: Data) -> TradeRecord:
+        """Change the given fields; returns the trade as stored. NotFoundError for an unknown id."""
+        return await trades.update_trade(self.store, trade_id, data)
+
+    async def get_trade_by_id(self, trade_id: str) -> TradeRecord | None:
+        return await trades.get_trade_by_id(self.store, trade_id)
+
+    async def get_open_trades(
+        self, *, bot_id: str | None = None, symbol: str | None = None
+    ) -> list[TradeRecord]:
+        """Open trades, oldest first; what a restarting bot reloads."""
+        return await trades.get_trades_with_status(self.store, "open", bot_id, symbol, limit=None)
+
+    async def get_closed_trades(
+        self, *, bot_id: str | None = None, symbol: str | None = None, limit: int | None = None
+    ) -> list[TradeRecord]:
+        """Closed trades (not cancelled ones), oldest first; `limit` keeps the newest N."""
+        return await trades.get_trades_with_status(
+            self.store, "closed", bot_id, symbol, limit=limit
+        )
+
+    async def bulk_create_trades(
+        self,
+        rows: Iterable[Data] | AsyncIterable[Data],
+        *,
+        on_conflict: Literal["error", "ignore"] = "error",
+    ) -> int:
+        """Insert many trades; returns how many rows were inserted.
+
+        A list is validated whole before anything is written (an error names the row index and
+        field). An iterator or async iterator is validated chunk by chunk; if it fails, the error's
+        `rows_committed` says how many of its rows were already committed. Each chunk is atomic
+        and interleaves with other callers' small writes. An id given twice in one list (or one
+        chunk) is a DuplicateError, like an id already in the table. `on_conflict="ignore"`
+        skips rows whose id already exists (or came earlier in the batch), so re-running an
+        optimizer batch with the same ids is idempotent.
+        """
+        rounding = self.store.settings.round_decimals
+        writer = BulkTradeWriter(self.store, TRADE_CODEC, on_conflict, round_decimals=rounding)
+        return await writer.write(rows)
+
+    def for_bot(self, bot_id: str) -> BotRepository:
+        """A repository bound to one bot: it reads and writes that bot's rows only."""
+        return BotRepository(self.store, validate_bot_id(bot_id))
+
+    # --- metrics, summary, retention ------------------------------------------------------
+
+    async def create_performance_metrics(self, data: Data) -> PerformanceMetricsRecord:
+        """Store a metrics row; `calculated_at` defaults to now."""
+        return await metrics.create_performance_metrics(self.store, data)
+
+    async def calculate_performance_metrics(
+        self, bot_id: str, starting_balance: Decimal | float | str | None = None
+    ) -> PerformanceMetricsRecord:
+        """Compute the bot's metrics from its closed trades, store them as a new row, return it.
+
+        Definitions: see `asyncstore.repository.performance` (and the README). Trades go in
+        exit_time order, ties in creation order. `starting_balance` defaults to the bot's
+        current_balance minus the net PnL of its closed trades. Figures are rounded half-even to
+        their columns; one too large for its column is stored as None and named in
+        extra_metadata["overflow"]. NotFoundError for an unknown bot.
+        """
+        return await metrics.calculate_performance_metrics(self.store, bot_id, starting_balance)
+
+    async def get_trade_summary(self, bot_id: str | None = None) -> dict[str, Any]:
+        """Counts by status, winners and losers among closed trades, and their exact net PnL.
+
+        Keys: total_trades, open_trades, closed_trades, cancelled_trades, winning_trades,
+        losing_trades, total_net_pnl (Decimal, closed trades; a closed trade without net_pnl
+        counts as 0).
+        """
+        return await trade_summary(self.store, None if bot_id is None else validate_bot_id(bot_id))
+
+    async def cleanup_old_data(
+        self,
+        days_to_keep: int = 90,
+        *,
+        metrics_days_to_keep: int = 365,
+        archive: str | Path | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
+        """Delete closed and cancelled trades older than `days_to_keep` days (by exit_time, else
+        created_at) and metrics older than `metrics_days_to_keep` days (by calculated_at, else
+        created_at). Open trades and bot instances are never deleted. Returns the number of rows
+        deleted.
+
+        It deletes in chunks of `bulk_chunk_rows` rows, each its own short transaction in the
+        writer's bulk lane, so bots keep writing while a million old rows go; a cleanup stopped
+        half-way has deleted only old rows and can simply be run again.
+
+        `archive` (a .csv or .parquet path) first writes every row it deletes there: trades to
+        that file, metrics beside it (`old.csv` → `old.metrics.csv`). See
+        asyncstore.operations.retention."""
+        report = await self.cleanup(
+            days_to_keep,
+            metrics_days_to_keep=metrics_days_to_keep,
+            archive=archive,
+            on_progress=on_progress,
+        )
+        return report.total
+
+    async def cleanup(
+        self,
+        days_to_keep: int = 90,
+        *,
+        metrics_days_to_keep: int = 365,
+        archive: str | Path | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> CleanupReport:
+        """`cleanup_old_data`, returning what was deleted per table and the archives written."""
+        now = utc_now()
+        trade_days = require_days("days_to_keep", days_to_keep)
+        metrics_days = require_days("metrics_days_to_keep", metrics_days_to_keep)
+        return await run_cleanup(
+            self.store,
+            trade_cutoff=now - timedelta(days=trade_days),
+            metrics_cutoff=now - timedelta(days=metrics_days),
+            archive=_archive_path(archive),
+            on_progress=on_progress,
+        )
+
+
+def _archive_path(archive: Any) -> Path | None:
+    if archive is None or isinstance(archive, Path):
+        return archive
+    if isinstance(archive, str) and archive:
+        return Path(archive)
+    raise InvalidDataError(
+        "retention",
+        [FieldError("archive", f"must be a file path (.csv or .parquet), got {archive!r}")],
+    )

@@ -1,0 +1,95 @@
+"""Values to and from their stored form: encoded once on the loop, decoded without re-validation.
+
+Both backends store the same text for exact types: money as fixed-scale decimal text
+('50000.10000000'), time as naive UTC text in one fixed-width format, JSON as text (PostgreSQL's
+connections parse that text exactly, see `asyncstore.postgres.connection`). So one codec per
+table serves both, using the `to_db`/`from_db` functions of the column types.
+
+Rows read back are trusted: they were validated on the way in (or written by another tool that
+the caller chose to trust), so they are decoded, not checked against the input rules again. A
+value that cannot be decoded at all raises UnreadableRowError naming the table, row and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+
+from asyncstore.errors import UnreadableRowError
+from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
+
+__all__ = ["TableCodec"]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converters(type_: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    if isinstance(type_, ExactDecimal | UTCDateTime | JSONDocument):
+        return type_.to_db, type_.from_db
+    return _identity, _identity
+
+
+class TableCodec:
+    """Encodes values for one table's columns and decodes its rows."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.columns = [column.name for column in table.columns]
+        self._position = {name: index for index, name in enumerate(self.columns)}
+        pairs = [_converters(column.type) for column in table.columns]
+        # Only the columns whose values need converting are visited per row (bulk hot path).
+        self._encoders = [
+            (index, encode) for index, (encode, _) in enumerate(pairs) if encode is not _identity
+        ]
+        self._decoders = [decode for _, decode in pairs]
+
+    def encode(
+        self, values: Mapping[str, Any], encoded: Mapping[str, Any] | None = None
+    ) -> tuple[Any, ...]:
+        """A full row in column order; a missing column is NULL.
+
+        `encoded` holds values already in storage form (e.g. one `created_at` text shared by a
+        whole bulk chunk); they override `values` and are not converted again.
+        """
+        get = values.get
+        row = [get(name) for name in self.columns]
+        for index, encode in self._encoders:
+            value = row[index]
+            if value is not None:
+                row[index] = encode(value)
+        if encoded:
+            for name, value in encoded.items():
+                row[self._position[name]] = value
+        return tuple(row)
+
+    def encode_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Only the given columns, each in storage form (the SET part of an UPDATE)."""
+        row = self.encode(values)
+        return {name: row[self._position[name]] for name in values}
+
+    def decode(self, row: Sequence[Any]) -> dict[str, Any]:
+        """A stored row (all columns, in order) as Python values; UnreadableRowError if a value
+        does not decode as its column's type."""
+        try:
+            return {
+                name: decode(value)
+                for name, decode, value in zip(self.columns, self._decoders, row, strict=True)
+            }
+        except Exception as exc:  # find the culprit only on this rare path
+            raise self._unreadable(row, exc) from exc
+
+    def _unreadable(self, row: Sequence[Any], cause: Exception) -> UnreadableRowError:
+        row_id = row[self._position["id"]] if "id" in self._position else "?"
+        for name, decode, value in zip(self.columns, self._decoders, row, strict=False):
+            try:
+                decode(value)
+            except Exception as exc:
+                return UnreadableRowError(
+                    f"{self.table.name} row {row_id!r}, column {name}: the stored value "
+                    f"{value!r:.80} cannot be read as {self.table.c[name].type} ({exc})"
+                )
+        return UnreadableRowError(f"{self.table.name} row {row_id!r}: {cause}")

@@ -1,0 +1,125 @@
+"""SQL expressions whose text differs by dialect, so the statements that use them do not.
+
+Each one is a SQLAlchemy construct with a compiler per dialect (`@compiles`): a statement is
+built once, and the SQLite and PostgreSQL backends each compile it into their own SQL.
+- `RowAddress`: the physical address of a row (SQLite `rowid`, PostgreSQL `ctid`), the
+  cheapest key for "delete these rows just found";
+- `money_sign_value`: a money column as a number whose sign can be compared with 0 (SQLite
+  stores money as exact text, where '0.00000000' > '0' in text order);
+- `money_sum_parts`: an exact SUM of a money column as two integers to add up in Python
+  (SQLite's SUM of text would go through a float; PostgreSQL's NUMERIC sum is exact itself).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Float, Integer, String, case, cast, func, literal, type_coerce
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.schema import Table
+
+__all__ = ["MONEY_SCALE", "RowAddress", "money_sign_value", "money_sum_parts"]
+
+# Every money column of the spec is DECIMAL(20, 8); the summary adds fractions in these units.
+MONEY_SCALE = 8
+
+
+class RowAddress(ColumnElement[Any]):
+    """The physical address of a row of `table`: stable within one transaction."""
+
+    inherit_cache = True
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.type = String()
+
+
+@compiles(RowAddress, "sqlite")
+def _sqlite_row_address(element: RowAddress, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.preparer.format_table(element.table)}.rowid"
+
+
+@compiles(RowAddress, "postgresql")
+def _postgres_row_address(element: RowAddress, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.preparer.format_table(element.table)}.ctid"
+
+
+class _MoneySign(FunctionElement[Any]):
+    inherit_cache = True
+    type = Float()
+
+
+@compiles(_MoneySign, "sqlite")
+def _sqlite_money_sign(element: _MoneySign, compiler: Any, **kw: Any) -> str:
+    # The sign of a decimal survives a cast to REAL (only its last digits may not).
+    (column,) = element.clauses
+    return f"CAST({compiler.process(column, **kw)} AS REAL)"
+
+
+@compiles(_MoneySign, "postgresql")
+def _postgres_money_sign(element: _MoneySign, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return str(compiler.process(column, **kw))
+
+
+def money_sign_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`column` as a value whose comparison with 0 gives the money's sign on every backend."""
+    return _MoneySign(column)
+
+
+class _WholeSum(FunctionElement[Any]):
+    inherit_cache = True
+    type = Integer()
+
+
+class _FractionSum(FunctionElement[Any]):
+    inherit_cache = True
+    type = Integer()
+
+
+@compiles(_WholeSum, "postgresql")
+def _postgres_whole_sum(element: _WholeSum, compiler: Any, **kw: Any) -> str:
+    # NUMERIC sums exactly: the whole sum in the first part, nothing in the second.
+    (value,) = element.clauses
+    return f"sum({compiler.process(value, **kw)})"
+
+
+@compiles(_FractionSum, "postgresql")
+def _postgres_fraction_sum(element: _FractionSum, compiler: Any, **kw: Any) -> str:
+    return "0"
+
+
+def _text_parts(value: ColumnElement[Any]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The stored text '-12.34000000' split into its integer part and its signed fraction digits."""
+    text = type_coerce(value, String())
+    point = func.instr(text, ".")
+    whole = cast(func.substr(text, 1, point - 1), Integer)
+    digits = cast(func.substr(text, point + 1), Integer)
+    return whole, case((text.like("-%"), -digits), else_=digits)
+
+
+@compiles(_WholeSum, "sqlite")
+def _sqlite_whole_sum(element: _WholeSum, compiler: Any, **kw: Any) -> str:
+    (value,) = element.clauses
+    whole, _ = _text_parts(value)
+    return str(compiler.process(func.sum(whole), **kw))
+
+
+@compiles(_FractionSum, "sqlite")
+def _sqlite_fraction_sum(element: _FractionSum, compiler: Any, **kw: Any) -> str:
+    (value,) = element.clauses
+    _, fraction = _text_parts(value)
+    return str(compiler.process(func.sum(fraction), **kw))
+
+
+def money_sum_parts(
+    column: ColumnElement[Any], where: ColumnElement[bool] | None = None
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """An exact SUM of a money column (of the rows matching `where`) as (whole, fraction):
+    the sum is `whole + fraction * 10**-MONEY_SCALE`. Each part is 0 when no row counts."""
+    value: ColumnElement[Any] = column if where is None else case((where, column), else_=None)
+    return (
+        func.coalesce(_WholeSum(value), literal(0)),
+        func.coalesce(_FractionSum(value), literal(0)),
+    )

@@ -1,0 +1,113 @@
+"""Turning caller input (dicts or pydantic models) into validated models, or a clear error."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from asyncstore.errors import FieldError, InvalidDataError
+from asyncstore.schema.records import ROUND_DECIMALS, BotId, BotStatus, Money, Symbol
+
+__all__ = [
+    "as_input",
+    "require_days",
+    "require_number",
+    "validate",
+    "validate_bot_id",
+    "validate_bot_status",
+    "validate_limit",
+    "validate_money",
+    "validate_row_id",
+    "validate_symbol",
+]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
+
+
+def as_input(data: Any) -> Any:
+    """Callers may pass any pydantic model: only the fields they set count, like a dict's keys."""
+    return data.model_dump(exclude_unset=True) if isinstance(data, BaseModel) else data
+
+
+def validate(model: type[ModelT], data: Any, subject: str, *, round_decimals: bool) -> ModelT:
+    """`data` (a mapping, or a model whose set fields count) as `model`; InvalidDataError
+    naming every field at fault, or the argument itself when it is not a mapping at all."""
+    try:
+        return model.model_validate(as_input(data), context={ROUND_DECIMALS: round_decimals})
+    except ValidationError as exc:
+        raise InvalidDataError.from_validation_error(subject, exc) from exc
+
+
+_MONEY: TypeAdapter[Decimal] = TypeAdapter(Money)
+_BOT_ID: TypeAdapter[str] = TypeAdapter(BotId)
+_SYMBOL: TypeAdapter[str] = TypeAdapter(Symbol)
+_BOT_STATUS: TypeAdapter[str] = TypeAdapter(BotStatus)
+_LIMIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)])
+
+
+def _argument(adapter: TypeAdapter[T], name: str, value: Any) -> T:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise InvalidDataError.from_validation_error(name, exc) from exc
+
+
+def validate_bot_id(value: Any) -> str:
+    """A bot id argument, checked like the bot_instances.id column."""
+    return _argument(_BOT_ID, "bot_id", value)
+
+
+def validate_money(name: str, value: Any) -> Decimal:
+    """One money argument (e.g. starting_balance), checked like a DECIMAL(20,8) column."""
+    return _argument(_MONEY, name, value)
+
+
+def validate_symbol(value: Any) -> str:
+    """A symbol filter, checked like the trades.symbol column."""
+    return _argument(_SYMBOL, "symbol", value)
+
+
+def validate_bot_status(value: Any) -> str:
+    """A status filter of bot instances: one of the column's values."""
+    return _argument(_BOT_STATUS, "status", value)
+
+
+def validate_limit(value: Any) -> int:
+    """A row limit: a whole number from 0 to 2**63-1 (not a bool, not a numeric string)."""
+    return _argument(_LIMIT, "limit", value)
+
+
+def require_days(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidDataError(
+            "retention", [FieldError(name, f"must be a whole number of days >= 0, got {value!r}")]
+        )
+    return value
+
+
+def validate_row_id(value: Any, name: str = "trade_id") -> str | None:
+    """A trade or metrics id argument in canonical form; None when the text cannot be a UUID
+    (so no row has it). Anything but text or a UUID is an InvalidDataError."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidDataError(
+            name, [FieldError(name, f"must be an id (a UUID string), got {type(value).__name__}")]
+        )
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def require_number(name: str, value: Any, *, positive: bool = True) -> float:
+    """A count of seconds or the like: an int or float (not a bool), > 0 when `positive`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise InvalidDataError(name, [FieldError(name, f"must be a number, got {value!r}")])
+    if positive and value <= 0:
+        raise InvalidDataError(name, [FieldError(name, f"must be > 0, got {value!r}")])
+    return float(value)

@@ -1,0 +1,151 @@
+"""The SQLite backend: one file, one writer with group commit, a pool of read-only readers.
+
+While open it holds a shared lock on `<database>.lock` (see file_lock.py), so `asyncstore
+restore` or an upgrade in another process refuses to rewrite the file under it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.sql.expression import Executable
+
+from asyncstore.config import StoreSettings, sqlite_path
+from asyncstore.errors import ConfigurationError, StoreClosedError
+from asyncstore.reports import HealthReport, StorageReport, WriteStats
+from asyncstore.schema.compiled import named_params, positional_params
+from asyncstore.schema.revisions import SchemaState, head_schema_ddl, in_thread_to_the_end
+from asyncstore.sqlite.errors import translate_sqlite_error
+from asyncstore.sqlite.file_lock import DatabaseLock
+from asyncstore.sqlite.readers import ReadPool
+from asyncstore.sqlite.schema import prepare_schema
+from asyncstore.sqlite.statements import compiled
+from asyncstore.sqlite.write_queue import WriteQueue
+from asyncstore.writes import AtomicStatements, WriteOp
+
+__all__ = ["SQLiteBackend"]
+
+ResultT = TypeVar("ResultT")
+
+
+class SQLiteBackend:
+    name = "sqlite"
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self.settings = settings
+        self.path: Path | None = sqlite_path(settings.database_url)
+        self.shown_url = str(self.path)
+        self._file = self.path
+        self._lock = DatabaseLock(self._file)
+        self._writer: WriteQueue | None = None
+        self._reader: ReadPool | None = None
+        self._idle_stats = WriteStats()
+
+    @property
+    def stats(self) -> WriteStats:
+        return self._writer.stats if self._writer is not None else self._idle_stats
+
+    @property
+    def queue_depth(self) -> int:
+        return self._writer.depth if self._writer is not None else 0
+
+    async def start(self) -> SchemaState:
+        path = self._file
+        try:
+            self._lock.acquire_shared()
+            # The check (and an upgrade, if asked) runs on a worker thread; a cancelled start
+            # waits for it before giving up the lock (nothing may open a half-upgraded file).
+            schema = await in_thread_to_the_end(prepare_schema, path, self.settings, self._lock)
+            writer = WriteQueue(path, self.settings)
+            await writer.start()  # switches the file to WAL
+        except BaseException as exc:
+            self._lock.release()
+            _raise_as_open_failure(exc, path)
+            raise
+        reader = ReadPool(path, self.settings)
+        try:
+            await reader.start()
+        except BaseException as exc:
+            try:
+                await writer.close()
+            finally:
+                self._lock.release()
+            _raise_as_open_failure(exc, path)
+            raise
+        self._writer, self._reader = writer, reader
+        return schema
+
+    async def close(self) -> None:
+        writer, reader = self._writer, self._reader
+        if writer is not None:
+            self._idle_stats = writer.stats  # the counters stay readable after close
+        self._writer = self._reader = None
+        # Readers go first so that the writer's connection is the file's last one: closing it
+        # checkpoints the WAL into the database and removes it (read-only ones cannot).
+        try:
+            if reader is not None:
+                await reader.close()
+        finally:
+            try:
+                if writer is not None:
+                    await writer.close()
+            finally:
+                self._lock.release()
+
+    async def submit(self, op: WriteOp[ResultT]) -> ResultT:
+        if self._writer is None:
+            raise StoreClosedError("the Store is not open for writes")
+        return await self._writer.submit(op)
+
+    async def fetch(
+        self,
+        statement: Executable | str,
+        params: Mapping[str, Any] | Sequence[Any] = (),
+        *,
+        primary: bool = False,  # one file: every read sees the last commit
+    ) -> list[tuple[Any, ...]]:
+        if self._reader is None:
+            raise StoreClosedError("the Store is not open for reads")
+        if isinstance(statement, str):
+            return await self._reader.fetch_all(statement, positional_params(params))
+        text = compiled(statement)
+        return await self._reader.fetch_all(text.sql, text.params(named_params(params)))
+
+    async def create_tables(self) -> None:
+        await self.submit(
+            AtomicStatements([(ddl, {}) for ddl in head_schema_ddl()], "create_tables")
+        )
+
+    async def health(self) -> HealthReport:
+        started = time.perf_counter()
+        ((journal_mode,),) = await self.fetch("PRAGMA journal_mode")
+        read_done = time.perf_counter()
+        await self.submit(AtomicStatements([], subject="health check"))
+        return HealthReport(
+            ok=str(journal_mode).lower() == "wal",
+            database=self.shown_url,
+            journal_mode=str(journal_mode),
+            read_ms=(read_done - started) * 1000,
+            write_ms=(time.perf_counter() - read_done) * 1000,
+            write_queue_depth=self.queue_depth,
+        )
+
+    async def storage(self) -> StorageReport:
+        wal = self._file.with_name(self._file.name + "-wal")
+        wal_bytes = wal.stat().st_size if wal.exists() else 0
+        return StorageReport(self.shown_url, self._file.stat().st_size, wal_bytes)
+
+    def translate_error(self, exc: BaseException, subject: str) -> BaseException:
+        return translate_sqlite_error(exc, subject, busy_timeout_ms=self.settings.busy_timeout_ms)
+
+
+def _raise_as_open_failure(exc: BaseException, path: Path) -> None:
+    """A file that cannot be opened as a database (not one, a folder, no access) is a
+    ConfigurationError, as an unreachable server is: every error stays in the AsyncStoreError
+    tree. Anything else (cancellation, our own errors) is left to propagate as it is."""
+    if isinstance(exc, sqlite3.Error | OSError):
+        raise ConfigurationError(f"cannot open the SQLite database {path}: {exc}") from exc

@@ -1,0 +1,86 @@
+"""ReadPool: read-only aiosqlite connections, one thread hop per read.
+
+Each read is one `execute_fetchall` on an idle connection (SQL compiled once per statement),
+so a read costs one hop to a reader thread and back, never queues behind the writer (WAL
+readers see the last commit without waiting), and starts a fresh snapshot: a read that starts
+after a write's await returned sees that write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from asyncstore.config import StoreSettings
+from asyncstore.errors import StoreClosedError
+from asyncstore.sql_log import echo_enabled, log_statement
+from asyncstore.sqlite.connections import read_only_uri
+from asyncstore.sqlite.errors import translate_sqlite_error
+
+__all__ = ["ReadPool"]
+
+
+class ReadPool:
+    def __init__(self, path: Path, settings: StoreSettings) -> None:
+        self._uri = read_only_uri(path)
+        self._size = settings.read_pool_size
+        self._busy_timeout_ms = settings.busy_timeout_ms
+        self._echo = echo_enabled(settings.echo)
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all: list[aiosqlite.Connection] = []
+        self._open = False
+
+    async def start(self) -> None:
+        try:
+            for _ in range(self._size):
+                conn = await _read_only_connection(self._uri, self._busy_timeout_ms)
+                self._all.append(conn)
+                await conn.execute("PRAGMA query_only = ON")
+                if self._echo:
+                    await conn.set_trace_callback(log_statement)
+                self._idle.put_nowait(conn)
+        except BaseException:
+            await self.close()
+            raise
+        self._open = True
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of one query, as plain tuples (decode with a TableCodec)."""
+        if not self._open:
+            raise StoreClosedError("the Store is not open for reads")
+        conn = await self._idle.get()
+        try:
+            if not self._open:  # the pool closed while this read waited for a connection
+                raise StoreClosedError("the Store closed while this read waited")
+            rows = await conn.execute_fetchall(sql, params)
+        except (sqlite3.Error, UnicodeError) as exc:
+            raise translate_sqlite_error(exc, "read") from exc
+        finally:
+            # A cancelled read may still be running on the connection's thread; aiosqlite runs
+            # the next caller's query after it, so handing the connection back is safe.
+            self._idle.put_nowait(conn)
+        return [tuple(row) for row in rows]
+
+    async def close(self) -> None:
+        self._open = False
+        connections, self._all = self._all, []
+        for conn in connections:
+            await conn.close()
+
+
+async def _read_only_connection(uri: str, busy_timeout_ms: int) -> aiosqlite.Connection:
+    """One reader connection whose thread never keeps the process alive.
+
+    aiosqlite >= 0.22 runs each connection on a non-daemon thread that only `close()` ends, so a
+    bot that crashes without closing its Store would hang at exit forever. A reader's
+    connection is read-only (`mode=ro`, `query_only`): stopping it mid-read loses nothing, so
+    its thread is a daemon. The writer's thread is not, and is never made one.
+    """
+    conn = aiosqlite.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
+    conn._thread.daemon = True  # aiosqlite has no public option (omnilib/aiosqlite#299)
+    return await conn
