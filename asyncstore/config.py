@@ -20,6 +20,7 @@ __all__ = [
     "load_settings",
     "redacted",
     "sqlite_path",
+    "sqlite_url",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///db/trading.db"
@@ -94,6 +95,11 @@ def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
 
 def is_postgresql(database_url: str) -> bool:
     return database_url.startswith("postgresql")
+
+
+def sqlite_url(path: Path) -> str:
+    """The URL of the SQLite database file at `path`."""
+    return f"sqlite+aiosqlite:///{path}"
 
 
 def redacted(database_url: str) -> str:

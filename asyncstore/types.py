@@ -6,8 +6,10 @@ the text '0.1' into the float 0.1. So on SQLite money is stored as canonical fix
 Datetimes are stored as naive UTC text in one fixed-width format, so text order is time order and
 the `entry_time` index and retention cut-offs work on it. Elsewhere the native types are used.
 
-Each type exposes `to_db`/`from_db` for SQLite, shared by SQLAlchemy (reads) and the single
-writer (which executes pre-encoded tuples without SQLAlchemy in the loop).
+Each type exposes `to_db`/`from_db`: the canonical text asyncstore writes and reads on EVERY
+backend (PostgreSQL's connections parse and print that same text, see
+asyncstore.postgres.connection), used by the codec (asyncstore.schema.codec). The SQLAlchemy
+bind/result hooks below serve SQLAlchemy itself (Alembic, a caller's own engine).
 """
 
 from __future__ import annotations

@@ -15,12 +15,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.failures import failing_write
 from benchmarks.operations import cleanup_under_load
 from benchmarks.postgres import postgresql
 from benchmarks.scenarios import SCENARIOS as CORE_SCENARIOS
 from benchmarks.scenarios import Sizes
 
-SCENARIOS = {**CORE_SCENARIOS, "cleanup": cleanup_under_load, "postgresql": postgresql}
+SCENARIOS = {
+    **CORE_SCENARIOS,
+    "failures": failing_write,
+    "cleanup": cleanup_under_load,
+    "postgresql": postgresql,
+}
 
 
 async def run(names: list[str], quick: bool) -> None:

@@ -39,6 +39,36 @@ def trade_row(n: int, bot_id: str = BOT, status: str = "open") -> dict[str, Any]
     }
 
 
+def full_trade_row(n: int, bot_id: str = BOT) -> dict[str, Any]:
+    """A closed trade with every column set, as a live bot or an optimizer writes it: nine
+    money fields, six times, JSON metadata."""
+    entry = datetime.now(UTC)
+    price = Decimal("50000.12345678") + n % 1000
+    exit_price = price + Decimal("12.5")
+    size = Decimal("0.01234567")
+    return {
+        **trade_row(n, bot_id, status="closed"),
+        "strategy_name": "rsi_bb_volume",
+        "entry_time": entry,
+        "exit_time": entry,
+        "buy_order_created": entry,
+        "buy_order_closed": entry,
+        "sell_order_created": entry,
+        "sell_order_closed": entry,
+        "entry_price": price,
+        "exit_price": exit_price,
+        "entry_value": (price * size).quantize(Decimal("1E-8")),
+        "exit_value": (exit_price * size).quantize(Decimal("1E-8")),
+        "size": size,
+        "commission": Decimal("0.61728395"),
+        "gross_pnl": Decimal("0.15432087"),
+        "net_pnl": Decimal("-0.46296308"),
+        "pnl_percentage": Decimal("-0.0750"),
+        "exit_reason": "take_profit",
+        "extra_metadata": {"rsi": 28.5, "bb": [49800.5, 50200.25], "signal": n, "tags": ["a"]},
+    }
+
+
 def encoded_rows(count: int, bots: Sequence[str] = (BOT,), status: str = "open") -> list[Any]:
     """Rows in storage form, as the raw sqlite3 contender gets them (no validation, no encoding)."""
     now = UTCDateTime.to_db(datetime.now(UTC))

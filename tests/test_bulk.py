@@ -111,20 +111,26 @@ async def test_bad_on_conflict(repo: TradeRepository, bot: str) -> None:
         await repo.bulk_create_trades(rows(1), on_conflict="replace")  # type: ignore[arg-type]
 
 
-@pytest.mark.sqlite_only  # the single writer's lanes, the file itself
-async def test_small_writes_interleave_with_a_big_batch(
+@pytest.mark.sqlite_only  # the single writer's lanes
+async def test_small_writes_interleave_with_two_bulk_producers(
     repo: TradeRepository, store: Store, bot: str
 ) -> None:
-    """Heartbeats issued while a bulk insert runs finish long before the bulk insert does."""
-    bulk = asyncio.create_task(repo.bulk_create_trades(rows(20_000)))
-    beats_done_while_bulk_ran = 0
-    while not bulk.done():
+    """Heartbeats commit between the first and the last chunk commit of two bulk inserts
+    running at once: each heartbeat waits for about one chunk, never for a whole batch."""
+    per_producer = 10_000
+    total = 2 * per_producer
+    producers = [asyncio.create_task(repo.bulk_create_trades(rows(per_producer))) for _ in range(2)]
+    inside_the_window = 0
+    while not all(producer.done() for producer in producers):
+        # Rows committed before this heartbeat was submitted, and after it committed: if some
+        # chunk had committed before it and some had not yet after it, it interleaved.
+        before = await rows_in(store)
         await repo.heartbeat(BOT_ID)
-        beats_done_while_bulk_ran += not bulk.done()
-    assert await bulk == 20_000
-    chunks = 20_000 // store.settings.bulk_chunk_rows
-    # Each heartbeat waits for at most about one chunk, never for the whole batch.
-    assert beats_done_while_bulk_ran >= chunks // 4
+        after = await rows_in(store)
+        inside_the_window += before > 0 and after < total
+    assert [await producer for producer in producers] == [per_producer, per_producer]
+    chunks = total // store.settings.bulk_chunk_rows
+    assert inside_the_window >= chunks // 4, (inside_the_window, chunks)
 
 
 async def test_failed_list_reports_every_committed_row_and_writes_nothing_after(

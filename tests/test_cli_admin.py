@@ -23,6 +23,7 @@ import pytest
 from alembic import command
 
 from asyncstore import Store, TradeRepository
+from asyncstore.config import sqlite_url
 from asyncstore.schema.revisions import alembic_config
 from asyncstore.sqlite.backup import backup_database
 from tests.conftest import BOT_ID, count_rows, open_store_with_bot, run_cli, trade_data
@@ -265,6 +266,32 @@ async def test_backup_to_a_path_to_the_backups_folder_and_never_over_a_file(
     assert refused.returncode == 1
     assert "already exists" in refused.stderr and str(taken) in refused.stderr
     assert taken.read_bytes() == b"precious bytes"
+
+
+async def test_a_backup_that_fails_its_integrity_check_is_not_kept(
+    db_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    """The backup API copies pages as they are, so a damaged index reaches the copy; the copy's
+    integrity_check catches it, and no file is left that looks like a good backup."""
+    await _add_trades(db_url, trade_data(), _closed(3), trade_data(symbol="ETHUSDT"))
+    # Damage the file the way a bad tool (or bad disk) could: the index's declared columns no
+    # longer match its entries. The file still opens; integrity_check reports the index.
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute(
+            "UPDATE sqlite_schema SET sql = 'CREATE INDEX idx_symbol_status ON trades "
+            "(status, symbol)' WHERE name = 'idx_symbol_status'"
+        )
+    assert _query(db_path, "PRAGMA integrity_check") != [("ok",)]
+
+    target = tmp_path / "copies" / "manual.db"
+    refused = _cli(db_path, "backup", str(target))
+    assert refused.returncode == 1, refused.stdout
+    assert "failed its integrity check" in refused.stderr and "idx_symbol_status" in refused.stderr
+    assert not target.exists() and not list(target.parent.glob("*"))  # no copy, no .partial
+    into_folder = _cli(db_path, "backup")
+    assert into_folder.returncode == 1 and "integrity check" in into_folder.stderr
+    assert not list((db_path.parent / "backups").glob("*"))
 
 
 # --- restore ---------------------------------------------------------------------------------
@@ -516,7 +543,7 @@ async def test_upgrade_backs_up_then_brings_an_old_database_to_head(
     db_url: str, db_path: Path
 ) -> None:
     ids = set(await _add_trades(db_url, trade_data(), _closed(7)))
-    await asyncio.to_thread(command.downgrade, alembic_config(db_path), "0001")
+    await asyncio.to_thread(command.downgrade, alembic_config(sqlite_url(db_path)), "0001")
     assert _revision(db_path) == "0001"
 
     behind = _ok_json(_cli(db_path, "current", "--json"))

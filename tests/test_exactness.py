@@ -71,7 +71,13 @@ async def test_times_are_converted_to_utc(repo: TradeRepository, bot: str) -> No
     trade = await repo.create_trade(
         trade_data(entry_time=entry, exit_time="2024-03-01T02:00:00-05:00")
     )
+    # The record create_trade returns is in UTC already, equal to what is read back.
+    assert trade.entry_time is not None and trade.entry_time.tzinfo is UTC
+    assert trade.entry_time == entry and trade.entry_time.hour == 0
+    assert trade.exit_time == datetime(2024, 3, 1, 7, 0, tzinfo=UTC)
+    assert trade.exit_time is not None and trade.exit_time.tzinfo is UTC
     stored = await repo.get_trade_by_id(trade.id)
+    assert stored == trade
     assert stored is not None and stored.entry_time is not None and stored.exit_time is not None
     assert stored.entry_time == entry
     assert stored.entry_time.tzinfo is UTC

@@ -136,3 +136,25 @@ async def test_callers_decimal_context_does_not_change_metrics(
         expected.total_return,
         expected.sharpe_ratio,
     )
+
+
+async def test_ties_in_exit_time_go_in_creation_order_whatever_the_ids(
+    repo: TradeRepository, bot: str
+) -> None:
+    """Two trades closed at the same instant, created in one bulk list (so in the same
+    moment) with ids that sort the other way round: the equity curve follows creation order.
+    Start 1000: +100 then -55 gives a peak of 1100 and a drawdown of 55/1100 = 5.0000 %;
+    the other order (-55 first) would give 55/1000 = 5.5000 %."""
+    exit_at = datetime(2024, 1, 5, 12, tzinfo=UTC)
+    first_id, second_id = (
+        "ffffffff-0000-7000-8000-000000000000",
+        "00000000-0000-7000-8000-000000000000",
+    )
+    await repo.bulk_create_trades(
+        [
+            trade_data(id=first_id, status="closed", exit_time=exit_at, net_pnl="100"),
+            trade_data(id=second_id, status="closed", exit_time=exit_at, net_pnl="-55"),
+        ]
+    )
+    metrics = await repo.calculate_performance_metrics(BOT_ID, starting_balance=1000)
+    assert metrics.max_drawdown == Decimal("5.0000")

@@ -21,7 +21,7 @@ from asyncstore import (
     Store,
     TradeRepository,
 )
-from asyncstore.config import load_settings
+from asyncstore.config import load_settings, sqlite_url
 from asyncstore.schema.revisions import alembic_config, head_revision
 from asyncstore.sqlite.schema import upgrade_database
 from tests.conftest import open_store_with_bot, trade_data
@@ -39,7 +39,7 @@ def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
 
 async def _alembic(action: Callable[..., None], path: Path, revision: str) -> None:
     # Alembic's env.py runs its own event loop: on a worker thread, as asyncstore runs it.
-    await asyncio.to_thread(action, alembic_config(path), revision)
+    await asyncio.to_thread(action, alembic_config(sqlite_url(path)), revision)
 
 
 def _digest(path: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from asyncstore import (
+    AsyncStoreError,
     ConfigurationError,
     NotFoundError,
     Store,
@@ -155,6 +157,38 @@ async def test_fetch_all_placeholders_skip_quotes_and_comments(store: Store) -> 
     sql = """-- what? nothing
         SELECT ? AS "price?", '?' AS literal, /* nor ? */ ? AS second"""
     assert await store.fetch_all(sql, ("a", "b")) == [("a", "?", "b")]
+
+
+# What a caller might try in order to write through the read path, per backend: switch the
+# protection off for the session first, then write.
+_SWITCH_READ_ONLY_OFF = {
+    "sqlite": "PRAGMA query_only = OFF",
+    "postgresql": "SELECT set_config('default_transaction_read_only', 'off', false)",
+}
+
+
+async def test_reads_run_on_read_only_connections(db_url: str, backend: str) -> None:
+    """`fetch_all` is the read path: a write there is refused on both backends, even after
+    trying to switch the read-only mode off (one connection, so the attempt and the write meet
+    on it), and writes never bypass the writer."""
+    store, repo = await open_store_with_bot(db_url, read_pool_size=1, pg_pool_size=1)
+    try:
+        trade = await repo.create_trade(trade_data())
+        with contextlib.suppress(AsyncStoreError):
+            await store.fetch_all(_SWITCH_READ_ONLY_OFF[backend])
+        writes = [
+            "DELETE FROM trades",
+            "UPDATE trades SET symbol = 'HACKED'",
+            "INSERT INTO bot_instances (id, type, status) VALUES ('sneaky', 'paper', 'running')",
+        ]
+        for sql in writes:
+            with pytest.raises(AsyncStoreError, match="read"):
+                await store.fetch_all(sql)
+        stored = await repo.get_trade_by_id(trade.id)
+        assert stored is not None and stored.symbol == trade.symbol
+        assert [bot.id for bot in await repo.get_bot_instances()] == [BOT_ID]
+    finally:
+        await store.close()
 
 
 def test_numbered_placeholders_leave_dollar_quoted_text_alone() -> None:

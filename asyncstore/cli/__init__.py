@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -108,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         echo = getattr(args, "echo", False)
         settings = load_settings(args.url, {"echo": True} if echo else {})
         return COMMANDS[args.command](CommandContext(args, settings))
-    except (AsyncStoreError, sqlite3.Error, OSError, ValueError) as exc:
+    except (AsyncStoreError, OSError, ValueError) as exc:
         # Expected failures get one line, not a traceback: a locked or damaged file, a folder
         # that cannot be written, a row that does not decode.
         print(f"asyncstore {args.command}: {_explain(exc)}", file=sys.stderr)
@@ -116,8 +115,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _explain(exc: BaseException) -> str:
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        return f"{exc} (is it a sound asyncstore database? `asyncstore check` tells)"
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.strerror}: {exc.filename}"
     return str(exc)

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,7 +194,7 @@ def _cleanup(ctx: CommandContext) -> int:
     with progress:
         try:
             report = asyncio.run(run(on_step))
-        except (AsyncStoreError, sqlite3.Error, OSError, ValueError) as exc:
+        except (AsyncStoreError, OSError, ValueError) as exc:
             done = sum(deleted.values())
             if not done:
                 raise

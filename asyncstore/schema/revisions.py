@@ -101,12 +101,12 @@ async def in_thread_to_the_end(function: Callable[..., T], *args: Any) -> T:
         raise
 
 
-def alembic_config(database: Path | str, script_location: str = PACKAGED_MIGRATIONS) -> Config:
-    """Alembic's configuration for a SQLite file, or for any database URL given as text."""
+def alembic_config(database_url: str, script_location: str = PACKAGED_MIGRATIONS) -> Config:
+    """Alembic's configuration for the database at `database_url` (asyncstore's env.py reads
+    the URL from the attributes, so nothing is parsed from an ini file)."""
     config = Config()
     config.set_main_option("script_location", script_location)
-    url = database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
-    config.attributes["url"] = url
+    config.attributes["url"] = database_url
     return config
 
 

@@ -7,14 +7,15 @@ fsync), so every method runs it on a worker thread: nothing here blocks the even
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any, TypeVar
 
 from asyncstore.config import StoreSettings, backup_folder, sqlite_path
-from asyncstore.errors import BackupError, ConfigurationError, SchemaVersionError
+from asyncstore.errors import AsyncStoreError, BackupError, ConfigurationError, SchemaVersionError
 from asyncstore.reports import BackupInfo, CheckReport, RestoreReport, UpgradeReport
 from asyncstore.schema.revisions import SchemaState, in_thread_to_the_end
 from asyncstore.sqlite.backup import (
@@ -25,8 +26,11 @@ from asyncstore.sqlite.backup import (
     timestamped_backup_path,
 )
 from asyncstore.sqlite.connections import read_only_connection
+from asyncstore.sqlite.errors import translate_sqlite_error
 from asyncstore.sqlite.file_lock import DatabaseLock
 from asyncstore.sqlite.schema import read_schema_state, upgrade_database
+
+T = TypeVar("T")
 
 __all__ = [
     "SQLiteAdmin",
@@ -50,21 +54,36 @@ class SQLiteAdmin:
         require_database(self.settings)
 
     async def schema_state(self) -> SchemaState:
-        return await asyncio.to_thread(schema_state, self.settings)
+        return await self._on_a_thread(schema_state, self.settings)
 
     async def upgrade(self) -> UpgradeReport:
         path = require_database(self.settings)
-        # A cancelled upgrade waits for the thread: it holds the exclusive lock until it ends.
-        return await in_thread_to_the_end(upgrade_database, path, self.settings)
+        return await self._on_a_thread(upgrade_database, path, self.settings)
 
     async def check(self) -> CheckReport:
-        return await asyncio.to_thread(check_database, self.settings)
+        return await self._on_a_thread(check_database, self.settings)
 
     async def backup(self, destination: Path | None = None) -> BackupInfo:
-        return await asyncio.to_thread(take_backup, self.settings, destination)
+        return await self._on_a_thread(take_backup, self.settings, destination)
 
     async def restore(self, backup: Path) -> RestoreReport:
-        return await in_thread_to_the_end(restore_backup, self.settings, backup)
+        return await self._on_a_thread(restore_backup, self.settings, backup)
+
+    async def _on_a_thread(self, work: Callable[..., T], *args: Any) -> T:
+        """Blocking file work on a worker thread (a cancelled caller waits for it: it may hold
+        the exclusive lock); sqlite3's errors come back in the asyncstore tree."""
+        try:
+            return await in_thread_to_the_end(work, *args)
+        except sqlite3.Error as exc:
+            raise _admin_error(exc, self.path) from exc
+
+
+def _admin_error(exc: sqlite3.Error, path: Path) -> BaseException:
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return AsyncStoreError(
+            f"{path}: {exc} (is it a sound asyncstore database? `asyncstore check` tells)"
+        )
+    return translate_sqlite_error(exc, str(path))
 
 
 def require_database(settings: StoreSettings) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from alembic import command
 
-from asyncstore.config import StoreSettings, backup_folder
+from asyncstore.config import StoreSettings, backup_folder, sqlite_url
 from asyncstore.errors import MigrationError, SchemaVersionError
 from asyncstore.reports import BackupInfo, UpgradeReport
 from asyncstore.schema.revisions import (
@@ -178,7 +178,7 @@ def _run_revisions(
     settings: StoreSettings,
     violations_before: int,
 ) -> None:
-    config = alembic_config(path, script_location)
+    config = alembic_config(sqlite_url(path), script_location)
     if before.unversioned:
         run_alembic(command.stamp, config, BASELINE_REVISION)
     run_alembic(command.upgrade, config, before.head)
