@@ -8,11 +8,13 @@ AsyncStoreError
 ├─ BackupError             a backup could not be taken, or failed its integrity check
 ├─ MigrationError          a schema upgrade failed; says whether the backup was restored
 ├─ StoreClosedError        the Store is not open (never started, or closed)
-├─ InvalidDataError        input failed validation; nothing was written (also a ValueError)
+├─ InvalidDataError        input failed validation, or an argument has the wrong type; names
+│                          the field or argument; nothing was written (also a ValueError)
 ├─ NotFoundError           the trade or bot the call names does not exist
 ├─ DatabaseUnavailableError  the connection was lost or refused; says whether the write may
 │                          have committed (`may_have_committed`)
-├─ UnreadableRowError      a stored row does not decode as its column's type (names row, column)
+├─ UnreadableRowError      a stored value does not decode as its column's type, or (a NaN
+│                          amount) cannot enter a computation; names table, row and column
 └─ IntegrityError          the database refused the write; nothing of that call was written
    ├─ DuplicateError       a row with that id already exists
    └─ ForeignKeyError      the row names a bot instance that does not exist
@@ -20,8 +22,14 @@ AsyncStoreError
 
 Database-driver exceptions are translated in one place per backend (`asyncstore.sqlite.errors`,
 `asyncstore.postgres.errors`), and re-raised `from` the original so the cause stays visible in
-tracebacks.
-`asyncio.CancelledError` is never wrapped.
+tracebacks; one a backend does not know becomes a plain AsyncStoreError at the Store
+(`Store._in_the_tree`).
+`asyncio.CancelledError` is never wrapped, nor is an exception raised by the caller's own code
+that asyncstore runs (a bulk insert's iterator, a cleanup's `on_progress`): that one is theirs.
+
+Rows read back are trusted: they are decoded, not validated against the input rules again, so a
+row another tool wrote (an empty name, a negative size, on SQLite a symbol longer than its
+VARCHAR) loads as stored. Only a value that cannot be decoded at all is an UnreadableRowError.
 """
 
 from __future__ import annotations
@@ -96,7 +104,11 @@ class FieldError:
 
 
 class InvalidDataError(AsyncStoreError, ValueError):
-    """Input failed validation. `errors` lists every field at fault; nothing was written."""
+    """Input failed validation. `errors` lists every field at fault; nothing was written.
+
+    An argument of the wrong type (`get_trade_by_id(None)`, `bulk_create_trades("abc")`) is one
+    too: its FieldError is named after the argument and says what it must be.
+    """
 
     def __init__(self, subject: str, errors: Sequence[FieldError]) -> None:
         self.subject = subject
@@ -172,4 +184,7 @@ class DatabaseUnavailableError(AsyncStoreError):
 
 
 class UnreadableRowError(AsyncStoreError):
-    """A stored value does not decode as its column's type (a row written by another tool)."""
+    """A stored value does not decode as its column's type (a row written by another tool), or
+    cannot enter a computation (a NaN amount in the performance metrics). The message names the
+    table, the row's id and the column. After an update it also says the update was committed:
+    only reading the row back failed."""

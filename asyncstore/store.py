@@ -3,7 +3,8 @@
 Lifecycle (as httpx's clients): UNOPENED → OPENED → CLOSED. Re-opening raises, closing twice is a
 no-op, and a Store dropped while open warns with ResourceWarning. Everything that differs between
 databases is the backend's (`asyncstore.backend`), chosen once from the URL; the public methods
-here only check the state and hand over (as aiosqlite's core does).
+here only check the state and their arguments' types, and hand over (as aiosqlite's core does).
+Whatever fails comes back as an AsyncStoreError (`_in_the_tree`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -20,14 +21,18 @@ from sqlalchemy.sql.expression import Executable
 
 from asyncstore.backend import Backend, backend_for
 from asyncstore.config import StoreSettings, load_settings, redacted
-from asyncstore.errors import StoreClosedError
+from asyncstore.errors import AsyncStoreError, StoreClosedError
 from asyncstore.reports import HealthReport, StorageReport, WriteStats
 from asyncstore.schema.revisions import SchemaState
-from asyncstore.writes import WriteOp
+from asyncstore.schema.validation import require_type
+from asyncstore.writes import AtomicStatements, InsertRows, StampHeartbeat, UpdateRow, WriteOp
 
 __all__ = ["HealthReport", "Store", "StoreState"]
 
 ResultT = TypeVar("ResultT")
+
+# The write operations every backend executes (a bare WriteOp, or another subclass, is not one).
+_OPERATIONS = (AtomicStatements, InsertRows, StampHeartbeat, UpdateRow)
 
 
 class StoreState(enum.Enum):
@@ -139,7 +144,8 @@ class Store:
 
     async def submit(self, op: WriteOp[ResultT]) -> ResultT:
         """Run one write operation (`asyncstore.writes`) and return its result once committed."""
-        return await self._open_backend("writes").submit(op)
+        require_type("op", op, _OPERATIONS, "a write operation of asyncstore.writes")
+        return await self._in_the_tree(self._open_backend("writes").submit(op), op.subject)
 
     async def fetch_all(
         self,
@@ -156,7 +162,10 @@ class Store:
         database's own dialect. Reads run on read-only connections: a write here is refused.
         `primary=True` never reads a PostgreSQL replica: for reads that decide what to write
         (a replica may lag behind writes just made)."""
-        return await self._open_backend("reads").fetch(sql, params, primary=primary)
+        require_type("sql", sql, (str, Executable), "SQL text or a SQLAlchemy statement")
+        require_type("primary", primary, bool, "True or False")
+        reading = self._open_backend("reads").fetch(sql, params, primary=primary)
+        return await self._in_the_tree(reading, "read")
 
     async def create_tables(self) -> None:
         """Create the spec's tables and indexes if they do not exist.
@@ -164,17 +173,34 @@ class Store:
         Opening the Store already did this for an empty database (and recorded the schema
         revision); the call stays for the spec's setup code and is a cheap no-op then.
         """
-        await self._open_backend("writes").create_tables()
+        await self._in_the_tree(self._open_backend("writes").create_tables(), "create_tables")
 
     async def health(self) -> HealthReport:
         """Run a read and a no-op write through the real paths and time them."""
-        return await self._open_backend("health checks").health()
+        return await self._in_the_tree(self._open_backend("health checks").health(), "health")
 
     async def storage(self) -> StorageReport:
         """How much room the database takes (file and WAL, or the server's database)."""
-        return await self._open_backend("reads").storage()
+        return await self._in_the_tree(self._open_backend("reads").storage(), "storage")
 
     # --- internals ------------------------------------------------------------------------
+
+    async def _in_the_tree(self, call: Awaitable[ResultT], subject: str) -> ResultT:
+        """The backend's answer, and any error as an AsyncStoreError.
+
+        Each backend translates the driver errors it knows; this is the last line for one it
+        does not (asyncpg's "the server expects 0 arguments for this query" carries no SQLSTATE),
+        so a caller's `except AsyncStoreError` holds. The cause stays chained. Cancellation
+        (a BaseException) passes untouched."""
+        try:
+            return await call
+        except AsyncStoreError:
+            raise
+        except Exception as exc:
+            translated = self._backend.translate_error(exc, subject)
+            if not isinstance(translated, AsyncStoreError):
+                translated = AsyncStoreError(f"{subject}: {type(exc).__name__}: {exc}")
+            raise translated from exc
 
     def _open_backend(self, what: str) -> Backend:
         if self._state is StoreState.OPENED:

@@ -9,7 +9,7 @@ from types import TracebackType
 
 from asyncstore.errors import AsyncStoreError, StoreClosedError
 from asyncstore.repository import TradeRepository
-from asyncstore.schema.validation import require_number, validate_bot_id
+from asyncstore.schema.validation import require_number, require_type, validate_bot_id
 
 __all__ = ["BotHeartbeat"]
 
@@ -26,6 +26,7 @@ class BotHeartbeat:
     """
 
     def __init__(self, repo: TradeRepository, bot_id: str, *, every: float = 5.0) -> None:
+        require_type("repo", repo, TradeRepository, "a TradeRepository")
         self._repo = repo
         self.bot_id = validate_bot_id(bot_id)
         self.every = require_number("every", every)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from asyncstore.clock import utc_now
 from asyncstore.repository import TradeRepository
 from asyncstore.schema.records import BotInstanceRecord, TradeRecord
+from asyncstore.schema.validation import require_type, validate_bot_id
 
 __all__ = ["BotRecovery", "recover_bot"]
 
@@ -24,5 +25,7 @@ async def recover_bot(repo: TradeRepository, bot_id: str) -> BotRecovery:
 
     NotFoundError for an unknown bot.
     """
+    require_type("repo", repo, TradeRepository, "a TradeRepository")
+    bot_id = validate_bot_id(bot_id)
     bot = await repo.update_bot_instance(bot_id, {"status": "running", "started_at": utc_now()})
     return BotRecovery(bot, await repo.get_open_trades(bot_id=bot_id))

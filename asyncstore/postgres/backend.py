@@ -57,8 +57,16 @@ CLOSE_GRACE_S = 60.0
 
 
 async def _fetch(pool: Any, statement: str, params: Sequence[Any]) -> list[Any]:
-    async with pool.acquire() as conn:
-        return list(await conn.fetch(statement, *params))
+    rows: list[Any] | None = None
+    try:
+        async with pool.acquire() as conn:
+            rows = list(await conn.fetch(statement, *params))
+    except Exception:
+        if rows is None:
+            raise
+        # The rows came; only handing the connection back failed (the server ended the session
+        # just after), and the pool has dropped that connection: the read stands.
+    return rows
 
 
 class PostgresBackend:
@@ -146,20 +154,26 @@ class PostgresBackend:
         self._enter()
         self.stats.accepted += 1
         phase: Phase = "before_commit"
+        committed = False
         try:
-            # asyncpg sends BEGIN … COMMIT around the block.
-            async with self._write_pool.acquire() as conn, conn.transaction():
-                self._log("BEGIN", ())
-                result, heartbeat_statements = await run_write(conn, op, self._log)
-                self._log("COMMIT", ())
-                phase = "commit"  # an error from here on came while committing
-            last_write[0] = time.monotonic()
-            self._count(op, heartbeat_statements)
-            return result  # type: ignore[no-any-return]
+            async with self._write_pool.acquire() as conn:
+                async with conn.transaction():  # asyncpg sends BEGIN … COMMIT around the block
+                    self._log("BEGIN", ())
+                    result, heartbeat_statements = await run_write(conn, op, self._log)
+                    self._log("COMMIT", ())
+                    phase = "commit"  # an error from here on came while committing
+                committed = True  # COMMIT answered
         except Exception as exc:
-            raise self._error(exc, op.subject, phase=phase) from exc
+            if not committed:
+                raise self._error(exc, op.subject, phase=phase) from exc
+            # Only handing the connection back failed: the server ended the session right
+            # after COMMIT answered, and the pool has dropped that connection. The write is
+            # committed, so the caller gets its result rather than a "may have committed".
         finally:
             self._leave()
+        last_write[0] = time.monotonic()
+        self._count(op, heartbeat_statements)
+        return result  # type: ignore[no-any-return]
 
     async def fetch(
         self,

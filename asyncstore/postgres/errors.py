@@ -39,7 +39,17 @@ def is_connection_loss(exc: BaseException) -> bool:
     if getattr(exc, "sqlstate", None) in _UNAVAILABLE_STATES:
         return True
     # asyncpg's own "cannot perform operation: connection is closed" and the like.
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+    if isinstance(exc, asyncpg.InterfaceError):
+        return "closed" in str(exc)
+    # A server that ends a session (pg_terminate_backend, shutdown) sends its FATAL error first.
+    # When that arrives between two statements asyncpg cannot place it: the connection's
+    # protocol stays stuck, and the next statement fails with "cannot switch to state 15;
+    # another operation (2) is in progress" (MagicStack/asyncpg#784, #1069) before anything is
+    # sent. The connection is gone all the same (the pool drops it); asyncpg's other
+    # InternalClientErrors (codecs, a stale type cache) are not about the connection.
+    return type(exc) is asyncpg.InternalClientError and str(exc).startswith(
+        "cannot switch to state"
+    )
 
 
 def translate_postgres_error(
@@ -72,8 +82,8 @@ def _unavailable(
         outcome = "nothing of this call was committed"
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return DatabaseUnavailableError(
-        f"{subject}: the PostgreSQL server is unavailable ({reason}); {outcome}. The Store "
-        "reconnects by itself once the server answers again",
+        f"{subject}: the connection to the PostgreSQL server was lost or refused ({reason}); "
+        f"{outcome}. The Store reconnects by itself once the server answers again",
         may_have_committed=may_have_committed,
     )
 

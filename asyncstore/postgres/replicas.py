@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from asyncstore.postgres.errors import is_connection_loss
+
 __all__ = [
     "REPLICA_CONNECT_TIMEOUT_S",
     "REPLICA_REST_S",
@@ -50,16 +52,14 @@ class ReplicaSet:
 
 
 def replica_cannot_answer(exc: Exception) -> bool:
-    """The replica is unreachable or busy, or lags behind a schema change (tables differ)."""
+    """The replica is unreachable, ended the session or is busy, or lags behind a schema change
+    (tables differ)."""
     import asyncpg
 
-    return maybe_the_querys_own_fault(exc) or isinstance(
-        exc,
-        OSError  # refused, reset, timed out
-        | asyncpg.PostgresConnectionError  # class 08: the connection broke
-        | asyncpg.CannotConnectNowError  # starting up or shutting down
-        | asyncpg.TooManyConnectionsError
-        | asyncpg.SerializationError,  # on a standby: cancelled by a conflict with recovery
+    return (
+        maybe_the_querys_own_fault(exc)
+        or is_connection_loss(exc)  # refused, reset, shutting down, session ended, too many
+        or isinstance(exc, asyncpg.SerializationError)  # on a standby: a recovery conflict
     )
 
 

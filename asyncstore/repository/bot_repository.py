@@ -18,7 +18,7 @@ from asyncstore.repository.bulk import BulkTradeWriter, require_rows
 from asyncstore.repository.changes import Data
 from asyncstore.repository.trades import TRADE_CODEC
 from asyncstore.schema.records import BotInstanceRecord, PerformanceMetricsRecord, TradeRecord
-from asyncstore.schema.validation import as_input
+from asyncstore.schema.validation import as_input, require_type, validate_bot_id
 from asyncstore.store import Store
 
 __all__ = ["BotRepository"]
@@ -26,8 +26,9 @@ __all__ = ["BotRepository"]
 
 class BotRepository:
     def __init__(self, store: Store, bot_id: str) -> None:
+        require_type("store", store, Store, "a Store")
         self.store = store
-        self.bot_id = bot_id
+        self.bot_id = validate_bot_id(bot_id)
 
     def _own(self, data: Data, subject: str) -> Any:
         values = as_input(data)

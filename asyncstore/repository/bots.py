@@ -9,7 +9,7 @@ from asyncstore.clock import utc_now
 from asyncstore.errors import NotFoundError
 from asyncstore.repository.changes import Data, changes_of, update_row
 from asyncstore.repository.queries import ALL_BOTS, BOT_BY_ID, BOTS, BOTS_WITH_STATUS
-from asyncstore.repository.records import from_rows, from_values
+from asyncstore.repository.records import from_rows, from_updated_row, from_values
 from asyncstore.schema.codec import TableCodec
 from asyncstore.schema.records import BotInstanceCreate, BotInstanceRecord, BotInstanceUpdate
 from asyncstore.schema.validation import validate, validate_bot_id, validate_bot_status
@@ -60,7 +60,7 @@ async def update_bot_instance(store: Store, bot_id: Any, data: Data) -> BotInsta
     subject = f"bot instance {bot_id!r}"
     changes = changes_of(store, BotInstanceUpdate, data, f"update of {subject}")
     row = await update_row(store, BOT_CODEC, bot_id, changes, subject)
-    return from_rows(BotInstanceRecord, BOT_CODEC, [row])[0]
+    return from_updated_row(BotInstanceRecord, BOT_CODEC, row)
 
 
 async def heartbeat(store: Store, bot_id: Any) -> datetime:

@@ -6,7 +6,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from asyncstore.clock import utc_now
-from asyncstore.errors import NotFoundError
+from asyncstore.errors import NotFoundError, UnreadableRowError
 from asyncstore.ids import new_id
 from asyncstore.repository.bots import get_bot_instance
 from asyncstore.repository.changes import Data
@@ -14,7 +14,11 @@ from asyncstore.repository.performance import ClosedTrade, compute_metrics
 from asyncstore.repository.records import from_values
 from asyncstore.repository.trades import get_trades_with_status
 from asyncstore.schema.codec import TableCodec
-from asyncstore.schema.records import PerformanceMetricsCreate, PerformanceMetricsRecord
+from asyncstore.schema.records import (
+    PerformanceMetricsCreate,
+    PerformanceMetricsRecord,
+    TradeRecord,
+)
 from asyncstore.schema.tables import METRICS
 from asyncstore.schema.validation import validate, validate_money
 from asyncstore.store import Store
@@ -56,19 +60,34 @@ async def calculate_performance_metrics(
         start = validate_money("starting_balance", starting_balance)
     closed = await get_trades_with_status(store, "closed", bot.id, None, limit=None)
     # Creation order first, then a stable sort by exit: ties in exit_time keep creation order.
-    trades = sorted(
-        (ClosedTrade(t.exit_time or t.created_at, t.net_pnl or Decimal(0)) for t in closed),
-        key=lambda trade: trade.exited_at,
-    )
+    trades = sorted(map(_closed_trade, closed), key=lambda trade: trade.exited_at)
     if start is None and bot.current_balance is not None:
+        balance = _finite("bot_instances", bot.id, "current_balance", bot.current_balance)
         with localcontext(DECIMAL_CONTEXT):  # exact whatever the caller's context
-            start = bot.current_balance - sum((t.net_pnl for t in trades), Decimal(0))
+            start = balance - sum((t.net_pnl for t in trades), Decimal(0))
     figures = compute_metrics(trades, start)
     overflow = [name for name, value in figures.items() if not _fits(name, value)]
     values = {name: value for name, value in figures.items() if name not in overflow}
     values.update(bot_id=bot.id, extra_metadata={"overflow": overflow} if overflow else None)
     metrics = validate(PerformanceMetricsCreate, values, "performance metrics", round_decimals=True)
     return await _insert(store, metrics)
+
+
+def _closed_trade(trade: TradeRecord) -> ClosedTrade:
+    net_pnl = Decimal(0) if trade.net_pnl is None else trade.net_pnl
+    exited_at = trade.exit_time or trade.created_at
+    return ClosedTrade(exited_at, _finite("trades", trade.id, "net_pnl", net_pnl))
+
+
+def _finite(table: str, row_id: str, column: str, value: Decimal) -> Decimal:
+    """Stored rows are trusted, but a NaN (PostgreSQL's NUMERIC holds one; another tool may
+    write one) cannot be summed or compared: name where it is instead of a bare InvalidOperation."""
+    if not value.is_finite():
+        raise UnreadableRowError(
+            f"{table} row {row_id!r}, column {column}: the stored value {value} cannot enter "
+            "the performance metrics"
+        )
+    return value
 
 
 async def _insert(store: Store, metrics: PerformanceMetricsCreate) -> PerformanceMetricsRecord:

@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from asyncstore.errors import UnreadableRowError
 from asyncstore.schema.codec import TableCodec
 
-__all__ = ["from_rows", "from_values"]
+__all__ = ["from_rows", "from_updated_row", "from_values"]
 
 RecordT = TypeVar("RecordT", bound=BaseModel)
 
@@ -28,3 +29,12 @@ def from_rows(
     model: type[RecordT], codec: TableCodec, rows: Sequence[Sequence[Any]]
 ) -> list[RecordT]:
     return [model.model_construct(**codec.decode(row)) for row in rows]
+
+
+def from_updated_row(model: type[RecordT], codec: TableCodec, row: Sequence[Any]) -> RecordT:
+    """The row an UPDATE returned. That update is committed by now, so if the row cannot be
+    read back the error says so: the caller must not take the change for lost."""
+    try:
+        return model.model_construct(**codec.decode(row))
+    except UnreadableRowError as exc:
+        raise UnreadableRowError(f"{exc} (the update itself was committed)") from exc

@@ -10,22 +10,21 @@ records. The repository never owns a transaction: each write call is one operati
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from asyncstore.clock import utc_now
-from asyncstore.errors import FieldError, InvalidDataError
-from asyncstore.operations.retention import CleanupReport, ProgressCallback, run_cleanup
+from asyncstore.operations.retention import CleanupReport, ProgressCallback
 from asyncstore.operations.summary import trade_summary
 from asyncstore.repository import bots, metrics, trades
 from asyncstore.repository.bot_repository import BotRepository
 from asyncstore.repository.bulk import BulkTradeWriter
 from asyncstore.repository.changes import Data
+from asyncstore.repository.cleanup import cleanup
 from asyncstore.repository.trades import TRADE_CODEC
 from asyncstore.schema.records import BotInstanceRecord, PerformanceMetricsRecord, TradeRecord
-from asyncstore.schema.validation import require_days, validate_bot_id
+from asyncstore.schema.validation import require_type, validate_bot_id
 from asyncstore.store import Store
 
 __all__ = ["TradeRepository"]
@@ -35,10 +34,7 @@ class TradeRepository:
     """Trades, bot instances and performance metrics of one Store."""
 
     def __init__(self, store: Store) -> None:
-        if not isinstance(store, Store):
-            raise InvalidDataError(
-                "repository", [FieldError("store", f"must be a Store, got {type(store).__name__}")]
-            )
+        require_type("store", store, Store, "a Store")
         self.store = store
 
     # --- bot instances --------------------------------------------------------------------
@@ -121,7 +117,7 @@ class TradeRepository:
 
     def for_bot(self, bot_id: str) -> BotRepository:
         """A repository bound to one bot: it reads and writes that bot's rows only."""
-        return BotRepository(self.store, validate_bot_id(bot_id))
+        return BotRepository(self.store, bot_id)
 
     # --- metrics, summary, retention ------------------------------------------------------
 
@@ -188,24 +184,6 @@ class TradeRepository:
         on_progress: ProgressCallback | None = None,
     ) -> CleanupReport:
         """`cleanup_old_data`, returning what was deleted per table and the archives written."""
-        now = utc_now()
-        trade_days = require_days("days_to_keep", days_to_keep)
-        metrics_days = require_days("metrics_days_to_keep", metrics_days_to_keep)
-        return await run_cleanup(
-            self.store,
-            trade_cutoff=now - timedelta(days=trade_days),
-            metrics_cutoff=now - timedelta(days=metrics_days),
-            archive=_archive_path(archive),
-            on_progress=on_progress,
+        return await cleanup(
+            self.store, days_to_keep, metrics_days_to_keep, archive, on_progress=on_progress
         )
-
-
-def _archive_path(archive: Any) -> Path | None:
-    if archive is None or isinstance(archive, Path):
-        return archive
-    if isinstance(archive, str) and archive:
-        return Path(archive)
-    raise InvalidDataError(
-        "retention",
-        [FieldError("archive", f"must be a file path (.csv or .parquet), got {archive!r}")],
-    )

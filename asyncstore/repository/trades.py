@@ -9,7 +9,7 @@ from asyncstore.errors import NotFoundError
 from asyncstore.ids import new_id
 from asyncstore.repository.changes import Data, changes_of, update_row
 from asyncstore.repository.queries import TRADE_BY_ID, TRADES, trades_with_status
-from asyncstore.repository.records import from_rows, from_values
+from asyncstore.repository.records import from_rows, from_updated_row, from_values
 from asyncstore.schema.codec import TableCodec
 from asyncstore.schema.records import TradeCreate, TradeRecord, TradeUpdate
 from asyncstore.schema.validation import (
@@ -51,7 +51,7 @@ async def update_trade(
         raise NotFoundError(f"no trade with id {trade_id!r} (trade ids are UUIDs)")
     subject = f"trade {row_id}" if owner is None else f"trade {row_id} of bot {owner!r}"
     row = await update_row(store, TRADE_CODEC, row_id, changes, subject, owner=owner)
-    return from_rows(TradeRecord, TRADE_CODEC, [row])[0]
+    return from_updated_row(TradeRecord, TRADE_CODEC, row)
 
 
 async def get_trade_by_id(store: Store, trade_id: Any) -> TradeRecord | None:

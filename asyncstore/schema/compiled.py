@@ -66,8 +66,8 @@ def named_params(params: Mapping[str, Any] | Sequence[Any]) -> Mapping[str, Any]
     """The parameters of a SQLAlchemy statement: a mapping of bind names to values."""
     if isinstance(params, Mapping):
         return params
-    if not params:
-        return {}
+    if isinstance(params, Sequence) and not isinstance(params, str | bytes) and not params:
+        return {}  # the default `()`: a statement without binds
     raise InvalidDataError(
         "query", [FieldError("params", "a SQLAlchemy statement takes a mapping of named values")]
     )

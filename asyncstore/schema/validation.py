@@ -1,8 +1,16 @@
-"""Turning caller input (dicts or pydantic models) into validated models, or a clear error."""
+"""Turning caller input (dicts or pydantic models) into validated models, or a clear error.
+
+Every argument of the public API is checked here before it is used: a wrong type is an
+InvalidDataError naming the argument and what it must be, never the TypeError or AttributeError
+its first use would raise somewhere deeper (or, worse, a value quietly coerced: bytes as a bot id).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -13,8 +21,10 @@ from asyncstore.schema.records import ROUND_DECIMALS, BotId, BotStatus, Money, S
 
 __all__ = [
     "as_input",
+    "require_callable",
     "require_days",
     "require_number",
+    "require_type",
     "validate",
     "validate_bot_id",
     "validate_bot_status",
@@ -35,16 +45,27 @@ def as_input(data: Any) -> Any:
 
 def validate(model: type[ModelT], data: Any, subject: str, *, round_decimals: bool) -> ModelT:
     """`data` (a mapping, or a model whose set fields count) as `model`; InvalidDataError
-    naming every field at fault, or the argument itself when it is not a mapping at all."""
+    naming every field at fault, or the argument `data` when it is not a mapping at all."""
+    values = as_input(data)
+    if not isinstance(values, Mapping):
+        got = type(values).__name__
+        problem = f"must be a valid dictionary of column values or a pydantic model, got {got}"
+        raise InvalidDataError(subject, [FieldError("data", problem)])
+    for key in values:
+        # pydantic would name a key 1 as the location "1", which reads as "row 1".
+        if not isinstance(key, str):
+            problem = f"keys must be column names (text), got the key {key!r:.60}"
+            raise InvalidDataError(subject, [FieldError("data", problem)])
     try:
-        return model.model_validate(as_input(data), context={ROUND_DECIMALS: round_decimals})
+        return model.model_validate(values, context={ROUND_DECIMALS: round_decimals})
     except ValidationError as exc:
         raise InvalidDataError.from_validation_error(subject, exc) from exc
 
 
+# Text arguments are strict: in lax mode pydantic reads b"my_bot" as "my_bot".
 _MONEY: TypeAdapter[Decimal] = TypeAdapter(Money)
-_BOT_ID: TypeAdapter[str] = TypeAdapter(BotId)
-_SYMBOL: TypeAdapter[str] = TypeAdapter(Symbol)
+_BOT_ID: TypeAdapter[str] = TypeAdapter(Annotated[BotId, Field(strict=True)])
+_SYMBOL: TypeAdapter[str] = TypeAdapter(Annotated[Symbol, Field(strict=True)])
 _BOT_STATUS: TypeAdapter[str] = TypeAdapter(BotStatus)
 _LIMIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)])
 
@@ -81,11 +102,26 @@ def validate_limit(value: Any) -> int:
     return _argument(_LIMIT, "limit", value)
 
 
+def require_type(name: str, value: Any, expected: type | tuple[type, ...], what: str) -> None:
+    """InvalidDataError naming argument `name` unless `value` is an instance of `expected`
+    (`what` says that in words, e.g. "a Store")."""
+    if not isinstance(value, expected):
+        got = type(value).__name__
+        raise InvalidDataError(name, [FieldError(name, f"must be {what}, got {got}")])
+
+
+def require_callable(name: str, value: Any) -> None:
+    """A callback argument: None, or something to call (checked before any work starts)."""
+    if value is not None and not callable(value):
+        raise InvalidDataError(
+            name, [FieldError(name, f"must be a function or None, got {type(value).__name__}")]
+        )
+
+
 def require_days(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidDataError(
-            "retention", [FieldError(name, f"must be a whole number of days >= 0, got {value!r}")]
-        )
+        problem = f"must be a whole number of days >= 0, got {value!r:.60}"
+        raise InvalidDataError("retention", [FieldError(name, problem)])
     return value
 
 
@@ -105,9 +141,16 @@ def validate_row_id(value: Any, name: str = "trade_id") -> str | None:
 
 
 def require_number(name: str, value: Any, *, positive: bool = True) -> float:
-    """A count of seconds or the like: an int or float (not a bool), > 0 when `positive`."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise InvalidDataError(name, [FieldError(name, f"must be a number, got {value!r}")])
-    if positive and value <= 0:
+    """A count of seconds or the like: a finite int or float (not a bool), > 0 when `positive`.
+    (An infinite interval would sleep forever, or overflow the timedelta it becomes.)"""
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an int past float's range: not finite either
+            number = float(value)
+    if not math.isfinite(number):
+        raise InvalidDataError(
+            name, [FieldError(name, f"must be a finite number, got {value!r:.60}")]
+        )
+    if positive and number <= 0:
         raise InvalidDataError(name, [FieldError(name, f"must be > 0, got {value!r}")])
-    return float(value)
+    return number

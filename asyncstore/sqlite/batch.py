@@ -65,7 +65,7 @@ class _Batch:
 
     def __init__(
         self, conn: sqlite3.Connection, ops: Sequence[WriteOp[Any]], trace: StatementTrace
-    ):
+    ) -> None:
         self.conn = conn
         self.ops = ops
         self.trace = trace
