@@ -85,7 +85,7 @@ class Store:
         return self._backend.path
 
     @property
-    def writer_stats(self) -> WriteStats:
+    def write_stats(self) -> WriteStats:
         """Write counters (group commits, heartbeat statements, retries), counted as they happen."""
         return self._backend.stats
 

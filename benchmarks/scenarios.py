@@ -198,7 +198,7 @@ async def heartbeats(folder: Path, sizes: Sizes) -> Table:
     repo = TradeRepository(store)
     async with LoopLag() as lag:
         lat = await _beat_every_second(names, sizes.heartbeat_seconds, repo.heartbeat)
-    stats = store.writer_stats
+    stats = store.write_stats
     await store.close()
     per_beat = stats.heartbeat_statements / max(stats.heartbeats, 1)
     table.add(

@@ -203,8 +203,8 @@ def writer_queue(store: Store) -> WriteQueue:
 
 async def writer_took_everything(store: Store, accepted: int) -> None:
     """Wait until `accepted` more ops were queued since the last batch and all were taken."""
-    target = store.writer_stats.operations + accepted
-    await wait_until(lambda: store.writer_stats.accepted >= target and queue_depth(store) == 0)
+    target = store.write_stats.operations + accepted
+    await wait_until(lambda: store.write_stats.accepted >= target and queue_depth(store) == 0)
 
 
 @contextmanager

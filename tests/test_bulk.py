@@ -34,7 +34,7 @@ async def test_list_inserts_every_row_in_chunks(
     assert await rows_in(repo.store) == 5_000
     summary = await repo.get_trade_summary(bot_id=BOT_ID)
     assert summary["closed_trades"] == 5_000 and summary["total_net_pnl"] == 6_250
-    assert store.writer_stats.operations >= 5_000 // store.settings.bulk_chunk_rows
+    assert store.write_stats.operations >= 5_000 // store.settings.bulk_chunk_rows
 
 
 async def test_one_bad_row_in_a_list_writes_nothing(

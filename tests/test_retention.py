@@ -84,8 +84,8 @@ async def test_cleanup_goes_in_chunks(
     old = [trade_data(status="closed") for _ in range(chunk * 3 + 7)]
     await repo.bulk_create_trades(old)
     keep = await repo.create_trade(trade_data())  # open
-    batches_before = store.writer_stats.batches
+    batches_before = store.write_stats.batches
     assert await repo.cleanup_old_data(days_to_keep=0) == chunk * 3 + 7
-    assert store.writer_stats.batches - batches_before >= 4  # not one long transaction
+    assert store.write_stats.batches - batches_before >= 4  # not one long transaction
     assert [t.id for t in await repo.get_open_trades()] == [keep.id]
     assert await rows_in(repo.store) == 1

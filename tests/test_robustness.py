@@ -80,7 +80,7 @@ async def test_cancelled_close_still_drains_and_releases(db_url: str, db_path: P
     store, repo = await open_store_with_bot(db_url)
     with write_lock_held(db_path) as blocker:
         pending = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(20)]
-        await wait_until(lambda: store.writer_stats.accepted == 22)
+        await wait_until(lambda: store.write_stats.accepted == 22)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(store.close(), timeout=0.05)
         blocker.rollback()
@@ -165,4 +165,4 @@ async def test_heartbeat_of_an_unknown_bot_does_not_replay_the_batch(
         await asyncio.gather(first, *beats)
         with pytest.raises(NotFoundError):
             await ghost
-    assert store.writer_stats.retried_operations == 0
+    assert store.write_stats.retried_operations == 0

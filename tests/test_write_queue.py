@@ -53,7 +53,7 @@ async def test_hundreds_of_coroutines_write_at_once(
     assert len({i for ids in written for i in ids}) == 1500
     summary = await repo.get_trade_summary()
     assert summary["closed_trades"] == 300 and summary["total_net_pnl"] == 450
-    stats = store.writer_stats
+    stats = store.write_stats
     assert stats.batches < stats.operations / 10  # group commit really grouped them
     assert stats.retried_operations == 0
 
@@ -82,7 +82,7 @@ async def test_one_failing_write_in_a_busy_batch_fails_alone(
     assert sum(isinstance(r, Exception) for r in results) == 2
     assert count_rows(db_path) == 1 + 1 + 100
     # Only the rows of the one multi-row INSERT that failed ran again, not the whole batch.
-    assert store.writer_stats.retried_operations == ROWS_PER_STATEMENT
+    assert store.write_stats.retried_operations == ROWS_PER_STATEMENT
 
 
 async def test_a_failing_write_of_several_statements_rolls_back_to_its_savepoint(
@@ -94,7 +94,7 @@ async def test_a_failing_write_of_several_statements_rolls_back_to_its_savepoint
     existing = await repo.create_trade(trade_data())
     rows = [trade_data() for _ in range(50)]
     rows[40]["id"] = existing.id  # in the chunk's second statement
-    batches_before = store.writer_stats.batches
+    batches_before = store.write_stats.batches
     with write_lock_held(db_path) as blocker:
         first = asyncio.create_task(repo.create_trade(trade_data()))
         await writer_took_everything(store, accepted=1)
@@ -107,7 +107,7 @@ async def test_a_failing_write_of_several_statements_rolls_back_to_its_savepoint
     failed = results[6]
     assert isinstance(failed, DuplicateError) and failed.rows_committed == 0
     assert not any(isinstance(r, BaseException) for r in results[:6] + results[7:]), results
-    assert store.writer_stats.batches - batches_before == 2  # `first`, then ONE for the rest
+    assert store.write_stats.batches - batches_before == 2  # `first`, then ONE for the rest
     assert count_rows(db_path) == 1 + 1 + 10  # not one of the chunk's 50 rows
 
 
@@ -126,7 +126,7 @@ async def test_cancelled_before_taken_is_not_written(
         blocker.rollback()
         await first
     await repo.create_trade(trade_data())  # a later write proves the writer moved past it
-    assert store.writer_stats.skipped_cancelled == 1
+    assert store.write_stats.skipped_cancelled == 1
     assert await repo.get_trade_by_id(skipped_id) is None
     assert count_rows(db_path) == 2
 
@@ -148,9 +148,9 @@ async def test_cancelled_after_taken_is_still_committed(
 
 async def test_close_commits_every_accepted_write(db_url: str, db_path: Path) -> None:
     store, repo = await open_store_with_bot(db_url)
-    before = store.writer_stats.accepted
+    before = store.write_stats.accepted
     tasks = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(500)]
-    await wait_until(lambda: store.writer_stats.accepted == before + 500)
+    await wait_until(lambda: store.write_stats.accepted == before + 500)
     await store.close()
     results = await asyncio.gather(*tasks)
     assert len({r.id for r in results}) == 500
@@ -164,16 +164,16 @@ async def test_backpressure_bounds_the_queue(db_url: str, db_path: Path) -> None
         await store.create_tables()
         repo = TradeRepository(store)
         await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
-        before = store.writer_stats.accepted
+        before = store.write_stats.accepted
         with write_lock_held(db_path) as blocker:
             tasks = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(40)]
             # The first five fill the queue; the writer takes them as one (stuck) batch, which
             # frees room for five more; the other thirty wait for room.
-            await wait_until(lambda: store.writer_stats.accepted == before + 10)
+            await wait_until(lambda: store.write_stats.accepted == before + 10)
             for _ in range(20):
                 await asyncio.sleep(0)
             assert queue_depth(store) == 5
-            assert store.writer_stats.accepted == before + 10
+            assert store.write_stats.accepted == before + 10
             blocker.rollback()
             await asyncio.gather(*tasks)
         assert count_rows(db_path) == 40
@@ -181,10 +181,10 @@ async def test_backpressure_bounds_the_queue(db_url: str, db_path: Path) -> None
 
 async def test_close_refuses_a_caller_still_waiting_for_room(db_url: str, db_path: Path) -> None:
     store, repo = await open_store_with_bot(db_url, write_queue_size=1)
-    before = store.writer_stats.accepted
+    before = store.write_stats.accepted
     with write_lock_held(db_path) as blocker:
         tasks = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(3)]
-        await wait_until(lambda: store.writer_stats.accepted == before + 2)  # 1 stuck, 1 queued
+        await wait_until(lambda: store.write_stats.accepted == before + 2)  # 1 stuck, 1 queued
         closing = asyncio.create_task(store.close())
         await wait_until(lambda: store.state is StoreState.CLOSED)  # close() has begun
         blocker.rollback()
@@ -230,7 +230,7 @@ async def test_heartbeats_of_one_bot_coalesce(
         await wait_until(lambda: queue_depth(store) == 100)
         blocker.rollback()
         times = await asyncio.gather(first, *beats)
-    stats = store.writer_stats
+    stats = store.write_stats
     assert stats.heartbeats == 101
     assert stats.heartbeat_statements == 1 + 1  # `first` alone, then ONE UPDATE for 100 beats
     for bot_id, its_times in [(BOT_ID, [times[0], *times[1::2]]), ("second", times[2::2])]:
@@ -257,4 +257,4 @@ async def test_heartbeat_after_a_bot_created_in_the_same_batch(
         with pytest.raises(NotFoundError, match="ghost"):
             await ghost
     # The two beats that found no bot ran again after the batch's insert; nothing else did.
-    assert store.writer_stats.retried_operations == 2
+    assert store.write_stats.retried_operations == 2

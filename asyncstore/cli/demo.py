@@ -278,7 +278,7 @@ async def run_demo(
                 }
             )
         await repo.update_bot_instance("demo_optimizer", {"status": "stopped"})
-        stats = store.writer_stats
+        stats = store.write_stats
         return DemoReport(
             bots=bots,
             seconds=time.perf_counter() - started,
