@@ -1,0 +1,223 @@
+"""Are the README's guarantees falsifiable? Remove each mechanism (one edit) and see a test fail.
+
+    python -m tests.guarantee_mutations            # every mechanism
+    python -m tests.guarantee_mutations savepoint  # those whose title contains a word
+
+Each mutation runs in a fresh git worktree of HEAD (your working tree is never touched): the
+edit is applied, the test that pins the mechanism runs against the mutated code (PYTHONPATH
+points at the worktree, also for the processes tests start), and the edit is undone. Every
+mutation must be CAUGHT (its test fails); the exit status is 1 if any SURVIVED. Not part of the
+suite: it runs the pinning tests once per mechanism (a few minutes); needs PostgreSQL and root
+(the tmpfs disk-full test) like the suite itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutation:
+    title: str  # the mechanism that is removed
+    path: str
+    old: str  # the code that must appear exactly once
+    new: str
+    tests: str  # the pytest ids that must fail without it
+
+
+MUTATIONS = [
+    Mutation(
+        "savepoint rollback of a write of several statements",
+        "asyncstore/sqlite/batch.py",
+        '                self.conn.execute("ROLLBACK TO op")\n',
+        "",
+        "tests/test_write_queue.py::"
+        "test_a_failing_write_of_several_statements_rolls_back_to_its_savepoint",
+    ),
+    Mutation(
+        "stop the batch when SQLite abandons the transaction",
+        "asyncstore/sqlite/batch.py",
+        "    if not conn.in_transaction:\n        raise _TransactionLost",
+        "    if False:\n        raise _TransactionLost",
+        "tests/test_faults.py::test_a_transaction_sqlite_abandons_mid_batch_commits_nothing_of_it",
+    ),
+    Mutation(
+        "one UPDATE for every heartbeat of a batch (counted by SQLite's trace)",
+        "asyncstore/sqlite/batch.py",
+        "found = _stamp(batch.conn, batch.trace, [beat for _, beat in step])",
+        "found = set().union(*(_stamp(batch.conn, batch.trace, [beat]) for _, beat in step))",
+        "tests/test_write_queue.py::test_heartbeats_of_one_bot_coalesce",
+    ),
+    Mutation(
+        "re-run only the failed statement's rows, not the batch",
+        "asyncstore/sqlite/batch.py",
+        "                batch.retried += len(members)\n                for member in members:\n"
+        "                    batch.run_alone(member)\n                continue",
+        "                batch.retried += len(self.members)\n                for member in "
+        "self.members:\n                    batch.run_alone(member)\n                return",
+        "tests/test_write_queue.py::test_one_failing_write_in_a_busy_batch_fails_alone",
+    ),
+    Mutation(
+        "re-run a heartbeat or update that missed a row inserted in the same batch",
+        "asyncstore/sqlite/batch.py",
+        "        if _missed_table(op, batch.outcomes[member]) in inserted_into:",
+        "        if False and _missed_table(op, batch.outcomes[member]) in inserted_into:",
+        "tests/test_write_queue.py::test_heartbeat_after_a_bot_created_in_the_same_batch",
+    ),
+    Mutation(
+        "small writes share batches with bulk chunks",
+        "asyncstore/sqlite/write_queue.py",
+        "        while self._small and len(batch) < limit:",
+        "        while self._small and len(batch) < limit and not self._bulk:",
+        "tests/test_bulk.py::test_small_writes_interleave_with_two_bulk_producers",
+    ),
+    Mutation(
+        "bulk inserts go in chunks",
+        "asyncstore/repository/bulk.py",
+        "        self._chunk_rows = store.settings.bulk_chunk_rows",
+        "        self._chunk_rows = 10**9",
+        "tests/test_bulk.py::test_small_writes_interleave_with_two_bulk_producers",
+    ),
+    Mutation(
+        "a backup copy failing integrity_check is not kept",
+        "asyncstore/sqlite/backup.py",
+        "    problems = integrity_problems(partial, busy_timeout_ms=busy_timeout_ms)\n"
+        "    if problems:",
+        "    problems = integrity_problems(partial, busy_timeout_ms=busy_timeout_ms)\n"
+        "    if False:",
+        "tests/test_cli_admin.py::test_a_backup_that_fails_its_integrity_check_is_not_kept",
+    ),
+    Mutation(
+        "SQLite readers open the file read-only",
+        "asyncstore/sqlite/connections.py",
+        '?mode=ro"',
+        '?mode=rw"',
+        "tests/test_store_lifecycle.py::test_reads_run_on_read_only_connections[sqlite]",
+    ),
+    Mutation(
+        "PostgreSQL read pools are read-only",
+        "asyncstore/postgres/connection.py",
+        '        settings["default_transaction_read_only"] = "on"',
+        "        pass",
+        "tests/test_store_lifecycle.py::test_reads_run_on_read_only_connections[postgresql]",
+    ),
+    Mutation(
+        "validated times are converted to UTC (create_trade's record too)",
+        "asyncstore/schema/records.py",
+        "        return value.astimezone(UTC)",
+        "        return value",
+        "tests/test_exactness.py::test_times_are_converted_to_utc",
+    ),
+    Mutation(
+        "created_at strictly increasing per row (ties in creation order)",
+        "asyncstore/repository/bulk.py",
+        "stamps = iter(utc_stamps(len(trades)))",
+        "stamps = iter(utc_stamps(1) * len(trades))",
+        "tests/test_metrics.py::test_ties_in_exit_time_go_in_creation_order_whatever_the_ids",
+    ),
+    Mutation(
+        "exact money sum on SQLite (integer parts, never a float SUM)",
+        "asyncstore/schema/expressions.py",
+        "    whole, _ = _text_parts(value)\n    return str(compiler.process(func.sum(whole), **kw))",
+        "    return str(compiler.process(func.sum(value), **kw))",
+        "tests/test_write_queue.py::test_hundreds_of_coroutines_write_at_once",
+    ),
+    Mutation(
+        "stored rows are trusted, not re-validated",
+        "asyncstore/repository/records.py",
+        "    return [model.model_construct(**codec.decode(row)) for row in rows]",
+        "    return [model.model_validate(codec.decode(row)) for row in rows]",
+        "tests/test_error_tree.py::test_rows_breaking_input_rules_are_trusted",
+    ),
+    Mutation(
+        "an undecodable stored value names its table, row and column",
+        "asyncstore/schema/codec.py",
+        "        except Exception as exc:  # find the culprit only on this rare path\n"
+        "            raise self._unreadable(row, exc) from exc",
+        "        except UnreadableRowError:\n            raise",
+        "tests/test_error_tree.py::test_an_undecodable_value_names_table_row_and_column",
+    ),
+    Mutation(
+        "bulk input must be a list or an iterable of trades",
+        "asyncstore/repository/bulk.py",
+        "    else:\n        return\n    raise InvalidDataError",
+        "    else:\n        return\n    return\n    raise InvalidDataError",
+        "tests/test_error_tree.py::test_named_wrong_types_are_invalid_data",
+    ),
+    Mutation(
+        "a lost PostgreSQL connection is a DatabaseUnavailableError",
+        "asyncstore/postgres/errors.py",
+        "    if is_connection_loss(exc):\n",
+        "    if False:\n",
+        "tests/test_postgres_unavailable.py",
+    ),
+    Mutation(
+        "a connection lost during COMMIT says the write may have committed",
+        "asyncstore/postgres/backend.py",
+        '                    phase = "commit"',
+        "                    pass",
+        "tests/test_postgres_unavailable.py::"
+        "test_a_connection_lost_during_commit_says_the_write_may_have_committed",
+    ),
+]
+
+
+def _run(worktree: Path, mutation: Mutation) -> tuple[bool, str]:
+    path = worktree / mutation.path
+    text = path.read_text()
+    if text.count(mutation.old) != 1:
+        return False, f"the code to remove was found {text.count(mutation.old)} times"
+    path.write_text(text.replace(mutation.old, mutation.new))
+    env = {**os.environ, "CI": "true", "PYTHONPATH": str(worktree)}
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    try:
+        run = subprocess.run(
+            [*command, *mutation.tests.split()],
+            cwd=worktree,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    finally:
+        path.write_text(text)
+    lines = run.stdout.strip().splitlines()
+    why = next((line.strip() for line in lines if line.startswith("E ")), "")
+    summary = lines[-1] if lines else run.stderr.strip()[-200:]
+    return run.returncode != 0, f"{summary}  {why[:150]}".strip()
+
+
+def main(words: list[str]) -> int:
+    chosen = [m for m in MUTATIONS if not words or any(w in m.title for w in words)]
+    survived = 0
+    with tempfile.TemporaryDirectory(prefix="asyncstore-mutations-") as folder:
+        worktree = Path(folder) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "-q", str(worktree), "HEAD"],
+            cwd=ROOT,
+            check=True,
+        )
+        try:
+            for mutation in chosen:
+                caught, detail = _run(worktree, mutation)
+                survived += not caught
+                verdict = "CAUGHT  " if caught else "SURVIVED"
+                print(f"{verdict} {mutation.title}\n         {mutation.tests}: {detail}", flush=True)
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False
+            )
+    print(f"{len(chosen) - survived} of {len(chosen)} removed mechanisms caught by a test")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
