@@ -125,7 +125,8 @@ MUTATIONS = [
     Mutation(
         "exact money sum on SQLite (integer parts, never a float SUM)",
         "asyncstore/schema/expressions.py",
-        "    whole, _ = _text_parts(value)\n    return str(compiler.process(func.sum(whole), **kw))",
+        "    whole, _ = _text_parts(value)\n"
+        "    return str(compiler.process(func.sum(whole), **kw))",
         "    return str(compiler.process(func.sum(value), **kw))",
         "tests/test_write_queue.py::test_hundreds_of_coroutines_write_at_once",
     ),
@@ -210,7 +211,8 @@ def main(words: list[str]) -> int:
                 caught, detail = _run(worktree, mutation)
                 survived += not caught
                 verdict = "CAUGHT  " if caught else "SURVIVED"
-                print(f"{verdict} {mutation.title}\n         {mutation.tests}: {detail}", flush=True)
+                print(f"{verdict} {mutation.title}", flush=True)
+                print(f"         {mutation.tests}: {detail}", flush=True)
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False
