@@ -26,7 +26,9 @@ class WriteStats:
     """Counters for tests and benchmarks, each counted where it happens (never derived)."""
 
     accepted: int = 0  # operations submitted
-    batches: int = 0  # transactions committed or attempted
+    # Transactions run: SQLite, every batch taken (committed or failed); PostgreSQL, every
+    # operation committed (each is its own transaction there).
+    batches: int = 0
     operations: int = 0  # operations that ran in those transactions
     heartbeats: int = 0  # heartbeat operations among them
     heartbeat_statements: int = 0  # UPDATE statements the database ran for those heartbeats

@@ -90,6 +90,11 @@ class Store:
         return self._backend.stats
 
     @property
+    def writer_stats(self) -> WriteStats:
+        """`write_stats` under its asyncstore 0.1 name."""
+        return self.write_stats
+
+    @property
     def write_queue_depth(self) -> int:
         """Writes accepted and not yet taken into a transaction."""
         return self._backend.queue_depth

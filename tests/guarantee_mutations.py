@@ -65,11 +65,18 @@ MUTATIONS = [
         "tests/test_write_queue.py::test_one_failing_write_in_a_busy_batch_fails_alone",
     ),
     Mutation(
-        "re-run a heartbeat or update that missed a row inserted in the same batch",
+        "a bot created in a batch closes the heartbeat step before it",
         "asyncstore/sqlite/batch.py",
-        "        if _missed_table(op, batch.outcomes[member]) in inserted_into:",
-        "        if False and _missed_table(op, batch.outcomes[member]) in inserted_into:",
+        "            if written in (None, BOTS.name):",
+        "            if written is None:",
         "tests/test_write_queue.py::test_heartbeat_after_a_bot_created_in_the_same_batch",
+    ),
+    Mutation(
+        "a bot created in a batch closes the trade step before it",
+        "asyncstore/sqlite/batch.py",
+        "                if written is None or written in _referenced_tables(group.table):",
+        "                if written is None:",
+        "tests/test_write_queue.py::test_a_trade_of_a_bot_created_in_the_same_batch_finds_its_bot",
     ),
     Mutation(
         "small writes share batches with bulk chunks",
@@ -158,6 +165,13 @@ MUTATIONS = [
         "    if is_connection_loss(exc):\n",
         "    if False:\n",
         "tests/test_postgres_unavailable.py",
+    ),
+    Mutation(
+        "a PostgreSQL start that failed can be tried again",
+        "asyncstore/postgres/backend.py",
+        "        self._closing = False\n        try:",
+        "        try:",
+        "tests/test_postgres_unavailable.py::test_a_start_that_failed_can_be_tried_again",
     ),
     Mutation(
         "a connection lost during COMMIT says the write may have committed",

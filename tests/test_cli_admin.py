@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import pytest
 from alembic import command
 
-from asyncstore import Store, TradeRepository
-from asyncstore.config import sqlite_url
+from asyncstore import ConfigurationError, Store, TradeRepository, admin
+from asyncstore.config import load_settings, sqlite_url
 from asyncstore.schema.revisions import alembic_config
 from asyncstore.sqlite.backup import backup_database
 from tests.conftest import BOT_ID, count_rows, open_store_with_bot, run_cli, trade_data
@@ -644,3 +644,16 @@ async def test_restore_over_a_damaged_database_moves_it_aside(
     aside = Path(json.loads(restored.stdout)["damaged_moved_to"])
     assert aside.read_bytes() == damaged  # noqa: ASYNC240  (kept for inspection)
     assert _trade_ids(db_path) == ids
+
+
+def test_the_admin_functions_of_0_1_still_work_blocking(db_path: Path, tmp_path: Path) -> None:
+    """Scripts written for asyncstore 0.1 call `asyncstore.admin`'s blocking functions."""
+    settings = load_settings(f"sqlite+aiosqlite:///{db_path}", {})
+    with pytest.raises(ConfigurationError, match="no database"):
+        admin.require_database(settings)
+    assert _cli(db_path, "init").returncode == 0
+    assert admin.require_database(settings) == db_path
+    assert admin.schema_state(settings).status == "current"
+    assert admin.check_database(settings).ok
+    info = admin.take_backup(settings, tmp_path / "copy.db")
+    assert _query(info.path, "PRAGMA integrity_check") == [("ok",)]

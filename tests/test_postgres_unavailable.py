@@ -22,7 +22,13 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from asyncstore import AsyncStoreError, DatabaseUnavailableError, Store, TradeRepository
+from asyncstore import (
+    AsyncStoreError,
+    ConfigurationError,
+    DatabaseUnavailableError,
+    Store,
+    TradeRepository,
+)
 from asyncstore.ids import new_id
 from asyncstore.postgres.connection import asyncpg_dsn
 from asyncstore.postgres.errors import is_connection_loss, translate_postgres_error
@@ -281,6 +287,22 @@ async def test_a_server_that_dies_fails_calls_as_unavailable_and_the_same_store_
         after = await repo.create_trade(trade_data())
         assert {t.id for t in await repo.get_open_trades()} == {before.id, after.id}
         assert await repo.get_trade_by_id(lost_id) is None
+
+
+async def test_a_start_that_failed_can_be_tried_again(
+    server: PrivateServer, private_url: str
+) -> None:
+    """A bot started before its database server: start() fails clearly, and once the server
+    is up the same Store starts and works (nothing of the failed attempt lingers)."""
+    await asyncio.to_thread(server.stop)
+    store = Store(private_url)
+    with pytest.raises(ConfigurationError, match="cannot connect"):
+        await store.start()
+    await asyncio.to_thread(server.start)
+    async with store:
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        assert (await repo.create_trade(trade_data())).bot_id == BOT_ID
 
 
 async def require_a_standby_that_never_answers(server_url: str) -> None:

@@ -9,11 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from asyncstore import (
     AsyncStoreError,
     ConfigurationError,
+    InvalidDataError,
     NotFoundError,
     Store,
     StoreClosedError,
@@ -157,6 +159,15 @@ async def test_fetch_all_placeholders_skip_quotes_and_comments(store: Store) -> 
     sql = """-- what? nothing
         SELECT ? AS "price?", '?' AS literal, /* nor ? */ ? AS second"""
     assert await store.fetch_all(sql, ("a", "b")) == [("a", "?", "b")]
+
+
+async def test_fetch_all_takes_sqlalchemy_statements_with_named_values(store: Store) -> None:
+    """A statement object is compiled for the Store's own dialect; a bind left without a value
+    is an error naming it, never a silent NULL."""
+    query = text("SELECT :bot AS bot, :symbol AS symbol")
+    assert await store.fetch_all(query, {"bot": "b1", "symbol": "BTCUSDT"}) == [("b1", "BTCUSDT")]
+    with pytest.raises(InvalidDataError, match=":symbol"):
+        await store.fetch_all(query, {"bot": "b1"})
 
 
 # What a caller might try in order to write through the read path, per backend: switch the

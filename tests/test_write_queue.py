@@ -256,5 +256,27 @@ async def test_heartbeat_after_a_bot_created_in_the_same_batch(
         assert (await new_beat) is not None  # grouping must not run it before the creation
         with pytest.raises(NotFoundError, match="ghost"):
             await ghost
-    # The two beats that found no bot ran again after the batch's insert; nothing else did.
-    assert store.write_stats.retried_operations == 2
+    # The creation closed the first heartbeat step: the new bot's beat went in a second one,
+    # after the creation, and nothing had to run again.
+    assert store.write_stats.retried_operations == 0
+    assert store.write_stats.heartbeat_statements == 1 + 2
+
+
+async def test_a_trade_of_a_bot_created_in_the_same_batch_finds_its_bot(
+    repo: TradeRepository, store: Store, bot: str, db_path: Path
+) -> None:
+    """Trades merge into multi-row INSERTs placed at the first trade's position; a trade whose
+    bot was created after that position (in arrival order, before the trade) must still find
+    it: the bot's creation starts a new trade step."""
+    with write_lock_held(db_path) as blocker:
+        first = asyncio.create_task(repo.create_trade(trade_data()))
+        await writer_took_everything(store, accepted=1)
+        mine = asyncio.create_task(repo.create_trade(trade_data()))
+        created = asyncio.create_task(repo.create_bot_instance({"id": "new", "type": "paper"}))
+        new_trade = asyncio.create_task(repo.create_trade(trade_data(bot_id="new")))
+        await wait_until(lambda: queue_depth(store) == 3)
+        blocker.rollback()
+        await asyncio.gather(first, mine, created, new_trade)
+    assert (await new_trade).bot_id == "new"
+    assert store.write_stats.retried_operations == 0
+    assert count_rows(db_path) == 3

@@ -226,7 +226,7 @@ def _summary(ctx: CommandContext) -> int:
 
     def render(out: Console) -> None:
         where = f"{summary.location}: revision {summary.revision}"
-        if summary.wal_bytes is None:  # a server: its log is its own business
+        if summary.path is None:  # a server: no file, and its log is its own business
             out.print(f"{where}, database size {_size(summary.file_bytes)}")
         else:
             out.print(f"{where}, file {_size(summary.file_bytes)}, WAL {_size(summary.wal_bytes)}")

@@ -103,6 +103,8 @@ class PostgresBackend:
 
     async def start(self) -> SchemaState:
         size = self.settings.pg_pool_size
+        # A start that failed closed what it had opened; a new attempt starts afresh.
+        self._closing = False
         try:
             self._write_pool = await create_pool(self.dsn, size=size, read_only=False, min_size=1)
             if await self._write_pool.fetchval("SELECT pg_is_in_recovery()"):
@@ -262,7 +264,9 @@ class PostgresBackend:
     def _error(
         self, exc: Exception, subject: str, *, phase: Phase = "before_commit", write: bool = True
     ) -> BaseException:
-        if self._closing and not hasattr(exc, "sqlstate"):  # "pool is closing" and the like
+        if self._closing and phase != "commit" and not hasattr(exc, "sqlstate"):
+            # "pool is closing" and the like. (A loss while committing, even in a close that
+            # ran out of patience, still says the write may have committed.)
             return StoreClosedError(f"{subject}: the Store closed while this call waited")
         return translate_postgres_error(exc, subject, phase=phase, write=write)
 

@@ -1,10 +1,10 @@
 """Raw SQL strings on PostgreSQL: `?` placeholders (as on SQLite) numbered `$1, $2, …`.
 
 asyncstore's own statements are SQLAlchemy objects compiled for PostgreSQL; this is only for SQL
-text a caller passes to `Store.fetch_all`, so the same string runs on both backends. A small
-lexer walks the text and numbers each `?` that is code: a `?` inside a string ('…', E'…' with
-backslash escapes, $tag$…$tag$), a quoted identifier or a comment is left alone, and `??` stands
-for a literal `?` (jsonb's operator), as in JDBC.
+text a caller passes to `Store.fetch_all`, so a string written for SQLite's `?` runs here too. A
+small lexer walks the text and numbers each `?` that is code: a `?` inside a string ('…', E'…'
+with backslash escapes, $tag$…$tag$), a quoted identifier or a comment is left alone, and `??`
+stands for a literal `?` (jsonb's operator, so PostgreSQL-only SQL anyway), as in JDBC.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ from asyncstore.config import StoreSettings, redacted
 from asyncstore.schema.revisions import (
     SchemaState,
     alembic_config,
-    in_thread_to_the_end,
     run_alembic,
     schema_refusal,
     schema_state_of,
 )
+from asyncstore.threads import in_thread_to_the_end
 
 __all__ = ["SCHEMA_LOCK_KEY", "prepare_schema", "read_schema_state"]
 

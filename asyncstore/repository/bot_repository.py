@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from asyncstore.errors import FieldError, InvalidDataError
-from asyncstore.operations.summary import trade_summary
 from asyncstore.repository import bots, metrics, trades
 from asyncstore.repository.bulk import BulkTradeWriter, require_rows
 from asyncstore.repository.changes import Data
+from asyncstore.repository.summary import trade_summary
 from asyncstore.repository.trades import TRADE_CODEC
 from asyncstore.schema.records import BotInstanceRecord, PerformanceMetricsRecord, TradeRecord
 from asyncstore.schema.validation import as_input, require_type, validate_bot_id

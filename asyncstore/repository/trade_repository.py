@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from asyncstore.operations.retention import CleanupReport, ProgressCallback
-from asyncstore.operations.summary import trade_summary
 from asyncstore.repository import bots, metrics, trades
 from asyncstore.repository.bot_repository import BotRepository
 from asyncstore.repository.bulk import BulkTradeWriter
 from asyncstore.repository.changes import Data
 from asyncstore.repository.cleanup import cleanup
+from asyncstore.repository.summary import trade_summary
 from asyncstore.repository.trades import TRADE_CODEC
 from asyncstore.schema.records import BotInstanceRecord, PerformanceMetricsRecord, TradeRecord
 from asyncstore.schema.validation import require_type, validate_bot_id

@@ -30,9 +30,18 @@ class CompiledSQL:
     defaults: Mapping[str, Any]
 
     def params(self, values: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
-        """Positional parameters: `values` by bind name, else the literal compiled in."""
+        """Positional parameters: `values` by bind name, else the literal compiled in; a bind
+        with neither is an InvalidDataError (never a silent NULL, as SQLAlchemy would say)."""
         given = values or {}
-        return tuple(given[name] if name in given else self.defaults[name] for name in self.names)
+        try:
+            return tuple(
+                given[name] if name in given else self.defaults[name] for name in self.names
+            )
+        except KeyError as missing:
+            raise InvalidDataError(
+                "query",
+                [FieldError("params", f"no value for the bind parameter :{missing.args[0]}")],
+            ) from None
 
 
 @lru_cache(maxsize=1024)
@@ -46,7 +55,15 @@ def compile_statement(statement: Executable, dialect: Dialect) -> CompiledSQL:
     )
     # Positional dialects (qmark, numeric_dollar) record the order of their binds.
     order: list[str] | None = getattr(compiled, "positiontup", None)
-    return CompiledSQL(str(compiled), tuple(order or ()), dict(compiled.params or {}))
+    # Values compiled in (literals, LIMIT's OFFSET 0) are defaults; a bind made without a value
+    # (`bindparam("x")`) is required, so leaving it out is an error, not NULL.
+    binds = getattr(compiled, "binds", {})  # DDL compilers have none
+    literals = {
+        name: value
+        for name, value in (compiled.params or {}).items()
+        if name not in binds or not binds[name].required
+    }
+    return CompiledSQL(str(compiled), tuple(order or ()), literals)
 
 
 def positional_params(params: Mapping[str, Any] | Sequence[Any]) -> Sequence[Any]:

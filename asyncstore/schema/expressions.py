@@ -6,6 +6,7 @@ built once, and the SQLite and PostgreSQL backends each compile it into their ow
   cheapest key for "delete these rows just found";
 - `money_sign_value`: a money column as a number whose sign can be compared with 0 (SQLite
   stores money as exact text, where '0.00000000' > '0' in text order);
+- `count_where`: how many rows meet a condition, inside a wider aggregate (0 for none);
 - `money_sum_parts`: an exact SUM of a money column as two integers to add up in Python
   (SQLite's SUM of text would go through a float; PostgreSQL's NUMERIC sum is exact itself).
 """
@@ -19,7 +20,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.sql.schema import Table
 
-__all__ = ["MONEY_SCALE", "RowAddress", "money_sign_value", "money_sum_parts"]
+__all__ = ["MONEY_SCALE", "RowAddress", "count_where", "money_sign_value", "money_sum_parts"]
 
 # Every money column of the spec is DECIMAL(20, 8); the summary adds fractions in these units.
 MONEY_SCALE = 8
@@ -123,3 +124,8 @@ def money_sum_parts(
         func.coalesce(_WholeSum(value), literal(0)),
         func.coalesce(_FractionSum(value), literal(0)),
     )
+
+
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    """How many rows meet `condition` (0 when none), as one column of a wider aggregate."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)

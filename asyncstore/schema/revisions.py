@@ -11,14 +11,12 @@ is its own business: `asyncstore.sqlite.schema`, `asyncstore.postgres.schema`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -36,7 +34,6 @@ __all__ = [
     "alembic_config",
     "head_revision",
     "head_schema_ddl",
-    "in_thread_to_the_end",
     "revision_status",
     "run_alembic",
     "schema_refusal",
@@ -86,19 +83,6 @@ def run_alembic(action: Callable[..., None], config: Config, revision: str) -> N
     """`command.upgrade(config, revision)` and the like, one at a time in this process."""
     with _ALEMBIC_LOCK:
         action(config, revision)
-
-
-async def in_thread_to_the_end(function: Callable[..., T], *args: Any) -> T:
-    """`function(*args)` on a worker thread. Threads cannot be stopped: if the caller is
-    cancelled, wait for the thread to end before re-raising, so locks held around a schema
-    change are not released while it is still running."""
-    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await work
-        raise
 
 
 def alembic_config(database_url: str, script_location: str = PACKAGED_MIGRATIONS) -> Config:

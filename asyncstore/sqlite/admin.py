@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from asyncstore.config import StoreSettings, backup_folder, sqlite_path
 from asyncstore.errors import AsyncStoreError, BackupError, ConfigurationError, SchemaVersionError
 from asyncstore.reports import BackupInfo, CheckReport, RestoreReport, UpgradeReport
-from asyncstore.schema.revisions import SchemaState, in_thread_to_the_end
+from asyncstore.schema.revisions import SchemaState
 from asyncstore.sqlite.backup import (
     backup_database,
     integrity_problems,
@@ -29,6 +29,7 @@ from asyncstore.sqlite.connections import read_only_connection
 from asyncstore.sqlite.errors import translate_sqlite_error
 from asyncstore.sqlite.file_lock import DatabaseLock
 from asyncstore.sqlite.schema import read_schema_state, upgrade_database
+from asyncstore.threads import in_thread_to_the_end
 
 T = TypeVar("T")
 

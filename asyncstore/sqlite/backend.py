@@ -18,13 +18,14 @@ from asyncstore.config import StoreSettings, sqlite_path
 from asyncstore.errors import ConfigurationError, StoreClosedError
 from asyncstore.reports import HealthReport, StorageReport, WriteStats
 from asyncstore.schema.compiled import named_params, positional_params
-from asyncstore.schema.revisions import SchemaState, head_schema_ddl, in_thread_to_the_end
+from asyncstore.schema.revisions import SchemaState, head_schema_ddl
 from asyncstore.sqlite.errors import translate_sqlite_error
 from asyncstore.sqlite.file_lock import DatabaseLock
 from asyncstore.sqlite.readers import ReadPool
 from asyncstore.sqlite.schema import prepare_schema
 from asyncstore.sqlite.statements import compiled
 from asyncstore.sqlite.write_queue import WriteQueue
+from asyncstore.threads import in_thread_to_the_end
 from asyncstore.writes import AtomicStatements, WriteOp
 
 __all__ = ["SQLiteBackend"]

@@ -7,9 +7,9 @@ is a step of its own. Everything runs inside one BEGIN IMMEDIATE … COMMIT.
 A failure costs only what failed:
 - a multi-row INSERT statement that fails is undone by SQLite alone (a statement is atomic), and
   just its rows are run again one at a time, so only the faulty row's caller fails;
-- an operation of several statements runs behind its own SAVEPOINT and is rolled back to it;
-- a heartbeat or update that found no row, in a table this batch inserted into, runs again at
-  the end: grouping may have run it before the insert of its row that arrived earlier.
+- an operation of several statements runs behind its own SAVEPOINT and is rolled back to it.
+Merging never runs an operation before one it depends on that arrived earlier (see `_plan`):
+a trade or heartbeat of a bot created earlier in the same batch finds its bot.
 If SQLite abandons the transaction by itself (I/O error, disk full), or COMMIT fails, every
 operation of the batch fails: nothing is reported written that was not committed, and nothing
 runs on in autocommit after the transaction is gone.
@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
+from asyncstore.schema.tables import BOTS
 from asyncstore.sqlite.connections import StatementTrace
 from asyncstore.sqlite.statements import (
     HEARTBEATS_SQL,
@@ -34,7 +35,14 @@ from asyncstore.sqlite.statements import (
     insert_sql,
     multi_row_sql,
 )
-from asyncstore.writes import AtomicStatements, InsertRows, StampHeartbeat, UpdateRow, WriteOp
+from asyncstore.writes import (
+    AtomicStatements,
+    InsertRows,
+    Params,
+    StampHeartbeat,
+    UpdateRow,
+    WriteOp,
+)
 
 __all__ = ["BatchResult", "Outcome", "run_batch"]
 
@@ -158,17 +166,31 @@ def _execute(batch: _Batch, op: WriteOp[Any]) -> Any:
 
 
 @dataclass(slots=True)
+class _Alone:
+    """One operation on its own."""
+
+    member: int
+
+    def run(self, batch: _Batch) -> None:
+        batch.run_alone(self.member)
+
+
+@dataclass(slots=True)
 class _InsertGroup:
     """Single-row inserts into one table by many callers, run as multi-row INSERTs."""
 
     table: Table
     members: list[int] = field(default_factory=list)
+    rows: list[Params] = field(default_factory=list)
+
+    def add(self, member: int, op: InsertRows) -> None:
+        self.members.append(member)
+        self.rows.append(op.rows[0])
 
     def run(self, batch: _Batch) -> None:
         sql = insert_sql(self.table, False)
-        rows = [batch.ops[m].rows[0] for m in self.members]  # type: ignore[attr-defined]
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            part = rows[start : start + ROWS_PER_STATEMENT]
+        for start in range(0, len(self.rows), ROWS_PER_STATEMENT):
+            part = self.rows[start : start + ROWS_PER_STATEMENT]
             members = self.members[start : start + ROWS_PER_STATEMENT]
             try:
                 batch.conn.execute(multi_row_sql(sql, len(part)), tuple(chain.from_iterable(part)))
@@ -183,62 +205,70 @@ class _InsertGroup:
                 batch.ok(member, 1)
 
 
-def _plan(
-    ops: Sequence[WriteOp[Any]],
-) -> list[_InsertGroup | list[tuple[int, StampHeartbeat]] | int]:
-    """Steps in arrival order: a merged step sits where its first operation was."""
-    steps: list[_InsertGroup | list[tuple[int, StampHeartbeat]] | int] = []
-    groups: dict[Table, _InsertGroup] = {}
-    beats: list[tuple[int, StampHeartbeat]] | None = None
-    for index, op in enumerate(ops):
+@dataclass(slots=True)
+class _HeartbeatGroup:
+    """Heartbeats of many bots, run as ONE UPDATE."""
+
+    members: list[int] = field(default_factory=list)
+    beats: list[StampHeartbeat] = field(default_factory=list)
+
+    def add(self, member: int, op: StampHeartbeat) -> None:
+        self.members.append(member)
+        self.beats.append(op)
+
+    def run(self, batch: _Batch) -> None:
+        try:
+            found = _stamp(batch.conn, batch.trace, self.beats)
+        except Exception as exc:
+            _check_transaction(batch.conn, exc)
+            batch.retried += len(self.members)
+            for member in self.members:
+                batch.run_alone(member)
+            return
+        for member, beat in zip(self.members, self.beats, strict=True):
+            batch.ok(member, beat.bot_id in found)
+
+
+_Step = _Alone | _InsertGroup | _HeartbeatGroup
+
+
+def _referenced_tables(table: Table) -> set[str]:
+    """The tables `table`'s foreign keys point to (a trade's bot instance)."""
+    return {key.column.table.name for key in table.foreign_keys}
+
+
+def _plan(ops: Sequence[WriteOp[Any]]) -> list[_Step]:
+    """Steps in arrival order: a merged step sits where its first operation was, so it runs
+    before operations that arrived between its members. That is only allowed where it changes
+    no outcome, so a merged step is closed (later operations of its kind start a new step) when
+    an operation arrives that its later members could depend on: an insert into a table it
+    refers to (a bot created in this batch, then that bot's trades or heartbeats), or
+    statements that may touch any table."""
+    steps: list[_Step] = []
+    inserts: dict[str, _InsertGroup] = {}
+    beats: _HeartbeatGroup | None = None
+    for member, op in enumerate(ops):
+        if isinstance(op, InsertRows | AtomicStatements):
+            written = op.table.name if isinstance(op, InsertRows) else None  # None: any table
+            for name, group in list(inserts.items()):
+                if written is None or written in _referenced_tables(group.table):
+                    del inserts[name]
+            if written in (None, BOTS.name):
+                beats = None
         if isinstance(op, InsertRows) and not op.ignore_duplicates and len(op.rows) == 1:
-            group = groups.get(op.table)
-            if group is None:
-                group = groups[op.table] = _InsertGroup(op.table)
-                steps.append(group)
-            group.members.append(index)
+            inserting = inserts.get(op.table.name)
+            if inserting is None:
+                inserting = inserts[op.table.name] = _InsertGroup(op.table)
+                steps.append(inserting)
+            inserting.add(member, op)
         elif isinstance(op, StampHeartbeat):
             if beats is None:
-                beats = []
+                beats = _HeartbeatGroup()
                 steps.append(beats)
-            beats.append((index, op))
+            beats.add(member, op)
         else:
-            steps.append(index)
+            steps.append(_Alone(member))
     return steps
-
-
-def _missed_table(op: WriteOp[Any], outcome: Outcome) -> str | None:
-    """The table in which a heartbeat or update found no row (else None)."""
-    ok, result = outcome
-    if ok and isinstance(op, StampHeartbeat) and result is False:
-        return "bot_instances"
-    if ok and isinstance(op, UpdateRow) and result is None:
-        return op.table.name
-    return None
-
-
-def _run_steps(batch: _Batch) -> None:
-    for step in _plan(batch.ops):
-        if isinstance(step, _InsertGroup):
-            step.run(batch)
-        elif isinstance(step, list):
-            try:
-                found = _stamp(batch.conn, batch.trace, [beat for _, beat in step])
-            except Exception as exc:
-                _check_transaction(batch.conn, exc)
-                batch.retried += len(step)
-                for member, _ in step:
-                    batch.run_alone(member)
-                continue
-            for member, beat in step:
-                batch.ok(member, beat.bot_id in found)
-        else:
-            batch.run_alone(step)
-    inserted_into = {op.table.name for op in batch.ops if isinstance(op, InsertRows)}
-    for member, op in enumerate(batch.ops):
-        if _missed_table(op, batch.outcomes[member]) in inserted_into:
-            batch.retried += 1
-            batch.run_alone(member)
 
 
 def run_batch(
@@ -251,7 +281,8 @@ def run_batch(
     except Exception as exc:  # e.g. another process held the write lock past busy_timeout
         return BatchResult([(False, exc)] * len(ops))
     try:
-        _run_steps(batch)
+        for step in _plan(ops):
+            step.run(batch)
         conn.execute("COMMIT")
     except _TransactionLost as lost:
         outcomes: list[Outcome] = [(False, lost.__cause__ or lost)] * len(ops)

@@ -73,15 +73,16 @@ class ReadPool:
 
 
 async def _read_only_connection(uri: str, busy_timeout_ms: int) -> aiosqlite.Connection:
-    # `mode=ro` (in the URI): SQLite refuses every write on this connection, whatever SQL a
-    # caller passes to Store.fetch_all, and no statement can switch it off (unlike the
-    # query_only pragma, which `PRAGMA query_only = OFF` undoes).
-    """One reader connection whose thread never keeps the process alive.
+    """One read-only reader connection whose thread never keeps the process alive.
+
+    `mode=ro` (in the URI): SQLite refuses every write on this connection, whatever SQL a caller
+    passes to Store.fetch_all, and no statement can switch it off (unlike the query_only pragma,
+    which `PRAGMA query_only = OFF` undoes).
 
     aiosqlite >= 0.22 runs each connection on a non-daemon thread that only `close()` ends, so a
     bot that crashes without closing its Store would hang at exit forever. A reader's
-    connection is read-only (`mode=ro`): stopping it mid-read loses nothing, so
-    its thread is a daemon. The writer's thread is not, and is never made one.
+    connection is read-only: stopping it mid-read loses nothing, so its thread is a daemon. The
+    writer's thread is not, and is never made one.
     """
     conn = aiosqlite.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
     conn._thread.daemon = True  # aiosqlite has no public option (omnilib/aiosqlite#299)
