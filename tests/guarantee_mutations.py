@@ -51,8 +51,8 @@ MUTATIONS = [
     Mutation(
         "one UPDATE for every heartbeat of a batch (counted by SQLite's trace)",
         "asyncstore/sqlite/batch.py",
-        "found = _stamp(batch.conn, batch.trace, [beat for _, beat in step])",
-        "found = set().union(*(_stamp(batch.conn, batch.trace, [beat]) for _, beat in step))",
+        "found = _stamp(batch.conn, batch.trace, self.beats)",
+        "found = set().union(*(_stamp(batch.conn, batch.trace, [b]) for b in self.beats))",
         "tests/test_write_queue.py::test_heartbeats_of_one_bot_coalesce",
     ),
     Mutation(
