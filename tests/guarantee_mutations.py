@@ -140,7 +140,7 @@ MUTATIONS = [
     Mutation(
         "stored rows are trusted, not re-validated",
         "asyncstore/repository/records.py",
-        "    return [model.model_construct(**codec.decode(row)) for row in rows]",
+        "    return [from_values(model, codec.decode(row)) for row in rows]",
         "    return [model.model_validate(codec.decode(row)) for row in rows]",
         "tests/test_error_tree.py::test_rows_breaking_input_rules_are_trusted",
     ),

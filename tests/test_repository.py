@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from asyncstore import (
     BotInstanceRecord,
@@ -195,3 +195,21 @@ async def test_update_trade_clears_nullable_field(repo: TradeRepository, bot: st
     trade = await repo.create_trade(trade_data(exit_reason="tp"))
     cleared = await repo.update_trade(trade.id, {"exit_reason": None})
     assert cleared.exit_reason is None
+
+
+async def test_records_are_whole_frozen_pydantic_models(repo: TradeRepository, bot: str) -> None:
+    """Records are built without validating again (values already validated, or stored); they
+    must still be complete pydantic models: every field set, equal to a validated copy, frozen,
+    dumpable and copyable."""
+    created = await repo.create_trade(trade_data(extra_metadata={"rsi": 28.5}))
+    read = await repo.get_trade_by_id(created.id)
+    bot_record = await repo.get_bot_instance(BOT_ID)
+    assert read is not None and bot_record is not None
+    for record in (created, read, bot_record):
+        model = type(record)
+        assert record.model_fields_set == set(model.model_fields)
+        assert model.model_validate(record.model_dump()) == record
+        assert record.model_copy(update={"status": "stopped"}).status == "stopped"
+        with pytest.raises(ValidationError):
+            record.status = "closed"  # type: ignore[misc]
+    assert read == created

@@ -51,14 +51,16 @@ def validate(model: type[ModelT], data: Any, subject: str, *, round_decimals: bo
         got = type(values).__name__
         problem = f"must be a valid dictionary of column values or a pydantic model, got {got}"
         raise InvalidDataError(subject, [FieldError("data", problem)])
-    for key in values:
-        # pydantic would name a key 1 as the location "1", which reads as "row 1".
-        if not isinstance(key, str):
-            problem = f"keys must be column names (text), got the key {key!r:.60}"
-            raise InvalidDataError(subject, [FieldError("data", problem)])
     try:
         return model.model_validate(values, context={ROUND_DECIMALS: round_decimals})
     except ValidationError as exc:
+        # A key that is not text is never a column (so validation failed); pydantic would
+        # name a key 1 as the location "1", which reads as "row 1": name the key instead.
+        # Checked only here, off the path of every valid call.
+        for key in values:
+            if not isinstance(key, str):
+                problem = f"keys must be column names (text), got the key {key!r:.60}"
+                raise InvalidDataError(subject, [FieldError("data", problem)]) from exc
         raise InvalidDataError.from_validation_error(subject, exc) from exc
 
 
