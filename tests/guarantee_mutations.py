@@ -125,8 +125,8 @@ MUTATIONS = [
     Mutation(
         "created_at strictly increasing per row (ties in creation order)",
         "asyncstore/repository/bulk.py",
-        "stamps = iter(utc_stamps(len(trades)))",
-        "stamps = iter(utc_stamps(1) * len(trades))",
+        "stamps = iter(utc_stamp_texts(len(trades)))",
+        "stamps = iter(utc_stamp_texts(1) * len(trades))",
         "tests/test_metrics.py::test_ties_in_exit_time_go_in_creation_order_whatever_the_ids",
     ),
     Mutation(

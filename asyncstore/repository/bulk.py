@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from asyncstore.clock import utc_stamps
+from asyncstore.clock import utc_stamp_texts
 from asyncstore.errors import DuplicateError, FieldError, ForeignKeyError, InvalidDataError
 from asyncstore.ids import new_ids
 from asyncstore.repository.queries import TRADES, bots_existing
@@ -25,7 +25,6 @@ from asyncstore.schema.codec import TableCodec
 from asyncstore.schema.records import ROUND_DECIMALS, TradeCreate
 from asyncstore.schema.validation import as_input
 from asyncstore.store import Store
-from asyncstore.types import UTCDateTime
 from asyncstore.writes import InsertRows
 
 __all__ = ["BulkTradeWriter", "require_rows"]
@@ -126,7 +125,7 @@ class BulkTradeWriter:
             await self._check_bots(trades, offset + start)
             fresh_ids = iter(new_ids(sum(trade.id is None for trade in trades)))
             # Each row its own creation time, in list order: "creation order" is row order.
-            stamps = iter(utc_stamps(len(trades)))
+            stamps = iter(utc_stamp_texts(len(trades)))
             for index, trade in enumerate(trades, start=offset + start):
                 row_id = trade.id or next(fresh_ids)
                 earlier = seen_ids.setdefault(row_id, index)
@@ -134,7 +133,7 @@ class BulkTradeWriter:
                     if self._ignore:  # the id is taken (by row `earlier`): ignored, as in the table
                         continue
                     raise DuplicateError(f"row {index}.id: {row_id} repeats row {earlier}")
-                now = UTCDateTime.to_db(next(stamps))
+                now = next(stamps)
                 fixed = {"id": row_id, "created_at": now, "updated_at": now}
                 encoded.append(self._codec.encode(trade.__dict__, fixed))
             await asyncio.sleep(0)
