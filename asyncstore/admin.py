@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from asyncstore import operations
 from asyncstore.backend import admin_for
 from asyncstore.config import StoreSettings, sqlite_path
-from asyncstore.operations.export import export_trades
-from asyncstore.operations.summary import BotSummary, DatabaseSummary, database_summary
+from asyncstore.operations import BotSummary, DatabaseSummary, database_summary, export_trades
 from asyncstore.reports import BackupInfo, CheckReport, RestoreReport
 from asyncstore.schema.revisions import SchemaState
 
@@ -39,16 +39,16 @@ def require_database(settings: StoreSettings) -> Path:
 
 
 def schema_state(settings: StoreSettings) -> SchemaState:
-    return asyncio.run(admin_for(settings).schema_state())
+    return asyncio.run(operations.schema_state(settings))
 
 
 def check_database(settings: StoreSettings) -> CheckReport:
-    return asyncio.run(admin_for(settings).check())
+    return asyncio.run(operations.check_database(settings))
 
 
 def take_backup(settings: StoreSettings, destination: Path | None = None) -> BackupInfo:
-    return asyncio.run(admin_for(settings).backup(destination))
+    return asyncio.run(operations.take_backup(settings, destination))
 
 
 def restore_backup(settings: StoreSettings, backup: Path) -> RestoreReport:
-    return asyncio.run(admin_for(settings).restore(backup))
+    return asyncio.run(operations.restore_backup(settings, backup))

@@ -43,8 +43,12 @@ class Backend(Protocol):
     """One database under one Store. Methods are called only between start() and close()."""
 
     name: str  # "sqlite" or "postgresql"
-    path: Path | None  # the database file; None for a server
     shown_url: str  # the URL for messages: never the password
+
+    @property
+    def path(self) -> Path | None:
+        """The database file; None for a server."""
+        ...
 
     @property
     def stats(self) -> WriteStats:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from asyncstore.types import UTCDateTime
 
-__all__ = ["utc_now", "utc_stamp_texts", "utc_stamps"]
+__all__ = ["utc_ago", "utc_now", "utc_stamp_texts", "utc_stamps"]
 
 _MICROSECOND = timedelta(microseconds=1)
 _lock = threading.Lock()
@@ -55,3 +55,12 @@ def utc_stamp_texts(count: int) -> list[str]:
 def utc_now() -> datetime:
     """Now, in UTC, later than every stamp this process handed out before."""
     return _reserve(1)
+
+
+def utc_ago(*, days: float = 0, seconds: float = 0) -> datetime:
+    """Now minus a span (a retention or stale-bot cutoff). A span reaching back past year 1
+    gives the earliest time, so nothing counts as older, rather than an OverflowError."""
+    try:
+        return utc_now() - timedelta(days=days, seconds=seconds)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)

@@ -4,7 +4,7 @@ Lifecycle (as httpx's clients): UNOPENED → OPENED → CLOSED. Re-opening raise
 no-op, and a Store dropped while open warns with ResourceWarning. Everything that differs between
 databases is the backend's (`asyncstore.backend`), chosen once from the URL; the public methods
 here only check the state and their arguments' types, and hand over (as aiosqlite's core does).
-Whatever fails comes back as an AsyncStoreError (`_in_the_tree`).
+Whatever fails comes back as an AsyncStoreError (`_ErrorsInTheTree`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import warnings
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -25,14 +25,11 @@ from asyncstore.errors import AsyncStoreError, StoreClosedError
 from asyncstore.reports import HealthReport, StorageReport, WriteStats
 from asyncstore.schema.revisions import SchemaState
 from asyncstore.schema.validation import require_type
-from asyncstore.writes import AtomicStatements, InsertRows, StampHeartbeat, UpdateRow, WriteOp
+from asyncstore.writes import WRITE_OPERATIONS, WriteOp
 
 __all__ = ["HealthReport", "Store", "StoreState"]
 
 ResultT = TypeVar("ResultT")
-
-# The write operations every backend executes (a bare WriteOp, or another subclass, is not one).
-_OPERATIONS = (AtomicStatements, InsertRows, StampHeartbeat, UpdateRow)
 
 
 class StoreState(enum.Enum):
@@ -149,8 +146,10 @@ class Store:
 
     async def submit(self, op: WriteOp[ResultT]) -> ResultT:
         """Run one write operation (`asyncstore.writes`) and return its result once committed."""
-        require_type("op", op, _OPERATIONS, "a write operation of asyncstore.writes")
-        return await self._in_the_tree(self._open_backend("writes").submit(op), op.subject)
+        require_type("op", op, WRITE_OPERATIONS, "a write operation of asyncstore.writes")
+        backend = self._open_backend("writes")
+        with _ErrorsInTheTree(backend, op.subject):
+            return await backend.submit(op)
 
     async def fetch_all(
         self,
@@ -169,8 +168,9 @@ class Store:
         (a replica may lag behind writes just made)."""
         require_type("sql", sql, (str, Executable), "SQL text or a SQLAlchemy statement")
         require_type("primary", primary, bool, "True or False")
-        reading = self._open_backend("reads").fetch(sql, params, primary=primary)
-        return await self._in_the_tree(reading, "read")
+        backend = self._open_backend("reads")
+        with _ErrorsInTheTree(backend, "read"):
+            return await backend.fetch(sql, params, primary=primary)
 
     async def create_tables(self) -> None:
         """Create the spec's tables and indexes if they do not exist.
@@ -178,34 +178,23 @@ class Store:
         Opening the Store already did this for an empty database (and recorded the schema
         revision); the call stays for the spec's setup code and is a cheap no-op then.
         """
-        await self._in_the_tree(self._open_backend("writes").create_tables(), "create_tables")
+        backend = self._open_backend("writes")
+        with _ErrorsInTheTree(backend, "create_tables"):
+            await backend.create_tables()
 
     async def health(self) -> HealthReport:
         """Run a read and a no-op write through the real paths and time them."""
-        return await self._in_the_tree(self._open_backend("health checks").health(), "health")
+        backend = self._open_backend("health checks")
+        with _ErrorsInTheTree(backend, "health"):
+            return await backend.health()
 
     async def storage(self) -> StorageReport:
         """How much room the database takes (file and WAL, or the server's database)."""
-        return await self._in_the_tree(self._open_backend("reads").storage(), "storage")
+        backend = self._open_backend("reads")
+        with _ErrorsInTheTree(backend, "storage"):
+            return await backend.storage()
 
     # --- internals ------------------------------------------------------------------------
-
-    async def _in_the_tree(self, call: Awaitable[ResultT], subject: str) -> ResultT:
-        """The backend's answer, and any error as an AsyncStoreError.
-
-        Each backend translates the driver errors it knows; this is the last line for one it
-        does not (asyncpg's "the server expects 0 arguments for this query" carries no SQLSTATE),
-        so a caller's `except AsyncStoreError` holds. The cause stays chained. Cancellation
-        (a BaseException) passes untouched."""
-        try:
-            return await call
-        except AsyncStoreError:
-            raise
-        except Exception as exc:
-            translated = self._backend.translate_error(exc, subject)
-            if not isinstance(translated, AsyncStoreError):
-                translated = AsyncStoreError(f"{subject}: {type(exc).__name__}: {exc}")
-            raise translated from exc
 
     def _open_backend(self, what: str) -> Backend:
         if self._state is StoreState.OPENED:
@@ -216,3 +205,35 @@ class Store:
                 "'async with Store(...) as store:' or 'await store.start()'"
             )
         raise StoreClosedError(f"the Store is {self._state.value}; {what} need an open Store")
+
+
+class _ErrorsInTheTree:
+    """`with _ErrorsInTheTree(backend, subject):` any error of the block as an AsyncStoreError.
+
+    Each backend translates the driver errors it knows; this is the last line for one it does
+    not (asyncpg's "the server expects 0 arguments for this query" carries no SQLSTATE), so a
+    caller's `except AsyncStoreError` holds. The cause stays chained; cancellation (a
+    BaseException) passes untouched. A plain object, not a wrapping coroutine: no extra await
+    on every read and write."""
+
+    __slots__ = ("_backend", "_subject")
+
+    def __init__(self, backend: Backend, subject: str) -> None:
+        self._backend = backend
+        self._subject = subject
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, AsyncStoreError) or not isinstance(exc, Exception):
+            return
+        translated = self._backend.translate_error(exc, self._subject)
+        if not isinstance(translated, AsyncStoreError):
+            translated = AsyncStoreError(f"{self._subject}: {type(exc).__name__}: {exc}")
+        raise translated from exc

@@ -18,6 +18,7 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.sql.expression import Executable, Update
 
 __all__ = [
+    "WRITE_OPERATIONS",
     "AtomicStatements",
     "InsertRows",
     "Params",
@@ -104,6 +105,10 @@ class AtomicStatements(WriteOp[list[int]]):
     statements: Sequence[tuple[Executable, Mapping[str, Any]]]
     subject: str
     bulk: bool = False
+
+
+# Every write operation a backend executes (a bare WriteOp, or another subclass, is not one).
+WRITE_OPERATIONS = (InsertRows, UpdateRow, StampHeartbeat, AtomicStatements)
 
 
 @lru_cache(maxsize=256)

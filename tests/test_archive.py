@@ -284,3 +284,13 @@ async def test_cleanup_without_old_rows_writes_no_archive(db_url: str, tmp_path:
         report = await TradeRepository(store).cleanup(archive=tmp_path / "old.csv")
     assert report.total == 0 and report.archives == []
     assert not (tmp_path / "old.csv").exists()  # noqa: ASYNC240
+
+
+def test_csv_times_from_postgresql_text_of_the_same_width() -> None:
+    """PostgreSQL prints a TIMESTAMPTZ whose microseconds end in 000 as '….038+00': 26
+    characters, like asyncstore's own format, but with an offset; both are archived alike."""
+    from asyncstore.operations.archive import _csv_time
+
+    expected = "2026-12-02T02:54:47.038000+00:00"
+    assert _csv_time("2026-12-02 02:54:47.038+00") == expected
+    assert _csv_time("2026-12-02 02:54:47.038000") == expected

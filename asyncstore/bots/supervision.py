@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
-from asyncstore.clock import utc_now
+from asyncstore.clock import utc_ago
 from asyncstore.repository import TradeRepository
 from asyncstore.schema.records import BotInstanceRecord
 from asyncstore.schema.validation import require_number, require_type
@@ -19,7 +18,8 @@ async def find_stale_bots(
     """Running bots whose last heartbeat is older than `missed` intervals of `every` seconds
     (or that never beat)."""
     require_type("repo", repo, TradeRepository, "a TradeRepository")
-    cutoff = _seconds_ago(require_number("every", every) * require_number("missed", missed))
+    # A span past the calendar means "never": only bots that never beat are stale then.
+    cutoff = utc_ago(seconds=require_number("every", every) * require_number("missed", missed))
     return [
         bot
         for bot in await repo.get_bot_instances(status="running")
@@ -37,12 +37,3 @@ async def mark_stale_bots(
             *(repo.update_bot_instance(bot.id, {"status": "error"}) for bot in stale)
         )
     )
-
-
-def _seconds_ago(seconds: float) -> datetime:
-    """Now minus `seconds`; a span longer than the calendar (back to year 1) means "never"
-    rather than overflowing timedelta or datetime: only bots that never beat are stale."""
-    try:
-        return utc_now() - timedelta(seconds=seconds)
-    except OverflowError:
-        return datetime.min.replace(tzinfo=UTC)

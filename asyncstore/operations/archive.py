@@ -49,7 +49,9 @@ def _csv_time(stored: str | None) -> str:
     """Stored UTC text → ISO 8601 with its offset ('2026-01-02T03:04:05.000006+00:00')."""
     if stored is None:
         return ""
-    if len(stored) == 26 and stored[10] == " ":  # asyncstore's own fixed-width format
+    # asyncstore's own fixed-width format, 'YYYY-MM-DD HH:MM:SS.ffffff' (six digits, no offset):
+    # PostgreSQL's text for TIMESTAMPTZ can be as long ('… 02:54:47.038+00') and is not it.
+    if len(stored) == 26 and stored[10] == " " and stored[20:].isdigit():
         return f"{stored[:10]}T{stored[11:]}+00:00"
     parsed = UTCDateTime.from_db(stored)  # rows written by other tools
     return parsed.isoformat() if parsed is not None else ""

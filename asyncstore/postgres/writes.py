@@ -4,9 +4,11 @@ each kind it ran (heartbeat UPDATEs are counted as they are sent)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 from typing import Any
+
+from sqlalchemy.sql.expression import Executable
 
 from asyncstore.postgres.statements import HEARTBEAT, MAX_PARAMETERS, compiled, insert_sql
 from asyncstore.writes import AtomicStatements, InsertRows, StampHeartbeat, UpdateRow, WriteOp
@@ -38,27 +40,31 @@ async def _insert(conn: Any, op: InsertRows, log: StatementLog) -> int:
     return inserted
 
 
+def _bound(
+    statement: Executable, values: Mapping[str, Any], log: StatementLog
+) -> tuple[str, tuple[Any, ...]]:
+    """The statement's SQL for asyncpg and its values in order, logged."""
+    text = compiled(statement)
+    params = text.params(values)
+    log(text.sql, params)
+    return text.sql, params
+
+
 async def run_write(conn: Any, op: WriteOp[Any], log: StatementLog) -> tuple[Any, int]:
     """Run `op` on `conn`; returns (its result, heartbeat UPDATEs sent)."""
     if isinstance(op, InsertRows):
         return await _insert(conn, op, log), 0
     if isinstance(op, UpdateRow):
-        statement = compiled(op.statement)
-        params = statement.params(op.bind_values)
-        log(statement.sql, params)
-        row = await conn.fetchrow(statement.sql, *params)
+        sql, params = _bound(op.statement, op.bind_values, log)
+        row = await conn.fetchrow(sql, *params)
         return (None if row is None else tuple(row)), 0
     if isinstance(op, StampHeartbeat):
-        statement = compiled(HEARTBEAT)
-        params = statement.params({"bot_id": op.bot_id, "at": op.at})
-        log(statement.sql, params)
-        return await conn.fetchval(statement.sql, *params) is not None, 1
+        sql, params = _bound(HEARTBEAT, {"bot_id": op.bot_id, "at": op.at}, log)
+        return await conn.fetchval(sql, *params) is not None, 1
     if isinstance(op, AtomicStatements):
         counts = []
-        for each, values in op.statements:
-            statement = compiled(each)
-            params = statement.params(values)
-            log(statement.sql, params)
-            counts.append(_rowcount(await conn.execute(statement.sql, *params)))
+        for statement, values in op.statements:
+            sql, params = _bound(statement, values, log)
+            counts.append(_rowcount(await conn.execute(sql, *params)))
         return counts, 0
     raise TypeError(f"not a write operation: {op!r}")

@@ -6,11 +6,10 @@ The deleting itself is asyncstore.operations.retention's.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from asyncstore.clock import utc_now
+from asyncstore.clock import utc_ago
 from asyncstore.errors import AsyncStoreError, FieldError, InvalidDataError
 from asyncstore.operations.retention import (
     CleanupProgress,
@@ -27,9 +26,8 @@ __all__ = ["cleanup"]
 async def cleanup(
     store: Store, days: Any, metrics_days: Any, archive: Any, *, on_progress: Any
 ) -> CleanupReport:
-    now = utc_now()
-    trade_cutoff = _days_before(now, require_days("days_to_keep", days))
-    metrics_cutoff = _days_before(now, require_days("metrics_days_to_keep", metrics_days))
+    trade_cutoff = utc_ago(days=require_days("days_to_keep", days))
+    metrics_cutoff = utc_ago(days=require_days("metrics_days_to_keep", metrics_days))
     require_callable("on_progress", on_progress)
     path = _archive_path(archive)
     callback = None if on_progress is None else _CallersCallback(on_progress)
@@ -75,15 +73,6 @@ def _stopped(exc: Exception, archive: Path | None) -> AsyncStoreError:
         f"cleanup stopped: archive {archive}: {what}. Every row deleted so far is in the "
         "archive or staged beside it; run the cleanup again with the same archive"
     )
-
-
-def _days_before(now: datetime, days: int) -> datetime:
-    """`days` before `now`; keeping more days than the calendar has (back to year 1) keeps
-    everything, rather than overflowing timedelta or datetime."""
-    try:
-        return now - timedelta(days=days)
-    except OverflowError:
-        return datetime.min.replace(tzinfo=UTC)
 
 
 def _archive_path(archive: Any) -> Path | None:

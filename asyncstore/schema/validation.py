@@ -142,8 +142,8 @@ def validate_row_id(value: Any, name: str = "trade_id") -> str | None:
         return None
 
 
-def require_number(name: str, value: Any, *, positive: bool = True) -> float:
-    """A count of seconds or the like: a finite int or float (not a bool), > 0 when `positive`.
+def require_number(name: str, value: Any) -> float:
+    """A count of seconds or the like: a finite int or float (not a bool), > 0.
     (An infinite interval would sleep forever, or overflow the timedelta it becomes.)"""
     number = math.nan
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -153,6 +153,6 @@ def require_number(name: str, value: Any, *, positive: bool = True) -> float:
         raise InvalidDataError(
             name, [FieldError(name, f"must be a finite number, got {value!r:.60}")]
         )
-    if positive and number <= 0:
+    if number <= 0:
         raise InvalidDataError(name, [FieldError(name, f"must be > 0, got {value!r}")])
     return number

@@ -38,30 +38,25 @@ class SQLiteBackend:
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
-        self.path: Path | None = sqlite_path(settings.database_url)
+        self.path = sqlite_path(settings.database_url)
         self.shown_url = str(self.path)
-        self._file = self.path
-        self._lock = DatabaseLock(self._file)
+        self.stats = WriteStats()
+        self._lock = DatabaseLock(self.path)
         self._writer: WriteQueue | None = None
         self._reader: ReadPool | None = None
-        self._idle_stats = WriteStats()
-
-    @property
-    def stats(self) -> WriteStats:
-        return self._writer.stats if self._writer is not None else self._idle_stats
 
     @property
     def queue_depth(self) -> int:
         return self._writer.depth if self._writer is not None else 0
 
     async def start(self) -> SchemaState:
-        path = self._file
+        path = self.path
         try:
             self._lock.acquire_shared()
             # The check (and an upgrade, if asked) runs on a worker thread; a cancelled start
             # waits for it before giving up the lock (nothing may open a half-upgraded file).
             schema = await in_thread_to_the_end(prepare_schema, path, self.settings, self._lock)
-            writer = WriteQueue(path, self.settings)
+            writer = WriteQueue(path, self.settings, self.stats)
             await writer.start()  # switches the file to WAL
         except BaseException as exc:
             self._lock.release()
@@ -82,8 +77,6 @@ class SQLiteBackend:
 
     async def close(self) -> None:
         writer, reader = self._writer, self._reader
-        if writer is not None:
-            self._idle_stats = writer.stats  # the counters stay readable after close
         self._writer = self._reader = None
         # Readers go first so that the writer's connection is the file's last one: closing it
         # checkpoints the WAL into the database and removes it (read-only ones cannot).
@@ -136,9 +129,9 @@ class SQLiteBackend:
         )
 
     async def storage(self) -> StorageReport:
-        wal = self._file.with_name(self._file.name + "-wal")
+        wal = self.path.with_name(self.path.name + "-wal")
         wal_bytes = wal.stat().st_size if wal.exists() else 0
-        return StorageReport(self.shown_url, self._file.stat().st_size, wal_bytes)
+        return StorageReport(self.shown_url, self.path.stat().st_size, wal_bytes)
 
     def translate_error(self, exc: BaseException, subject: str) -> BaseException:
         return translate_sqlite_error(exc, subject, busy_timeout_ms=self.settings.busy_timeout_ms)

@@ -38,7 +38,7 @@ class StatementTrace:
     """The writer connection's trace callback: logs (echo) and counts (while counting)."""
 
     def __init__(self, conn: sqlite3.Connection, *, echo: bool) -> None:
-        self._conn = conn
+        self.conn = conn  # the writer's connection, which this trace watches
         self._echo = echo
         self._counting = False
         self.count = 0
@@ -57,13 +57,13 @@ class StatementTrace:
         statement, so it is on only around the statements being counted)."""
         self._counting = True
         if not self._echo:
-            self._conn.set_trace_callback(self)
+            self.conn.set_trace_callback(self)
         try:
             yield
         finally:
             self._counting = False
             if not self._echo:
-                self._conn.set_trace_callback(None)
+                self.conn.set_trace_callback(None)
 
 
 def open_writer_connection(

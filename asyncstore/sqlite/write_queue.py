@@ -17,7 +17,6 @@ room), commits every operation already accepted, then stops the thread.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ class _Pending:
 
 
 class WriteQueue:
-    def __init__(self, path: Path, settings: StoreSettings) -> None:
+    def __init__(self, path: Path, settings: StoreSettings, stats: WriteStats) -> None:
         self._path = path
         self._settings = settings
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asyncstore-writer")
@@ -57,11 +56,11 @@ class WriteQueue:
         self._slots = asyncio.Semaphore(settings.write_queue_size)
         self._wakeup = asyncio.Event()
         self._accepting = False
-        self._conn: sqlite3.Connection | None = None
+        # The writer's connection, inside its statement trace (opened on the writer thread).
         self._trace: StatementTrace | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_took_chunk = False
-        self.stats = WriteStats()
+        self.stats = stats  # the backend's: readable before start and after close
 
     @property
     def depth(self) -> int:
@@ -73,19 +72,17 @@ class WriteQueue:
         settings = self._settings
         echo = echo_enabled(settings.echo)
 
-        def open_on_writer_thread() -> tuple[sqlite3.Connection, StatementTrace]:
+        def open_on_writer_thread() -> StatementTrace:
             conn = open_writer_connection(
                 self._path,
                 busy_timeout_ms=settings.busy_timeout_ms,
                 durability=settings.durability,
                 journal_size_limit=settings.journal_size_limit_bytes,
             )
-            return conn, StatementTrace(conn, echo=echo)  # the connection's thread only
+            return StatementTrace(conn, echo=echo)  # set up on the connection's own thread
 
         try:
-            self._conn, self._trace = await loop.run_in_executor(
-                self._executor, open_on_writer_thread
-            )
+            self._trace = await loop.run_in_executor(self._executor, open_on_writer_thread)
         except BaseException:
             self._executor.shutdown(wait=False)
             raise
@@ -124,17 +121,17 @@ class WriteQueue:
                 if not task.cancelled():
                     task.exception()  # retrieved, so asyncio does not warn about it
         finally:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
+            if self._trace is not None:
+                trace, self._trace = self._trace, None
                 await asyncio.get_running_loop().run_in_executor(
-                    self._executor, close_connection, conn
+                    self._executor, close_connection, trace.conn
                 )
             self._executor.shutdown(wait=False)
 
-    def _connection(self) -> tuple[sqlite3.Connection, StatementTrace]:
-        if self._conn is None or self._trace is None:
+    def _connection(self) -> StatementTrace:
+        if self._trace is None:
             raise StoreClosedError("the writer connection is closed")
-        return self._conn, self._trace
+        return self._trace
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -167,9 +164,9 @@ class WriteQueue:
                 batch = self._take_batch()
                 if not batch:
                     continue
-                conn, trace = self._connection()
+                trace = self._connection()
                 ops = [pending.op for pending in batch]
-                running = loop.run_in_executor(self._executor, run_batch, conn, ops, trace)
+                running = loop.run_in_executor(self._executor, run_batch, trace.conn, ops, trace)
                 try:
                     result = await asyncio.shield(running)
                 except asyncio.CancelledError:
