@@ -17,7 +17,8 @@ from asyncstore import (
     StoreState,
     TradeRepository,
 )
-from asyncstore.sqlite.statements import ROWS_PER_STATEMENT
+from asyncstore.schema.tables import TRADES
+from asyncstore.sqlite.statements import ROWS_PER_STATEMENT, rows_per_statement
 from tests.conftest import (
     BOT_ID,
     count_rows,
@@ -86,29 +87,34 @@ async def test_one_failing_write_in_a_busy_batch_fails_alone(
 
 
 async def test_a_failing_write_of_several_statements_rolls_back_to_its_savepoint(
-    repo: TradeRepository, store: Store, bot: str, db_path: Path
+    db_url: str, db_path: Path
 ) -> None:
-    """A 50-row bulk chunk runs as two multi-row INSERTs; its second one fails on a taken id.
-    The first one's 32 rows are undone (its savepoint), while the other callers in the same
-    transaction commit."""
-    existing = await repo.create_trade(trade_data())
-    rows = [trade_data() for _ in range(50)]
-    rows[40]["id"] = existing.id  # in the chunk's second statement
-    batches_before = store.write_stats.batches
-    with write_lock_held(db_path) as blocker:
-        first = asyncio.create_task(repo.create_trade(trade_data()))
-        await writer_took_everything(store, accepted=1)
-        before = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(5)]
-        chunk = asyncio.create_task(repo.bulk_create_trades(rows))
-        after = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(5)]
-        await wait_until(lambda: queue_depth(store) == 11)
-        blocker.rollback()
-        results = await asyncio.gather(first, *before, chunk, *after, return_exceptions=True)
-    failed = results[6]
-    assert isinstance(failed, DuplicateError) and failed.rows_committed == 0
-    assert not any(isinstance(r, BaseException) for r in results[:6] + results[7:]), results
-    assert store.write_stats.batches - batches_before == 2  # `first`, then ONE for the rest
-    assert count_rows(db_path) == 1 + 1 + 10  # not one of the chunk's 50 rows
+    """A bulk chunk larger than one INSERT may carry (SQLite's parameter limit) runs as two
+    multi-row INSERTs; its second one fails on a taken id. The first one's rows are undone
+    (its savepoint), while the other callers in the same transaction commit."""
+    per_statement = rows_per_statement(TRADES)
+    store, repo = await open_store_with_bot(db_url, bulk_chunk_rows=per_statement + 50)
+    try:
+        existing = await repo.create_trade(trade_data())
+        rows = [trade_data() for _ in range(per_statement + 50)]
+        rows[per_statement + 40]["id"] = existing.id  # in the chunk's second statement
+        batches_before = store.write_stats.batches
+        with write_lock_held(db_path) as blocker:
+            first = asyncio.create_task(repo.create_trade(trade_data()))
+            await writer_took_everything(store, accepted=1)
+            before = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(5)]
+            chunk = asyncio.create_task(repo.bulk_create_trades(rows))
+            after = [asyncio.create_task(repo.create_trade(trade_data())) for _ in range(5)]
+            await wait_until(lambda: queue_depth(store) == 11)
+            blocker.rollback()
+            results = await asyncio.gather(first, *before, chunk, *after, return_exceptions=True)
+        failed = results[6]
+        assert isinstance(failed, DuplicateError) and failed.rows_committed == 0
+        assert not any(isinstance(r, BaseException) for r in results[:6] + results[7:]), results
+        assert store.write_stats.batches - batches_before == 2  # `first`, then ONE for the rest
+        assert count_rows(db_path) == 1 + 1 + 10  # not one of the chunk's rows
+    finally:
+        await store.close()
 
 
 async def test_cancelled_before_taken_is_not_written(

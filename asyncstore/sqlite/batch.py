@@ -2,12 +2,15 @@
 
 The batch is planned into steps: single-row inserts into one table merge into one step (multi-row
 INSERTs of ROWS_PER_STATEMENT rows), all heartbeats merge into one UPDATE, every other operation
-is a step of its own. Everything runs inside one BEGIN IMMEDIATE … COMMIT.
+is a step of its own (a bulk chunk: one INSERT of all its rows, as SQLite's parameter limit
+allows). Everything runs inside one BEGIN IMMEDIATE … COMMIT.
 
 A failure costs only what failed:
 - a multi-row INSERT statement that fails is undone by SQLite alone (a statement is atomic), and
   just its rows are run again one at a time, so only the faulty row's caller fails;
-- an operation of several statements runs behind its own SAVEPOINT and is rolled back to it.
+- an operation of one statement is atomic by itself; one of several statements (a chunk past the
+  parameter limit, a multi-statement AtomicStatements) runs behind its own SAVEPOINT and is
+  rolled back to it.
 Merging never runs an operation before one it depends on that arrived earlier (see `_plan`):
 a trade or heartbeat of a bot created earlier in the same batch finds its bot.
 If SQLite abandons the transaction by itself (I/O error, disk full), or COMMIT fails, every
@@ -34,6 +37,7 @@ from asyncstore.sqlite.statements import (
     compiled,
     insert_sql,
     multi_row_sql,
+    rows_per_statement,
 )
 from asyncstore.writes import (
     AtomicStatements,
@@ -113,17 +117,20 @@ class _Batch:
 
 def _statement_count(op: WriteOp[Any]) -> int:
     if isinstance(op, InsertRows):
-        return -(-len(op.rows) // ROWS_PER_STATEMENT)
+        return -(-len(op.rows) // rows_per_statement(op.table))
     if isinstance(op, AtomicStatements):
         return len(op.statements)
     return 1
 
 
-def _insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-    """Insert every row, ROWS_PER_STATEMENT at a time; returns how many rows were inserted."""
+def _insert_rows(conn: sqlite3.Connection, op: InsertRows) -> int:
+    """Insert every row of one operation in as few statements as SQLite's parameter limit
+    allows (a bulk chunk: one); returns how many rows were inserted."""
+    sql = insert_sql(op.table, op.ignore_duplicates)
+    step = rows_per_statement(op.table)
     inserted = 0
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        part = rows[start : start + ROWS_PER_STATEMENT]
+    for start in range(0, len(op.rows), step):
+        part = op.rows[start : start + step]
         statement = multi_row_sql(sql, len(part))
         inserted += conn.execute(statement, tuple(chain.from_iterable(part))).rowcount
     return inserted
@@ -148,7 +155,7 @@ def _execute(batch: _Batch, op: WriteOp[Any]) -> Any:
     """The one place the SQLite backend executes a write operation."""
     conn = batch.conn
     if isinstance(op, InsertRows):
-        return _insert_rows(conn, insert_sql(op.table, op.ignore_duplicates), op.rows)
+        return _insert_rows(conn, op)
     if isinstance(op, UpdateRow):
         update = compiled(op.statement)
         # fetchall steps the statement to its end, so no statement is left open at COMMIT.

@@ -8,6 +8,8 @@ multi-row INSERTs (one sqlite3 step per ROWS_PER_STATEMENT rows instead of one p
 from __future__ import annotations
 
 import functools
+import sqlite3
+from contextlib import closing
 
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects import sqlite
@@ -17,18 +19,34 @@ from asyncstore.schema.compiled import CompiledSQL, compile_statement
 
 __all__ = [
     "HEARTBEATS_SQL",
+    "MAX_PARAMETERS",
     "ROWS_PER_STATEMENT",
     "SQLITE",
     "compiled",
     "insert_sql",
     "multi_row_sql",
+    "rows_per_statement",
 ]
 
 SQLITE = sqlite.dialect()
 
-# Rows per multi-row INSERT: one sqlite3 step (one GIL release and re-acquire) per 32 rows instead
-# of per row; measured +25% rows/s single-threaded, and the loop thread gets the GIL back sooner.
+# Rows per multi-row INSERT of merged single-row writes: one sqlite3 step (one GIL release and
+# re-acquire) per 32 rows instead of per row; measured +25% rows/s single-threaded, and the loop
+# thread gets the GIL back sooner. A failed one re-runs just its 32 rows (see batch.py).
 ROWS_PER_STATEMENT = 32
+
+# Parameters SQLite takes in one statement (32766 since 3.32): an operation of many rows (a bulk
+# chunk) goes in as few statements as that allows, ideally one, which is atomic by itself and so
+# needs no savepoint (a savepoint cost bulk inserts 3-4%: its sub-journal copies every page the
+# chunk touches).
+with closing(sqlite3.connect(":memory:")) as _probe:
+    MAX_PARAMETERS = _probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+
+
+def rows_per_statement(table: Table) -> int:
+    """The most rows of `table` one INSERT of an operation may carry."""
+    return max(1, MAX_PARAMETERS // len(table.columns))
+
 
 # Every heartbeat of a batch in ONE statement, each bot keeping its own time (UPDATE … FROM,
 # SQLite >= 3.33); RETURNING tells which bots exist. SQLite's own syntax (VALUES columns are
