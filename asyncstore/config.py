@@ -47,6 +47,10 @@ class StoreSettings(BaseSettings):
     bulk_chunk_rows: int = Field(default=200, ge=1)
     # Round over-precise decimals half-even to the column's scale instead of refusing them.
     round_decimals: bool = False
+    # The largest extra_metadata document accepted, in bytes of its JSON text: a bigger one is
+    # an InvalidDataError naming the field (encoding it would hold the event loop, and every
+    # read of the row would pay for it).
+    max_metadata_bytes: int = Field(default=1024 * 1024, ge=1)
     # Upgrade an older database's schema at start (after a verified backup). Off by default:
     # a bot should not migrate a shared database by surprise; `asyncstore upgrade` does it.
     upgrade_schema: bool = False

@@ -23,6 +23,7 @@ from asyncstore.backend import Backend, backend_for
 from asyncstore.config import StoreSettings, load_settings, redacted
 from asyncstore.errors import AsyncStoreError, StoreClosedError
 from asyncstore.reports import HealthReport, StorageReport, WriteStats
+from asyncstore.schema.input_columns import InputRules
 from asyncstore.schema.revisions import SchemaState
 from asyncstore.schema.validation import require_type
 from asyncstore.writes import WRITE_OPERATIONS, WriteOp
@@ -58,6 +59,11 @@ class Store:
         self.settings: StoreSettings = load_settings(url, options)
         # The URL for messages and reports, which get printed and logged: never the password.
         self.shown_url = redacted(self.settings.database_url)
+        # What every write's input is checked against beyond its column types.
+        self.input_rules = InputRules(
+            round_decimals=self.settings.round_decimals,
+            max_metadata_bytes=self.settings.max_metadata_bytes,
+        )
         self._backend: Backend = backend_for(self.settings)
         self._state = StoreState.UNOPENED
         self._closing: asyncio.Future[None] | None = None

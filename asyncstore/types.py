@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+_STORED_TIME_LENGTH = len("2026-01-01 00:00:00.000000")
 
 # asyncstore's own decimal arithmetic context: a bot that lowers decimal.getcontext().prec
 # (common in trading code) must not make storing or summing money fail or round.
@@ -121,8 +122,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     def from_db(value: str | None) -> datetime | None:
         if value is None:
             return None
+        if len(value) == _STORED_TIME_LENGTH and value[-3:].isdigit():  # not '….123+00'
+            # asyncstore's own text: naming the offset in the text makes fromisoformat return
+            # an aware datetime directly (5x faster than parsing naive, then .replace(tzinfo)).
+            return datetime.fromisoformat(value + "+00:00")
         # fromisoformat also reads rows written by other tools ('YYYY-MM-DD HH:MM:SS').
         parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is UTC:  # PostgreSQL's '…+00' (its sessions run in UTC)
+            return parsed
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:

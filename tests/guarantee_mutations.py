@@ -181,6 +181,41 @@ MUTATIONS = [
         "tests/test_postgres_unavailable.py::"
         "test_a_connection_lost_during_commit_says_the_write_may_have_committed",
     ),
+    Mutation(
+        "results of many rows are decoded on a worker thread",
+        "asyncstore/threads.py",
+        "    if len(rows) <= SMALL_RESULT_ROWS:\n        return function(rows)",
+        "    if True:\n        return function(rows)",
+        "tests/test_loop_offload.py::test_many_rows_are_decoded_off_the_loop_few_on_it",
+    ),
+    Mutation(
+        "metrics are computed on a worker thread",
+        "asyncstore/repository/metrics.py",
+        "        figures = await asyncio.to_thread(figures_of, pairs)",
+        "        figures = figures_of(pairs)",
+        "tests/test_loop_offload.py::test_metrics_are_computed_off_the_loop",
+    ),
+    Mutation(
+        "metadata over max_metadata_bytes is refused",
+        "asyncstore/schema/input_columns.py",
+        "    if size > rules.max_metadata_bytes:",
+        "    if False:",
+        "tests/test_loop_offload.py::test_metadata_over_the_limit_is_refused_naming_the_field",
+    ),
+    Mutation(
+        "a forked child drops the pooled randomness of ids",
+        "asyncstore/ids.py",
+        "os.register_at_fork(after_in_child=_forget_pool)",
+        "pass",
+        "tests/test_ids.py::test_a_forked_child_never_repeats_its_parents_random_bits",
+    ),
+    Mutation(
+        "metrics re-sort times other tools wrote out of text order",
+        "asyncstore/repository/metrics.py",
+        "    if any(later < earlier for earlier, later in zip(exits, exits[1:], strict=False)):",
+        "    if False:",
+        "tests/test_metrics.py::test_exit_order_is_time_order_for_times_other_tools_wrote",
+    ),
 ]
 
 

@@ -91,7 +91,8 @@ async def test_a_transaction_sqlite_abandons_mid_batch_commits_nothing_of_it(tin
     file holds exactly what was acknowledged."""
     db = tiny_fs / "trading.db"
     filler = tiny_fs / "filler"
-    async with Store(f"sqlite+aiosqlite:///{db}") as store:
+    # The 20 MB document is far over the default limit on metadata: lift it for this test.
+    async with Store(f"sqlite+aiosqlite:///{db}", max_metadata_bytes=30_000_000) as store:
         repo = TradeRepository(store)
         await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
         acknowledged = [(await repo.create_trade(trade_data())).id]

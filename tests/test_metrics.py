@@ -158,3 +158,34 @@ async def test_ties_in_exit_time_go_in_creation_order_whatever_the_ids(
     )
     metrics = await repo.calculate_performance_metrics(BOT_ID, starting_balance=1000)
     assert metrics.max_drawdown == Decimal("5.0000")
+
+
+async def test_exit_order_is_time_order_for_times_other_tools_wrote(tmp_path: Path) -> None:
+    """The database sorts by the stored time text; text with an offset (written by another tool)
+    sorts out of time order, and the metrics must still see the trades in time order."""
+    import sqlite3
+
+    from asyncstore import Store
+
+    path = tmp_path / "other_tool.db"
+    async with Store(f"sqlite+aiosqlite:///{path}") as store:
+        await store.create_tables()
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        loss = await repo.create_trade(trade_data(status="closed", net_pnl="-100"))
+        gain = await repo.create_trade(trade_data(status="closed", net_pnl="100"))
+    conn = sqlite3.connect(path)
+    with conn:  # 23:00 UTC written with its offset; sorts after 23:30 as text
+        conn.execute(
+            "UPDATE trades SET exit_time = '2024-01-02T01:00:00+02:00' WHERE id = ?", (loss.id,)
+        )
+        conn.execute(
+            "UPDATE trades SET exit_time = '2024-01-01 23:30:00.000000' WHERE id = ?", (gain.id,)
+        )
+    conn.close()
+    async with Store(f"sqlite+aiosqlite:///{path}") as store:
+        figures = await TradeRepository(store).calculate_performance_metrics(
+            BOT_ID, starting_balance="1000"
+        )
+    # In time order: 1000 -> 900 -> 1000, a 10 % drawdown (the text order would give 9.09 %).
+    assert figures.max_drawdown == Decimal("10.0000")

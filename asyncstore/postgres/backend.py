@@ -44,6 +44,7 @@ from asyncstore.reports import HealthReport, StorageReport, WriteStats
 from asyncstore.schema.compiled import named_params, positional_params
 from asyncstore.schema.revisions import SchemaState
 from asyncstore.sql_log import SQL_LOGGER, echo_enabled
+from asyncstore.threads import per_rows_off_loop
 from asyncstore.writes import AtomicStatements, StampHeartbeat, WriteOp
 
 _log = logging.getLogger("asyncstore.postgres")
@@ -54,6 +55,10 @@ ResultT = TypeVar("ResultT")
 
 # How long close() waits for operations still running before it drops their connections.
 CLOSE_GRACE_S = 60.0
+
+
+def _as_tuples(rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in rows]
 
 
 async def _fetch(pool: Any, statement: str, params: Sequence[Any]) -> list[Any]:
@@ -203,7 +208,7 @@ class PostgresBackend:
             raise self._error(exc, "read", write=False) from exc
         finally:
             self._leave()
-        return [tuple(row) for row in rows]
+        return await per_rows_off_loop(_as_tuples, rows)
 
     async def create_tables(self) -> None:
         self._enter()  # start() brought the schema to head: nothing to create

@@ -86,8 +86,7 @@ class BotRepository:
             if isinstance(rows, list | tuple)
             else self._owned(rows)
         )
-        rounding = self.store.settings.round_decimals
-        writer = BulkTradeWriter(self.store, TRADE_CODEC, on_conflict, round_decimals=rounding)
+        writer = BulkTradeWriter(self.store, TRADE_CODEC, on_conflict)
         return await writer.write(owned)
 
     async def _owned(self, rows: Iterable[Data] | AsyncIterable[Data]) -> AsyncIterator[Any]:

@@ -9,7 +9,7 @@ from asyncstore.clock import utc_now
 from asyncstore.errors import NotFoundError
 from asyncstore.repository.changes import Data, changes_of, update_row
 from asyncstore.repository.queries import ALL_BOTS, BOT_BY_ID, BOTS, BOTS_WITH_STATUS
-from asyncstore.repository.records import from_rows, from_updated_row, from_values
+from asyncstore.repository.records import from_row, from_rows, from_updated_row, from_values
 from asyncstore.schema.codec import TableCodec
 from asyncstore.schema.records import BotInstanceCreate, BotInstanceRecord, BotInstanceUpdate
 from asyncstore.schema.validation import validate, validate_bot_id, validate_bot_status
@@ -30,21 +30,19 @@ BOT_CODEC = TableCodec(BOTS)
 
 
 async def create_bot_instance(store: Store, data: Data) -> BotInstanceRecord:
-    bot = validate(
-        BotInstanceCreate, data, "bot instance", round_decimals=store.settings.round_decimals
-    )
+    bot = validate(BotInstanceCreate, data, "bot instance")
     now = utc_now()
     values: dict[str, Any] = {**bot.__dict__, "created_at": now, "updated_at": now}
     if bot.status == "running" and bot.started_at is None:
         values["started_at"] = now
-    row = BOT_CODEC.encode(values)
+    row = BOT_CODEC.encode_input(values, store.input_rules, "bot instance")
     await store.submit(InsertRows(BOTS, [row], f"bot instance {bot.id!r}"))
     return from_values(BotInstanceRecord, values)
 
 
 async def get_bot_instance(store: Store, bot_id: Any) -> BotInstanceRecord | None:
     rows = await store.fetch_all(BOT_BY_ID, {"id": validate_bot_id(bot_id)})
-    return from_rows(BotInstanceRecord, BOT_CODEC, rows)[0] if rows else None
+    return from_row(BotInstanceRecord, BOT_CODEC, rows[0]) if rows else None
 
 
 async def get_bot_instances(store: Store, status: Any = None) -> list[BotInstanceRecord]:
@@ -52,7 +50,7 @@ async def get_bot_instances(store: Store, status: Any = None) -> list[BotInstanc
         rows = await store.fetch_all(ALL_BOTS, {})
     else:
         rows = await store.fetch_all(BOTS_WITH_STATUS, {"status": validate_bot_status(status)})
-    return from_rows(BotInstanceRecord, BOT_CODEC, rows)
+    return await from_rows(BotInstanceRecord, BOT_CODEC, rows)
 
 
 async def update_bot_instance(store: Store, bot_id: Any, data: Data) -> BotInstanceRecord:

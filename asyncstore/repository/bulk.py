@@ -22,7 +22,7 @@ from asyncstore.errors import DuplicateError, FieldError, ForeignKeyError, Inval
 from asyncstore.ids import new_ids
 from asyncstore.repository.queries import TRADES, bots_existing
 from asyncstore.schema.codec import TableCodec
-from asyncstore.schema.records import ROUND_DECIMALS, TradeCreate
+from asyncstore.schema.records import TradeCreate
 from asyncstore.schema.validation import as_input
 from asyncstore.store import Store
 from asyncstore.writes import InsertRows
@@ -42,8 +42,6 @@ class BulkTradeWriter:
         store: Store,
         codec: TableCodec,
         on_conflict: Literal["error", "ignore"],
-        *,
-        round_decimals: bool,
     ) -> None:
         if on_conflict not in ("error", "ignore"):
             raise InvalidDataError(
@@ -53,7 +51,7 @@ class BulkTradeWriter:
         self._store = store
         self._codec = codec
         self._ignore = on_conflict == "ignore"
-        self._context = {ROUND_DECIMALS: round_decimals}
+        self._rules = store.input_rules
         self._chunk_rows = store.settings.bulk_chunk_rows
         self._known_bots: set[str] = set()
         self._committed = 0
@@ -117,7 +115,7 @@ class BulkTradeWriter:
         for start in range(0, len(chunk), _ROWS_PER_YIELD):
             part = [as_input(row) for row in chunk[start : start + _ROWS_PER_YIELD]]
             try:
-                trades = _TRADE_LIST.validate_python(part, context=self._context)
+                trades = _TRADE_LIST.validate_python(part)
             except ValidationError as exc:
                 raise InvalidDataError.from_validation_error(
                     "trades", exc, row_offset=offset + start
@@ -135,7 +133,11 @@ class BulkTradeWriter:
                     raise DuplicateError(f"row {index}.id: {row_id} repeats row {earlier}")
                 now = next(stamps)
                 fixed = {"id": row_id, "created_at": now, "updated_at": now}
-                encoded.append(self._codec.encode(trade.__dict__, fixed))
+                encoded.append(
+                    self._codec.encode_input(
+                        trade.__dict__, self._rules, "trades", fixed=fixed, row_index=index
+                    )
+                )
             await asyncio.sleep(0)
         return encoded
 

@@ -22,9 +22,7 @@ Data = Mapping[str, Any] | BaseModel
 
 def changes_of(store: Store, model: type[BaseModel], data: Any, subject: str) -> dict[str, Any]:
     """The fields `data` sets, validated by `model`; at least one."""
-    changes = validate(
-        model, data, subject, round_decimals=store.settings.round_decimals
-    ).model_dump(exclude_unset=True)
+    changes = validate(model, data, subject).model_dump(exclude_unset=True)
     if not changes:
         raise InvalidDataError(subject, [FieldError("data", "no fields to update")])
     return changes
@@ -40,7 +38,9 @@ async def update_row(
     owner: str | None = None,
 ) -> tuple[Any, ...]:
     """Apply `changes` (and a new updated_at) to one row; the row as stored, or NotFoundError."""
-    values = codec.encode_values({**changes, "updated_at": utc_now()})
+    values = codec.encode_input_values(
+        {**changes, "updated_at": utc_now()}, store.input_rules, subject
+    )
     row = await store.submit(UpdateRow(codec.table, row_id, values, subject, owner=owner))
     if row is None:
         raise NotFoundError(f"no {subject} exists")

@@ -2,32 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
+
+from sqlalchemy import bindparam, func, select
 
 from asyncstore.clock import utc_now
 from asyncstore.errors import NotFoundError, UnreadableRowError
 from asyncstore.ids import new_id
 from asyncstore.repository.bots import get_bot_instance
 from asyncstore.repository.changes import Data
-from asyncstore.repository.performance import ClosedTrade, compute_metrics
+from asyncstore.repository.performance import ClosedTrades, compute_metrics
 from asyncstore.repository.records import from_values
-from asyncstore.repository.trades import get_trades_with_status
-from asyncstore.schema.codec import TableCodec
+from asyncstore.schema.codec import InputRules, TableCodec
 from asyncstore.schema.records import (
     PerformanceMetricsCreate,
     PerformanceMetricsRecord,
-    TradeRecord,
 )
-from asyncstore.schema.tables import METRICS
+from asyncstore.schema.tables import METRICS, TRADES
 from asyncstore.schema.validation import validate, validate_money
 from asyncstore.store import Store
-from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, quantum
+from asyncstore.threads import SMALL_RESULT_ROWS, per_rows_off_loop
+from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, UTCDateTime, quantum
 from asyncstore.writes import InsertRows
 
 __all__ = ["calculate_performance_metrics", "create_performance_metrics"]
 
 METRICS_CODEC = TableCodec(METRICS)
+_ROUNDED = InputRules(round_decimals=True)
 
 
 def _fits(column: str, value: Any) -> bool:
@@ -40,13 +45,8 @@ def _fits(column: str, value: Any) -> bool:
 
 
 async def create_performance_metrics(store: Store, data: Data) -> PerformanceMetricsRecord:
-    metrics = validate(
-        PerformanceMetricsCreate,
-        data,
-        "performance metrics",
-        round_decimals=store.settings.round_decimals,
-    )
-    return await _insert(store, metrics)
+    metrics = validate(PerformanceMetricsCreate, data, "performance metrics")
+    return await _insert(store, metrics, store.input_rules)
 
 
 async def calculate_performance_metrics(
@@ -58,25 +58,76 @@ async def calculate_performance_metrics(
     start: Decimal | None = None
     if starting_balance is not None:
         start = validate_money("starting_balance", starting_balance)
-    closed = await get_trades_with_status(store, "closed", bot.id, None, limit=None)
-    # Creation order first, then a stable sort by exit: ties in exit_time keep creation order.
-    trades = sorted(map(_closed_trade, closed), key=lambda trade: trade.exited_at)
-    if start is None and bot.current_balance is not None:
-        balance = _finite("bot_instances", bot.id, "current_balance", bot.current_balance)
-        with localcontext(DECIMAL_CONTEXT):  # exact whatever the caller's context
-            start = balance - sum((t.net_pnl for t in trades), Decimal(0))
-    figures = compute_metrics(trades, start)
+    # Decoding and the arithmetic grow with the bot's history: worker threads do them.
+    rows = await store.fetch_all(_CLOSED_TRADES, {"bot_id": bot.id})
+    pairs = await per_rows_off_loop(_closed_trades, rows)
+
+    def figures_of(pairs: list[tuple[datetime, Decimal]]) -> dict[str, Any]:
+        trades = _in_exit_order(pairs)
+        opening = start
+        if opening is None and bot.current_balance is not None:
+            balance = _finite("bot_instances", bot.id, "current_balance", bot.current_balance)
+            with localcontext(DECIMAL_CONTEXT):  # exact whatever the caller's context
+                opening = balance - sum(trades.net_pnl, Decimal(0))
+        return compute_metrics(trades, opening)
+
+    if len(pairs) <= SMALL_RESULT_ROWS:
+        figures = figures_of(pairs)
+    else:
+        figures = await asyncio.to_thread(figures_of, pairs)
     overflow = [name for name, value in figures.items() if not _fits(name, value)]
     values = {name: value for name, value in figures.items() if name not in overflow}
     values.update(bot_id=bot.id, extra_metadata={"overflow": overflow} if overflow else None)
-    metrics = validate(PerformanceMetricsCreate, values, "performance metrics", round_decimals=True)
-    return await _insert(store, metrics)
+    metrics = validate(PerformanceMetricsCreate, values, "performance metrics")
+    # Computed figures are rounded to their columns (the ones that overflow were left out).
+    return await _insert(store, metrics, _ROUNDED)
 
 
-def _closed_trade(trade: TradeRecord) -> ClosedTrade:
-    net_pnl = Decimal(0) if trade.net_pnl is None else trade.net_pnl
-    exited_at = trade.exit_time or trade.created_at
-    return ClosedTrade(exited_at, _finite("trades", trade.id, "net_pnl", net_pnl))
+# Only what the metrics need, in exit order, ties in creation order. (Times are stored as
+# fixed-width UTC text on SQLite, so the text order is the time order; `_in_exit_order` checks.)
+_EXITED_AT = func.coalesce(TRADES.c.exit_time, TRADES.c.created_at)
+_CLOSED_TRADES = (
+    select(TRADES.c.id, TRADES.c.exit_time, TRADES.c.created_at, TRADES.c.net_pnl)
+    .where(TRADES.c.bot_id == bindparam("bot_id"), TRADES.c.status == "closed")
+    .order_by(_EXITED_AT, TRADES.c.created_at, TRADES.c.id)
+)
+_read_money = ExactDecimal(20, 8).from_db  # trades.net_pnl's type
+
+
+def _read_time(text: str) -> datetime:
+    moment = UTCDateTime.from_db(text)
+    if moment is None:  # created_at is NOT NULL
+        raise ValueError("created_at is NULL")
+    return moment
+
+
+def _closed_trades(rows: Sequence[Sequence[Any]]) -> list[tuple[datetime, Decimal]]:
+    """(exit time, net PnL) of each row (a trade without exit_time exits at its creation)."""
+    trades = []
+    for row_id, exit_time, created_at, net_pnl in rows:
+        try:
+            exited_at = _read_time(exit_time if exit_time is not None else created_at)
+            pnl = _read_money(net_pnl) or Decimal(0)
+        except (ValueError, ArithmeticError) as exc:
+            raise UnreadableRowError(f"trades row {row_id!r}: {exc}") from exc
+        trades.append((exited_at, _finite("trades", row_id, "net_pnl", pnl)))
+    return trades
+
+
+def _in_exit_order(trades: list[tuple[datetime, Decimal]]) -> ClosedTrades:
+    """The query sorted them already. Times another tool wrote in another text form (with an
+    offset, say) can sort out of time order as text: only then are they sorted here (stable,
+    so ties keep creation order). The check is a Python loop, which lets the loop's thread in;
+    a sort is one long C call that would not."""
+    exits = [exited for exited, _ in trades]
+    if any(later < earlier for earlier, later in zip(exits, exits[1:], strict=False)):
+        trades.sort(key=_exit_time)
+        exits = [exited for exited, _ in trades]
+    return ClosedTrades(exits, [pnl for _, pnl in trades])
+
+
+def _exit_time(trade: tuple[datetime, Decimal]) -> datetime:
+    return trade[0]
 
 
 def _finite(table: str, row_id: str, column: str, value: Decimal) -> Decimal:
@@ -90,7 +141,9 @@ def _finite(table: str, row_id: str, column: str, value: Decimal) -> Decimal:
     return value
 
 
-async def _insert(store: Store, metrics: PerformanceMetricsCreate) -> PerformanceMetricsRecord:
+async def _insert(
+    store: Store, metrics: PerformanceMetricsCreate, rules: InputRules
+) -> PerformanceMetricsRecord:
     now = utc_now()
     values = {
         **metrics.__dict__,
@@ -98,6 +151,7 @@ async def _insert(store: Store, metrics: PerformanceMetricsCreate) -> Performanc
         "calculated_at": metrics.calculated_at or now,
         "created_at": now,
     }
+    row = METRICS_CODEC.encode_input(values, rules, "performance metrics")
     subject = f"performance metrics {values['id']} (bot_id {metrics.bot_id!r})"
-    await store.submit(InsertRows(METRICS, [METRICS_CODEC.encode(values)], subject))
+    await store.submit(InsertRows(METRICS, [row], subject))
     return from_values(PerformanceMetricsRecord, values)

@@ -28,16 +28,23 @@ from typing import Any
 
 from asyncstore.types import DECIMAL_CONTEXT
 
-__all__ = ["ClosedTrade", "compute_metrics"]
+__all__ = ["ClosedTrades", "compute_metrics"]
 
 _CTX = DECIMAL_CONTEXT
 _HUNDRED = Decimal(100)
 
 
 @dataclass(frozen=True, slots=True)
-class ClosedTrade:
-    exited_at: datetime
-    net_pnl: Decimal
+class ClosedTrades:
+    """A bot's closed trades in exit order, as two columns: a list of datetimes and one of
+    Decimals hold no objects the garbage collector tracks, where an object per trade would make
+    its full passes (which hold every thread) longer for a bot with a long history."""
+
+    exited_at: list[datetime]
+    net_pnl: list[Decimal]
+
+    def __len__(self) -> int:
+        return len(self.net_pnl)
 
 
 def _mean(values: Sequence[Decimal]) -> Decimal:
@@ -60,13 +67,13 @@ def _sharpe(returns: Sequence[Fraction]) -> Decimal | None:
     return _CTX.multiply(_CTX.divide(_decimal(mean), deviation), _CTX.sqrt(Decimal(365)))
 
 
-def _daily_returns(trades: Sequence[ClosedTrade], start: Decimal) -> list[Fraction] | None:
+def _daily_returns(trades: ClosedTrades, start: Decimal) -> list[Fraction] | None:
     """Returns of end-of-UTC-day equity from the first exit's day to the last's; None if equity
     is not positive at the start of some day (a return is undefined there)."""
     pnl_by_day: dict[date, Decimal] = {}
-    for trade in trades:
-        day = trade.exited_at.date()
-        pnl_by_day[day] = pnl_by_day.get(day, Decimal(0)) + trade.net_pnl
+    for exited_at, net_pnl in zip(trades.exited_at, trades.net_pnl, strict=True):
+        day = exited_at.date()
+        pnl_by_day[day] = pnl_by_day.get(day, Decimal(0)) + net_pnl
     day, last = min(pnl_by_day), max(pnl_by_day)
     returns, equity = [], start
     while day <= last:
@@ -78,13 +85,13 @@ def _daily_returns(trades: Sequence[ClosedTrade], start: Decimal) -> list[Fracti
     return returns
 
 
-def _equity_figures(trades: Sequence[ClosedTrade], start: Decimal) -> dict[str, Any]:
+def _equity_figures(trades: ClosedTrades, start: Decimal) -> dict[str, Any]:
     if start <= 0:
         return {"total_return": None, "max_drawdown": None, "sharpe_ratio": None}
     equity = peak = start
     worst = Decimal(0)
-    for trade in trades:
-        equity += trade.net_pnl
+    for net_pnl in trades.net_pnl:
+        equity += net_pnl
         peak = max(peak, equity)
         if peak > 0:
             worst = max(worst, _CTX.divide(peak - equity, peak))
@@ -97,7 +104,7 @@ def _equity_figures(trades: Sequence[ClosedTrade], start: Decimal) -> dict[str, 
     }
 
 
-def compute_metrics(trades: Sequence[ClosedTrade], start: Decimal | None) -> dict[str, Any]:
+def compute_metrics(trades: ClosedTrades, start: Decimal | None) -> dict[str, Any]:
     """The metrics of `trades` (already in exit order), unrounded; keys are the table's columns.
 
     All arithmetic runs in asyncstore's decimal context, whatever the caller's context is."""
@@ -105,12 +112,12 @@ def compute_metrics(trades: Sequence[ClosedTrade], start: Decimal | None) -> dic
         return _compute(trades, start)
 
 
-def _compute(trades: Sequence[ClosedTrade], start: Decimal | None) -> dict[str, Any]:
+def _compute(trades: ClosedTrades, start: Decimal | None) -> dict[str, Any]:
     total = len(trades)
     if total == 0:
         return {"total_trades": 0, "winning_trades": 0, "losing_trades": 0}
-    winners = [t.net_pnl for t in trades if t.net_pnl > 0]
-    losers = [t.net_pnl for t in trades if t.net_pnl < 0]
+    winners = [pnl for pnl in trades.net_pnl if pnl > 0]
+    losers = [pnl for pnl in trades.net_pnl if pnl < 0]
     loss_sum = sum(losers, Decimal(0))
     figures: dict[str, Any] = {
         "total_trades": total,

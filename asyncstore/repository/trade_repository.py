@@ -111,8 +111,7 @@ class TradeRepository:
         skips rows whose id already exists (or came earlier in the batch), so re-running an
         optimizer batch with the same ids is idempotent.
         """
-        rounding = self.store.settings.round_decimals
-        writer = BulkTradeWriter(self.store, TRADE_CODEC, on_conflict, round_decimals=rounding)
+        writer = BulkTradeWriter(self.store, TRADE_CODEC, on_conflict)
         return await writer.write(rows)
 
     def for_bot(self, bot_id: str) -> BotRepository:

@@ -9,9 +9,14 @@ from asyncstore.errors import NotFoundError
 from asyncstore.ids import new_id
 from asyncstore.repository.changes import Data, changes_of, update_row
 from asyncstore.repository.queries import TRADE_BY_ID, TRADES, trades_with_status
-from asyncstore.repository.records import from_rows, from_updated_row, from_values
+from asyncstore.repository.records import from_row, from_rows, from_updated_row, from_values
 from asyncstore.schema.codec import TableCodec
-from asyncstore.schema.records import TradeCreate, TradeRecord, TradeUpdate
+from asyncstore.schema.records import (
+    NON_NEGATIVE_TRADE_COLUMNS,
+    TradeCreate,
+    TradeRecord,
+    TradeUpdate,
+)
 from asyncstore.schema.validation import (
     validate,
     validate_bot_id,
@@ -20,6 +25,7 @@ from asyncstore.schema.validation import (
     validate_symbol,
 )
 from asyncstore.store import Store
+from asyncstore.types import UTCDateTime
 from asyncstore.writes import InsertRows
 
 __all__ = [
@@ -30,15 +36,20 @@ __all__ = [
     "update_trade",
 ]
 
-TRADE_CODEC = TableCodec(TRADES)
+TRADE_CODEC = TableCodec(TRADES, non_negative=NON_NEGATIVE_TRADE_COLUMNS)
 
 
 async def create_trade(store: Store, data: Data) -> TradeRecord:
-    trade = validate(TradeCreate, data, "trade", round_decimals=store.settings.round_decimals)
+    trade = validate(TradeCreate, data, "trade")
     now = utc_now()
-    values = {**trade.__dict__, "id": trade.id or new_id(), "created_at": now, "updated_at": now}
+    values = {**trade.__dict__, "id": trade.id or new_id()}
+    stamp = UTCDateTime.to_db(now)  # once for both stamps
+    row = TRADE_CODEC.encode_input(
+        values, store.input_rules, "trade", fixed={"created_at": stamp, "updated_at": stamp}
+    )
+    values["created_at"] = values["updated_at"] = now
     subject = f"trade {values['id']} (bot_id {trade.bot_id!r})"
-    await store.submit(InsertRows(TRADES, [TRADE_CODEC.encode(values)], subject))
+    await store.submit(InsertRows(TRADES, [row], subject))
     return from_values(TradeRecord, values)
 
 
@@ -59,7 +70,7 @@ async def get_trade_by_id(store: Store, trade_id: Any) -> TradeRecord | None:
     if row_id is None:
         return None
     rows = await store.fetch_all(TRADE_BY_ID, {"id": row_id})
-    return from_rows(TradeRecord, TRADE_CODEC, rows)[0] if rows else None
+    return from_row(TradeRecord, TRADE_CODEC, rows[0]) if rows else None
 
 
 async def get_trades_with_status(
@@ -78,5 +89,5 @@ async def get_trades_with_status(
         by_bot=bot_id is not None, by_symbol=symbol is not None, newest_first=limit is not None
     )
     values = {"status": status, "bot_id": bot_id, "symbol": symbol, "limit": limit}
-    trades = from_rows(TradeRecord, TRADE_CODEC, await store.fetch_all(query, values))
+    trades = await from_rows(TradeRecord, TRADE_CODEC, await store.fetch_all(query, values))
     return trades if limit is None else trades[::-1]

@@ -12,15 +12,23 @@ value that cannot be decoded at all raises UnreadableRowError naming the table, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import String, Table
 
 from asyncstore.errors import UnreadableRowError
+from asyncstore.schema.input_columns import (
+    Converter,
+    InputRules,
+    decimal_converter,
+    json_converter,
+    time_converter,
+)
+from asyncstore.schema.row_encoder import RowEncoder
 from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
 
-__all__ = ["TableCodec"]
+__all__ = ["InputRules", "TableCodec"]
 
 
 def _identity(value: Any) -> Any:
@@ -33,10 +41,21 @@ def _converters(type_: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]
     return _identity, _identity
 
 
+def _input_converter(type_: Any, non_negative: bool) -> Converter | None:
+    if isinstance(type_, ExactDecimal):
+        return decimal_converter(type_.precision, type_.scale, non_negative=non_negative)
+    if isinstance(type_, UTCDateTime):
+        return time_converter()
+    if isinstance(type_, JSONDocument):
+        return json_converter()
+    return None
+
+
 class TableCodec:
     """Encodes values for one table's columns and decodes its rows."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, non_negative: Collection[str] = ()) -> None:
+        """`non_negative`: columns whose input may not be below zero (prices, sizes)."""
         self.table = table
         self.columns = [column.name for column in table.columns]
         self._position = {name: index for index, name in enumerate(self.columns)}
@@ -46,6 +65,18 @@ class TableCodec:
             (index, encode) for index, (encode, _) in enumerate(pairs) if encode is not _identity
         ]
         self._decoders = [decode for _, decode in pairs]
+        self._value_decoders = [
+            (name, decode)
+            for name, (_, decode) in zip(self.columns, pairs, strict=True)
+            if decode is not _identity
+        ]
+        converters = {
+            column.name: converter
+            for column in table.columns
+            if (converter := _input_converter(column.type, column.name in non_negative))
+        }
+        text = {column.name for column in table.columns if isinstance(column.type, String)}
+        self._row_encoder = RowEncoder(self.columns, converters, text - set(converters))
 
     def encode(
         self, values: Mapping[str, Any], encoded: Mapping[str, Any] | None = None
@@ -71,16 +102,45 @@ class TableCodec:
         row = self.encode(values)
         return {name: row[self._position[name]] for name in values}
 
+    def encode_input(
+        self,
+        values: dict[str, Any],
+        rules: InputRules,
+        subject: str,
+        *,
+        fixed: Mapping[str, Any] | None = None,
+        row_index: int | None = None,
+    ) -> tuple[Any, ...]:
+        """Validated input (pydantic already parsed it) as a full stored row, checked against
+        its columns on the way: InvalidDataError names every field at fault (as `row N.field`
+        with `row_index`). `values` is updated in place to what the row holds (decimals at
+        their column's scale, UTC times, the JSON document as stored), i.e. the record's
+        values. `fixed` holds values in storage form already (ids, one stamp per chunk)."""
+        return self._row_encoder.encode(values, rules, subject, fixed, row_index)
+
+    def encode_input_values(
+        self, values: dict[str, Any], rules: InputRules, subject: str
+    ) -> dict[str, Any]:
+        """Only the given columns, checked and stored as `encode_input` does (an UPDATE's SET)."""
+        row = self.encode_input(values, rules, subject)
+        return {name: row[self._position[name]] for name in values}
+
     def decode(self, row: Sequence[Any]) -> dict[str, Any]:
         """A stored row (all columns, in order) as Python values; UnreadableRowError if a value
         does not decode as its column's type."""
+        values = dict(zip(self.columns, row, strict=True))
         try:
-            return {
-                name: decode(value)
-                for name, decode, value in zip(self.columns, self._decoders, row, strict=True)
-            }
+            for name, decode in self._value_decoders:
+                value = values[name]
+                if value is not None:
+                    values[name] = decode(value)
         except Exception as exc:  # find the culprit only on this rare path
             raise self._unreadable(row, exc) from exc
+        return values
+
+    def decode_all(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        decode = self.decode
+        return [decode(row) for row in rows]
 
     def _unreadable(self, row: Sequence[Any], cause: Exception) -> UnreadableRowError:
         row_id = row[self._position["id"]] if "id" in self._position else "?"

@@ -7,9 +7,8 @@ nothing. Records are frozen copies, never live ORM objects.
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -20,14 +19,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    JsonValue,
     StringConstraints,
-    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
-
-from asyncstore.types import DECIMAL_CONTEXT, quantum
 
 __all__ = [
     "BotInstanceCreate",
@@ -40,60 +35,11 @@ __all__ = [
     "TradeUpdate",
 ]
 
-# Validation context key: round over-precise decimals half-even instead of refusing them.
-ROUND_DECIMALS = "round_decimals"
-
 TradeType = Literal["paper", "live", "optimization"]
 Direction = Literal["long", "short"]
 TradeStatus = Literal["open", "closed", "cancelled"]
 BotType = Literal["paper", "live", "optimization"]
 BotStatus = Literal["running", "stopped", "error"]
-
-
-def _float_via_str(value: Any) -> Any:
-    # 50000.1 must become Decimal("50000.1"), not the float's 50000.1000000000058...
-    return str(value) if isinstance(value, float) else value
-
-
-def _fits_column(precision: int, scale: int) -> AfterValidator:
-    step = quantum(scale)
-    max_integer_digits = precision - scale
-    column = f"DECIMAL({precision},{scale})"
-
-    def check(value: Decimal, info: ValidationInfo) -> Decimal:
-        if value.is_zero():
-            return Decimal(0).quantize(step, context=DECIMAL_CONTEXT)
-        if value.adjusted() >= max_integer_digits:
-            raise PydanticCustomError(
-                "decimal_too_large",
-                "{value} has more than {digits} digits before the decimal point "
-                "(column is {column})",
-                {"value": str(value), "digits": max_integer_digits, "column": column},
-            )
-        exact = value.quantize(step, context=DECIMAL_CONTEXT)  # half-even
-        if exact != value and not (info.context or {}).get(ROUND_DECIMALS):
-            raise PydanticCustomError(
-                "decimal_scale",
-                "{value} has more than {scale} decimal places (column is {column}); round it "
-                "first, or open the Store with round_decimals=True",
-                {"value": str(value), "scale": scale, "column": column},
-            )
-        if exact.adjusted() >= max_integer_digits:  # 999.999 rounded up past the column
-            raise PydanticCustomError(
-                "decimal_too_large",
-                "{value} rounds to more digits than {column} holds",
-                {"value": str(value), "column": column},
-            )
-        return exact
-
-    return AfterValidator(check)
-
-
-def _utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # e.g. datetime.max at -01:00 is past year 9999 in UTC
-        raise PydanticCustomError("datetime_range", "is outside the years 1-9999 in UTC") from None
 
 
 def _utf8(value: str) -> str:
@@ -120,38 +66,33 @@ def _canonical_uuid(value: Any) -> str:
         ) from None
 
 
-def _json_document(value: Any) -> Any:
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PydanticCustomError("utf8", "holds text that is not valid Unicode") from None
-    except ValueError:
-        raise PydanticCustomError("json_nan", "NaN and Infinity are not valid JSON") from None
-    except RecursionError:
-        raise PydanticCustomError("json_depth", "is nested too deeply") from None
-    if "\x00" in text or "\\u0000" in text:  # PostgreSQL JSON cannot hold NUL
-        raise PydanticCustomError("nul", "holds a NUL character (\\x00)")
-    return value
-
-
-Money = Annotated[Decimal, BeforeValidator(_float_via_str), _fits_column(20, 8)]
-NonNegativeMoney = Annotated[Money, Field(ge=0)]
-Ratio = Annotated[Decimal, BeforeValidator(_float_via_str), _fits_column(10, 4)]
-Percent = Annotated[Decimal, BeforeValidator(_float_via_str), _fits_column(5, 2)]
-UTCTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+# Each type below is checked natively by pydantic-core (no Python validator per field on the hot
+# path). What needs the value's stored form (a decimal's scale against its column, UTC, NUL in
+# text, a JSON document's size) is checked while encoding it, once: asyncstore.schema.codec.
+# A float given for a Decimal is read through its repr (50000.1, not 50000.1000000000058...).
+Money = Annotated[Decimal, Field(allow_inf_nan=False)]
+Ratio = Money
+Percent = Money
+UTCTime = AwareDatetime
 RowId = Annotated[str, BeforeValidator(_canonical_uuid)]
-Utf8 = AfterValidator(_utf8)
-BotId = Annotated[str, StringConstraints(min_length=1, max_length=255), Utf8]
+BotId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 # INTEGER columns: PostgreSQL's integer is 32-bit (SQLite's 64), so a count must fit in that.
 Count = Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]
-Metadata = Annotated[JsonValue, AfterValidator(_json_document)]
+# Any JSON document; checked (and encoded, once) by the codec.
+Metadata = Any
+# For arguments (filters), which never pass through the codec: the checks text columns get.
+Utf8 = AfterValidator(_utf8)
 
 
-Name100 = Annotated[str, StringConstraints(min_length=1, max_length=100), Utf8]
-Symbol = Annotated[str, StringConstraints(min_length=1, max_length=20), Utf8]
-Interval = Annotated[str, StringConstraints(min_length=1, max_length=10), Utf8]
-Path255 = Annotated[str, StringConstraints(min_length=1, max_length=255), Utf8]
+Name100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Symbol = Annotated[str, StringConstraints(min_length=1, max_length=20)]
+Interval = Annotated[str, StringConstraints(min_length=1, max_length=10)]
+Path255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+# Columns whose input may not be negative (checked by the codec with the column's scale).
+NON_NEGATIVE_TRADE_COLUMNS = frozenset(
+    {"entry_price", "exit_price", "entry_value", "exit_value", "size"}
+)
 
 
 class _Input(BaseModel):
@@ -186,11 +127,11 @@ class _TradeFields(BaseModel):
     buy_order_closed: UTCTime | None = None
     sell_order_created: UTCTime | None = None
     sell_order_closed: UTCTime | None = None
-    entry_price: NonNegativeMoney | None = None
-    exit_price: NonNegativeMoney | None = None
-    entry_value: NonNegativeMoney | None = None
-    exit_value: NonNegativeMoney | None = None
-    size: NonNegativeMoney | None = None
+    entry_price: Money | None = None
+    exit_price: Money | None = None
+    entry_value: Money | None = None
+    exit_value: Money | None = None
+    size: Money | None = None
     direction: Direction
     commission: Money | None = None
     gross_pnl: Money | None = None
@@ -222,11 +163,11 @@ class TradeUpdate(_Input):
     buy_order_closed: UTCTime | None = None
     sell_order_created: UTCTime | None = None
     sell_order_closed: UTCTime | None = None
-    entry_price: NonNegativeMoney | None = None
-    exit_price: NonNegativeMoney | None = None
-    entry_value: NonNegativeMoney | None = None
-    exit_value: NonNegativeMoney | None = None
-    size: NonNegativeMoney | None = None
+    entry_price: Money | None = None
+    exit_price: Money | None = None
+    entry_value: Money | None = None
+    exit_value: Money | None = None
+    size: Money | None = None
     direction: Direction | None = None
     commission: Money | None = None
     gross_pnl: Money | None = None

@@ -17,7 +17,8 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from asyncstore.errors import FieldError, InvalidDataError
-from asyncstore.schema.records import ROUND_DECIMALS, BotId, BotStatus, Money, Symbol
+from asyncstore.schema.input_columns import InputRules, Refused, decimal_converter
+from asyncstore.schema.records import BotId, BotStatus, Money, Symbol, Utf8
 
 __all__ = [
     "as_input",
@@ -43,16 +44,17 @@ def as_input(data: Any) -> Any:
     return data.model_dump(exclude_unset=True) if isinstance(data, BaseModel) else data
 
 
-def validate(model: type[ModelT], data: Any, subject: str, *, round_decimals: bool) -> ModelT:
+def validate(model: type[ModelT], data: Any, subject: str) -> ModelT:
     """`data` (a mapping, or a model whose set fields count) as `model`; InvalidDataError
-    naming every field at fault, or the argument `data` when it is not a mapping at all."""
+    naming every field at fault, or the argument `data` when it is not a mapping at all.
+    (The checks that need a value's stored form follow when the codec encodes it.)"""
     values = as_input(data)
     if not isinstance(values, Mapping):
         got = type(values).__name__
         problem = f"must be a valid dictionary of column values or a pydantic model, got {got}"
         raise InvalidDataError(subject, [FieldError("data", problem)])
     try:
-        return model.model_validate(values, context={ROUND_DECIMALS: round_decimals})
+        return model.model_validate(values)
     except ValidationError as exc:
         # A key that is not text is never a column (so validation failed); pydantic would
         # name a key 1 as the location "1", which reads as "row 1": name the key instead.
@@ -66,8 +68,9 @@ def validate(model: type[ModelT], data: Any, subject: str, *, round_decimals: bo
 
 # Text arguments are strict: in lax mode pydantic reads b"my_bot" as "my_bot".
 _MONEY: TypeAdapter[Decimal] = TypeAdapter(Money)
-_BOT_ID: TypeAdapter[str] = TypeAdapter(Annotated[BotId, Field(strict=True)])
-_SYMBOL: TypeAdapter[str] = TypeAdapter(Annotated[Symbol, Field(strict=True)])
+_MONEY_COLUMN = decimal_converter(20, 8, non_negative=False)
+_BOT_ID: TypeAdapter[str] = TypeAdapter(Annotated[BotId, Field(strict=True), Utf8])
+_SYMBOL: TypeAdapter[str] = TypeAdapter(Annotated[Symbol, Field(strict=True), Utf8])
 _BOT_STATUS: TypeAdapter[str] = TypeAdapter(BotStatus)
 _LIMIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)])
 
@@ -86,7 +89,11 @@ def validate_bot_id(value: Any) -> str:
 
 def validate_money(name: str, value: Any) -> Decimal:
     """One money argument (e.g. starting_balance), checked like a DECIMAL(20,8) column."""
-    return _argument(_MONEY, name, value)
+    try:
+        exact: Decimal = _MONEY_COLUMN(_argument(_MONEY, name, value), InputRules())[0]
+    except Refused as exc:
+        raise InvalidDataError(name, [FieldError(name, str(exc))]) from exc
+    return exact
 
 
 def validate_symbol(value: Any) -> str:

@@ -1,0 +1,197 @@
+"""The last checks of caller input, made while converting it to its stored form, once per value.
+
+pydantic-core has already parsed every field natively (types, enums, lengths, aware datetimes).
+What is left needs the value's stored form anyway, so it is checked in the same step that makes
+it: a decimal is quantized to its column's scale once, and that one result says whether the input
+had too many places, fits the column, and is what both the record and the row hold; a time is
+moved to UTC once; a JSON document is encoded once (by orjson, ~10x the standard library), and
+its size, NaNs and NULs are checked on that text.
+
+Each converter returns (the record's value, the stored value) or raises Refused with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from asyncstore.types import DECIMAL_CONTEXT, quantum
+
+__all__ = [
+    "InputRules",
+    "Refused",
+    "decimal_converter",
+    "json_converter",
+    "time_converter",
+]
+
+Converter = Callable[[Any, "InputRules"], tuple[Any, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class InputRules:
+    """What a Store allows beyond the column types (from its settings)."""
+
+    round_decimals: bool = False
+    max_metadata_bytes: int = 1024 * 1024
+
+
+class Refused(ValueError):
+    """A value its column cannot take; the message says why (the caller names the field).
+    `path` locates the culprit inside a JSON document (".when", ".bb.1")."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def decimal_converter(precision: int, scale: int, *, non_negative: bool) -> Converter:
+    step = quantum(scale)
+    zero = Decimal(0).quantize(step, context=DECIMAL_CONTEXT)
+    whole_digits = precision - scale
+    column = f"DECIMAL({precision},{scale})"
+
+    def convert(value: Decimal, rules: InputRules) -> tuple[Decimal, str]:
+        if value.is_zero():  # -0 and 0E-20 alike: stored as the one canonical zero
+            return zero, format(zero, "f")
+        if value.adjusted() >= whole_digits:
+            raise Refused(
+                f"{value} has more than {whole_digits} digits before the decimal point "
+                f"(column is {column})"
+            )
+        exact = value.quantize(step, context=DECIMAL_CONTEXT)  # half-even
+        if exact != value and not rules.round_decimals:
+            raise Refused(
+                f"{value} has more than {scale} decimal places (column is {column}); round it "
+                "first, or open the Store with round_decimals=True"
+            )
+        if exact.adjusted() >= whole_digits:  # 999.999 rounded up past the column
+            raise Refused(f"{value} rounds to more digits than {column} holds")
+        if non_negative and exact < 0:
+            raise Refused("Input should be greater than or equal to 0")
+        if exact.is_zero():  # a tiny value rounded to (possibly negative) zero
+            return zero, format(zero, "f")
+        return exact, format(exact, "f")
+
+    return convert
+
+
+def time_converter() -> Converter:
+    def convert(value: datetime, rules: InputRules) -> tuple[datetime, str]:
+        if value.tzinfo is not UTC:
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:  # e.g. datetime.max at -01:00 is past year 9999 in UTC
+                raise Refused("is outside the years 1-9999 in UTC") from None
+        # The same text as UTCDateTime.to_db: naive UTC, always with microseconds.
+        return value, value.isoformat(" ", "microseconds")[:-6]
+
+    return convert
+
+
+# datetime and dataclass objects are not JSON: orjson would write them as text, which would read
+# back as a different type. With these options they reach `default` (None): a TypeError.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_STDLIB_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_converter() -> Converter:
+    def convert(value: Any, rules: InputRules) -> tuple[Any, str]:
+        try:
+            data = orjson.dumps(value, option=_ORJSON_OPTIONS)
+        except orjson.JSONEncodeError as exc:
+            if "64-bit" not in str(exc):
+                raise Refused(_json_problem(str(exc)), _culprit_path(value)) from None
+            return _big_integers(value, rules)
+        _check_size(len(data), rules)
+        if b"null" in data:
+            _refuse_non_finite(value)  # orjson writes NaN and Infinity as null
+        if b"\\u0000" in data:
+            raise Refused("holds a NUL character (\\x00)")
+        # The record holds the document as stored (a copy: the caller may change theirs).
+        return orjson.loads(data), data.decode()
+
+    return convert
+
+
+def _json_problem(message: str) -> str:
+    if "surrogates" in message:
+        return "holds text that is not valid Unicode"
+    if "Recursion" in message:
+        return "is nested too deeply"
+    if "key must be str" in message:
+        return "JSON object keys must be text"
+    return f"is not JSON: {message}"
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _culprit_path(value: Any, path: str = "", depth: int = 0) -> str:
+    """Where in a refused document the first value that is not JSON sits (only run once a
+    document was refused, to name it as pydantic would: "extra_metadata.when")."""
+    if depth > 100:
+        return path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return path
+            found = _culprit_path(item, f"{path}.{key}", depth + 1)
+            if found:
+                return found
+        return ""
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _culprit_path(item, f"{path}.{index}", depth + 1)
+            if found:
+                return found
+        return ""
+    if isinstance(value, str) and not _is_storable_text(value):
+        return path
+    return "" if isinstance(value, _JSON_SCALARS) else path
+
+
+def _is_storable_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_size(size: int, rules: InputRules) -> None:
+    if size > rules.max_metadata_bytes:
+        raise Refused(
+            f"is {size:,} bytes as JSON, over the limit of {rules.max_metadata_bytes:,} "
+            "(the Store's max_metadata_bytes)"
+        )
+
+
+def _refuse_non_finite(value: Any) -> None:
+    try:
+        _STDLIB_JSON.encode(value)
+    except ValueError:
+        raise Refused("NaN and Infinity are not valid JSON") from None
+
+
+def _big_integers(value: Any, rules: InputRules) -> tuple[Any, str]:
+    """Integers past 64 bits: orjson cannot write them, the standard library can (exactly)."""
+    try:
+        text = _STDLIB_JSON.encode(value)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Refused("holds text that is not valid Unicode") from None
+    except ValueError:
+        raise Refused("NaN and Infinity are not valid JSON") from None
+    except RecursionError:
+        raise Refused("is nested too deeply") from None
+    _check_size(len(text.encode("utf-8")), rules)
+    if "\\u0000" in text or "\x00" in text:
+        raise Refused("holds a NUL character (\\x00)")
+    return json.loads(text), text

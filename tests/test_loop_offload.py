@@ -1,0 +1,141 @@
+"""Work that grows with the data runs off the event loop; payloads past their limit are refused.
+
+The spies below wrap the real functions (which still do all the work) only to see which thread
+runs them: results of many rows are decoded, and metrics computed, on a worker thread, so a bot's
+loop keeps running its own tasks (heartbeats, fills) meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from asyncstore import InvalidDataError, Store, TradeRepository
+from asyncstore.repository import metrics
+from asyncstore.repository.trades import TRADE_CODEC
+from asyncstore.threads import SMALL_RESULT_ROWS
+from tests.conftest import open_store_with_bot, rows_in, trade_data
+
+
+def _threads_running(target: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> set[int]:
+    """Wrap `target.name` so each call records the thread that ran it."""
+    seen: set[int] = set()
+    real: Callable[..., Any] = getattr(target, name)
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.add(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, spy)
+    return seen
+
+
+async def _closed_trades(repo: TradeRepository, count: int) -> None:
+    rows = [trade_data(status="closed", net_pnl=Decimal(n % 7) - 3) for n in range(count)]
+    await repo.bulk_create_trades(rows)
+
+
+async def test_many_rows_are_decoded_off_the_loop_few_on_it(
+    repo: TradeRepository, bot: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _closed_trades(repo, SMALL_RESULT_ROWS + 50)
+    await repo.create_trade(trade_data())  # one open trade
+    decoders = _threads_running(TRADE_CODEC, "decode", monkeypatch)
+
+    closed = await repo.get_closed_trades(bot_id=bot)
+    assert len(closed) == SMALL_RESULT_ROWS + 50
+    assert decoders and threading.get_ident() not in decoders
+
+    decoders.clear()
+    (opened,) = await repo.get_open_trades(bot_id=bot)
+    assert opened.status == "open"
+    assert decoders == {threading.get_ident()}  # one row: no hop to a thread
+
+
+async def test_metrics_are_computed_off_the_loop(
+    repo: TradeRepository, bot: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _closed_trades(repo, SMALL_RESULT_ROWS + 1)
+    computing = _threads_running(metrics, "compute_metrics", monkeypatch)
+    figures = await repo.calculate_performance_metrics(bot, starting_balance=Decimal(10_000))
+    assert figures.total_trades == SMALL_RESULT_ROWS + 1
+    assert computing and threading.get_ident() not in computing
+
+
+async def test_raw_reads_of_many_rows_come_back_as_tuples(store: Store, bot: str) -> None:
+    repo = TradeRepository(store)
+    await _closed_trades(repo, SMALL_RESULT_ROWS + 10)
+    rows = await store.fetch_all("SELECT id, net_pnl FROM trades ORDER BY id")
+    assert len(rows) == SMALL_RESULT_ROWS + 10
+    assert all(type(row) is tuple and len(row) == 2 for row in rows)
+
+
+async def test_metadata_over_the_limit_is_refused_naming_the_field(db_url: str) -> None:
+    store, repo = await open_store_with_bot(db_url, max_metadata_bytes=1000)
+    try:
+        document = {"candles": ["x" * 100 for _ in range(20)]}  # ~2 kB of JSON
+        with pytest.raises(InvalidDataError) as caught:
+            await repo.create_trade(trade_data(extra_metadata=document))
+        (error,) = caught.value.errors
+        assert error.field == "extra_metadata"
+        assert "over the limit of 1,000" in error.message and "max_metadata_bytes" in error.message
+        assert await rows_in(store) == 0
+
+        with pytest.raises(InvalidDataError) as caught:
+            await repo.bulk_create_trades([trade_data(), trade_data(extra_metadata=document)])
+        assert [e.field for e in caught.value.errors] == ["row 1.extra_metadata"]
+        assert await rows_in(store) == 0
+
+        trade = await repo.create_trade(trade_data(extra_metadata={"candles": ["x" * 100] * 5}))
+        with pytest.raises(InvalidDataError) as caught:
+            await repo.update_trade(trade.id, {"extra_metadata": document})
+        assert [e.field for e in caught.value.errors] == ["extra_metadata"]
+        stored = await repo.get_trade_by_id(trade.id)
+        assert stored is not None and stored.extra_metadata == {"candles": ["x" * 100] * 5}
+    finally:
+        await store.close()
+
+
+async def test_the_default_metadata_limit_is_one_mebibyte(db_url: str) -> None:
+    store, repo = await open_store_with_bot(db_url)
+    try:
+        under = {"blob": "y" * (1024 * 1024 - 20)}
+        trade = await repo.create_trade(trade_data(extra_metadata=under))
+        assert trade.extra_metadata == under
+        with pytest.raises(InvalidDataError, match="extra_metadata"):
+            await repo.create_trade(trade_data(extra_metadata={"blob": "y" * (1024 * 1024)}))
+        assert await rows_in(store) == 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "reason"),
+    [
+        ({"a": [1, float("nan")]}, "extra_metadata", "NaN"),
+        ({"a": {"b": "\ud800"}}, "extra_metadata.a.b", "not valid Unicode"),
+        ({"a": {1: "x"}}, "extra_metadata.a", "keys must be text"),
+        ({"a": [1, {2, 3}]}, "extra_metadata.a.1", "not JSON"),
+        ({"a": "x\x00"}, "extra_metadata", "NUL"),
+    ],
+)
+async def test_documents_that_are_not_json_are_refused_where_they_fail(
+    repo: TradeRepository, bot: str, document: Any, field: str, reason: str
+) -> None:
+    with pytest.raises(InvalidDataError) as caught:
+        await repo.create_trade(trade_data(extra_metadata=document))
+    (error,) = caught.value.errors
+    assert (error.field, reason in error.message) == (field, True), error
+
+
+async def test_documents_read_back_as_stored(repo: TradeRepository, bot: str) -> None:
+    document = {"big": 2**70, "small": -(2**63), "tuple": (1, "a"), "nested": {"k": [None, True]}}
+    trade = await repo.create_trade(trade_data(extra_metadata=document))
+    expected = {"big": 2**70, "small": -(2**63), "tuple": [1, "a"], "nested": {"k": [None, True]}}
+    assert trade.extra_metadata == expected  # what create returns is what was stored
+    stored = await repo.get_trade_by_id(trade.id)
+    assert stored is not None and stored.extra_metadata == expected
