@@ -19,13 +19,15 @@ from benchmarks.failures import failing_write
 from benchmarks.operations import cleanup_under_load
 from benchmarks.postgres import postgresql
 from benchmarks.scenarios import SCENARIOS as CORE_SCENARIOS
-from benchmarks.scenarios import Sizes
+from benchmarks.sizes import Sizes
+from benchmarks.stalls import stalls
 
 SCENARIOS = {
     **CORE_SCENARIOS,
     "failures": failing_write,
     "cleanup": cleanup_under_load,
     "postgresql": postgresql,
+    "stalls": stalls,
 }
 
 
@@ -47,7 +49,7 @@ async def run(names: list[str], quick: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes; under a minute")
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI): a few minutes")
     parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
     args = parser.parse_args()
     asyncio.run(run(args.only, args.quick))

@@ -44,10 +44,14 @@ class RawSqlite:
         self.conn.executemany(INSERT_TRADE_SQL, rows)
         self.conn.execute("COMMIT")
 
-    def close_each(self, ids: Sequence[str]) -> None:
-        for row_id in ids:
+    def update_each(
+        self, ids: Sequence[str], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """One transaction per UPDATE of `columns` (pre-encoded values, one tuple per id)."""
+        sql = f"UPDATE trades SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
+        for row_id, row in zip(ids, rows, strict=True):
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute("UPDATE trades SET status = 'closed' WHERE id = ?", (row_id,))
+            self.conn.execute(sql, (*row, row_id))
             self.conn.execute("COMMIT")
 
     def heartbeat(self, bot_id: str, at: str) -> None:

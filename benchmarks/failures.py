@@ -20,13 +20,12 @@ from typing import Any
 from asyncstore import TradeRepository
 from asyncstore.clock import utc_now
 from asyncstore.ids import new_ids
-from asyncstore.repository.trades import TRADE_CODEC
 from asyncstore.schema.tables import TRADES
 from asyncstore.sqlite.batch import _Batch, run_batch
 from asyncstore.sqlite.connections import StatementTrace, open_writer_connection
 from asyncstore.writes import InsertRows
-from benchmarks.harness import BOT, Table, fresh_store, full_trade_row
-from benchmarks.scenarios import Sizes
+from benchmarks.harness import BOT, Table, fresh_store, full_trade_row, trade_encoder
+from benchmarks.sizes import Sizes
 
 OPS = 1_000
 ROUNDS = 7
@@ -38,6 +37,7 @@ def _ops(bad: dict[int, str], existing_id: str) -> Ops:
     """OPS single-row inserts; at each index in `bad`, a row that fails ('duplicate' id or
     'unknown bot')."""
     now = utc_now()
+    encode = trade_encoder()
     ops = []
     for n, row_id in enumerate(new_ids(OPS)):
         row = full_trade_row(n)
@@ -47,7 +47,7 @@ def _ops(bad: dict[int, str], existing_id: str) -> Ops:
         elif kind == "unknown bot":
             row["bot_id"] = "no_such_bot"
         values = {**row, "id": row_id, "created_at": now, "updated_at": now}
-        ops.append(InsertRows(TRADES, [TRADE_CODEC.encode(values)], f"trade {n}"))
+        ops.append(InsertRows(TRADES, [encode(values, {})], f"trade {n}"))
     return ops
 
 

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import statistics
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from asyncstore import Store, TradeRepository
 from asyncstore.ids import new_ids
-from asyncstore.repository.trades import TRADE_CODEC
-from asyncstore.types import UTCDateTime
+from asyncstore.schema.tables import TRADES
+from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
 
 BOT = "bench_bot"
+ROW_KINDS = ("light", "full")  # the "row" column: a trade's required columns only, or every one
+LAG = "loop lag p99 ms"
+BLOCKS = "(blocks)"  # a raw driver runs on the loop itself: nothing else runs meanwhile
+
+
+def bot_names(count: int) -> list[str]:
+    return [f"bot_{n:04d}" for n in range(count)]
 
 
 def trade_row(n: int, bot_id: str = BOT, status: str = "open") -> dict[str, Any]:
@@ -69,19 +78,109 @@ def full_trade_row(n: int, bot_id: str = BOT) -> dict[str, Any]:
     }
 
 
-def encoded_rows(count: int, bots: Sequence[str] = (BOT,), status: str = "open") -> list[Any]:
-    """Rows in storage form, as the raw sqlite3 contender gets them (no validation, no encoding)."""
-    now = UTCDateTime.to_db(datetime.now(UTC))
+def bench_row(full: bool, n: int, bot_id: str = BOT, status: str | None = None) -> dict[str, Any]:
+    """A light row (open unless `status` says otherwise) or a full one (closed unless so)."""
+    if not full:
+        return trade_row(n, bot_id, status or "open")
+    row = full_trade_row(n, bot_id)
+    return row if status is None else {**row, "status": status}
+
+
+# What a bot sets when it closes a trade: the exit half of a full row.
+CLOSING_COLUMNS = (
+    "status",
+    "exit_time",
+    "sell_order_created",
+    "sell_order_closed",
+    "exit_price",
+    "exit_value",
+    "commission",
+    "gross_pnl",
+    "net_pnl",
+    "pnl_percentage",
+    "exit_reason",
+)
+
+
+def full_close(n: int) -> dict[str, Any]:
+    """The closing columns of `full_trade_row(n)`: a full row's close (status 'closed')."""
+    row = full_trade_row(n)
+    return {name: row[name] for name in CLOSING_COLUMNS}
+
+
+def encoded_rows(
+    count: int, bots: Sequence[str] = (BOT,), status: str | None = None, *, full: bool = False
+) -> list[tuple[Any, ...]]:
+    """Rows in storage form, as raw contenders get them (no validation, no encoding): the rows
+    `bench_row(full, n, bots[n % len(bots)], status)` gives asyncstore."""
+    now = time_text(datetime.now(UTC))
     stamps = {"created_at": now, "updated_at": now}
+    encode = trade_encoder()
     return [
-        TRADE_CODEC.encode(trade_row(n, bots[n % len(bots)], status), {**stamps, "id": row_id})
+        encode(bench_row(full, n, bots[n % len(bots)], status), {**stamps, "id": row_id})
         for n, row_id in enumerate(new_ids(count))
     ]
 
 
-async def row_stream(count: int) -> AsyncIterator[dict[str, Any]]:
+def encoded_values(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The given trade columns' values in storage form, in the order of `values`."""
+    row = dict(zip(TRADE_COLUMNS, trade_encoder()(values, {}), strict=True))
+    return tuple(row[name] for name in values)
+
+
+# --- storage form ----------------------------------------------------------------------------
+
+Encoder = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Any, ...]]
+TRADE_COLUMNS = [column.name for column in TRADES.columns]
+_TYPES = {column.name: column.type for column in TRADES.columns}
+
+
+def time_text(value: datetime) -> str:
+    """asyncstore's stored time: UTC, 'YYYY-MM-DD HH:MM:SS.ffffff'."""
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]
+
+
+def _stored(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    type_ = _TYPES[name]
+    if isinstance(type_, ExactDecimal):
+        fixed = value.quantize(Decimal(1).scaleb(-type_.scale))
+        return format(fixed.copy_abs() if fixed.is_zero() else fixed, "f")
+    if isinstance(type_, UTCDateTime):
+        return time_text(value)
+    if isinstance(type_, JSONDocument):
+        return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    return value
+
+
+def encode_by_hand(values: Mapping[str, Any], encoded: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A trade in asyncstore's storage form, written out here: money as fixed-point text at its
+    column's scale (8 places; pnl_percentage 4), times as `time_text`, JSON without spaces, in
+    the columns' order; `encoded` holds values already in that form."""
+    return tuple(
+        encoded[name] if name in encoded else _stored(name, values.get(name))
+        for name in TRADE_COLUMNS
+    )
+
+
+@cache
+def trade_encoder() -> Encoder:
+    """asyncstore's own codec while it has `TRADE_CODEC.encode(values, encoded)`, else
+    `encode_by_hand`."""
+    try:
+        from asyncstore.repository.trades import TRADE_CODEC
+
+        encode: Encoder = TRADE_CODEC.encode
+        encode(full_trade_row(0), {"id": "id", "created_at": "now", "updated_at": "now"})
+    except (ImportError, AttributeError, TypeError):
+        return encode_by_hand
+    return encode
+
+
+async def row_stream(count: int, full: bool = False) -> AsyncIterator[dict[str, Any]]:
     for n in range(count):
-        yield trade_row(n, status="closed")
+        yield bench_row(full, n, status="closed")
 
 
 async def fresh_store(
@@ -94,6 +193,12 @@ async def fresh_store(
     repo = TradeRepository(store)
     await asyncio.gather(*(repo.create_bot_instance({"id": b, "type": "paper"}) for b in bots))
     return store
+
+
+def db_path(store: Store) -> Path:
+    """A SQLite Store's database file."""
+    assert store.path is not None, "not a SQLite store"
+    return store.path
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -138,25 +243,36 @@ class LoopLag:
     def __init__(self) -> None:
         self.samples: list[float] = []
         self._task: asyncio.Task[None] | None = None
+        self._asleep_since = 0.0
 
     async def _run(self) -> None:
         while True:
-            started = time.perf_counter()
+            self._asleep_since = time.perf_counter()
             await asyncio.sleep(0.001)
-            self.samples.append(max(0.0, time.perf_counter() - started - 0.001))
+            self.samples.append(self._late_by())
+
+    def _late_by(self) -> float:
+        return max(0.0, time.perf_counter() - self._asleep_since - 0.001)
 
     async def __aenter__(self) -> LoopLag:
+        self._asleep_since = time.perf_counter()  # a call that never yields still measures
         self._task = asyncio.create_task(self._run())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
+        # A stall that ends just as the measured call returns still counts: the ticker has not
+        # had its turn to record it yet.
+        self.samples.append(self._late_by())
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 
     def p99_ms(self) -> str:
         return f"{percentile(self.samples, 0.99) * 1000:.2f}"
+
+    def longest_ms(self) -> str:
+        return f"{max(self.samples, default=0.0) * 1000:.1f}"
 
 
 class PeakRss:

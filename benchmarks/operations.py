@@ -19,8 +19,10 @@ from sqlalchemy import delete
 from asyncstore import TradeRepository
 from asyncstore.operations.retention import TRADES_RULE
 from asyncstore.sqlite.statements import compiled
-from benchmarks.harness import BOT, Table, fresh_store, ms
-from benchmarks.scenarios import FILL_TRADES_SQL, Sizes, _bots, run_mixed
+from benchmarks.harness import BOT, LAG, Table, bot_names, db_path, fresh_store, ms
+from benchmarks.mixed import MixedResult, run_mixed
+from benchmarks.reads import FILL_TRADES_SQL
+from benchmarks.sizes import Sizes
 
 OLD = "2020-01-01 00:00:00.000000"
 CUTOFF = "2021-01-01 00:00:00.000000"
@@ -29,7 +31,7 @@ CUTOFF = "2021-01-01 00:00:00.000000"
 async def _filled_store(folder: Path, name: str, rows: int, names: list[str]) -> TradeRepository:
     store = await fresh_store(folder, name, [*names, BOT])
     await store.close()
-    with sqlite3.connect(store.path, isolation_level=None) as conn:
+    with sqlite3.connect(db_path(store), isolation_level=None) as conn:
         conn.execute("BEGIN")
         conn.execute(FILL_TRADES_SQL, (rows, OLD, OLD))
         conn.execute("COMMIT")
@@ -52,19 +54,19 @@ async def _cleanup(label: str, repo: TradeRepository, seconds: float, archive: P
     if label == "none":
         await asyncio.sleep(seconds)
     elif label == "one DELETE":
-        await asyncio.to_thread(_one_delete, repo.store.path)
+        await asyncio.to_thread(_one_delete, db_path(repo.store))
     else:
         await repo.cleanup_old_data(30, archive=archive if "archive" in label else None)
 
 
 async def cleanup_under_load(folder: Path, sizes: Sizes) -> Table:
     rows = sizes.bulk_rows[-1]
-    names = _bots(100)
+    names = bot_names(100)
     table = Table(
         f"8. retention: 100 bots trading + heartbeats while {rows:,} old trades are deleted",
-        ["cleanup", "seconds", "heartbeat p50 / p99 ms", "create p50 / p99 ms", "loop lag p99 ms"],
+        ["cleanup", "seconds", "heartbeat p50 / p99 ms", "create p50 / p99 ms", LAG],
     )
-    results = []
+    results: list[MixedResult] = []
     chunked_seconds = 1.0
     for label in ["asyncstore chunked", "asyncstore chunked + CSV archive", "one DELETE", "none"]:
         repo = await _filled_store(folder, f"cleanup_{len(results)}", rows, names)

@@ -26,6 +26,7 @@ from benchmarks.contenders import NaiveSqlAlchemy
 from benchmarks.harness import (
     LoopLag,
     Table,
+    bot_names,
     encoded_rows,
     ms,
     per_bot,
@@ -33,7 +34,7 @@ from benchmarks.harness import (
     timed,
     trade_row,
 )
-from benchmarks.scenarios import Sizes, _bots
+from benchmarks.sizes import Sizes
 
 SERVER = os.environ.get("ASYNCSTORE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BOTS = 100
@@ -55,6 +56,23 @@ async def fresh_database() -> AsyncIterator[str]:
         await admin.close()
 
 
+async def server_reachable() -> bool:
+    """Whether the benchmark's PostgreSQL server takes a connection (asyncpg installed)."""
+    try:
+        import asyncpg
+
+        conn = await asyncpg.connect(SERVER, timeout=5)
+    except (ImportError, OSError, TimeoutError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy 'postgresql+asyncpg://' URL as asyncpg's own DSN."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 async def _with_bots(url: str, names: list[str]) -> None:
     async with Store(url) as store:
         repo = TradeRepository(store)
@@ -72,9 +90,11 @@ class RawAsyncpg:
     async def open(cls, url: str) -> RawAsyncpg:
         import asyncpg
 
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         pool = await asyncpg.create_pool(
-            dsn, max_size=20, init=register_text_codecs, server_settings={"TimeZone": "UTC"}
+            asyncpg_dsn(url),
+            max_size=20,
+            init=register_text_codecs,
+            server_settings={"TimeZone": "UTC"},
         )
         return cls(pool)
 
@@ -99,7 +119,7 @@ class NaiveSqlAlchemyPostgres(NaiveSqlAlchemy):
 
 
 async def postgresql(folder: Path, sizes: Sizes) -> Table:
-    names = _bots(BOTS)
+    names = bot_names(BOTS)
     calls = max(1, sizes.writes_per_level // BOTS)
     bulk_rows = sizes.bulk_rows[0]
     table = Table(
@@ -125,7 +145,7 @@ async def postgresql(folder: Path, sizes: Sizes) -> Table:
             BOTS, calls, lambda b, i: raw.insert_one(rows[b * calls + i])
         )
         raw_creates = total / elapsed
-        bulk = encoded_rows(bulk_rows)
+        bulk = encoded_rows(bulk_rows, status="closed")
         started = time.perf_counter()
         for start in range(0, bulk_rows, 1_000):
             await raw.insert_many(bulk[start : start + 1_000])
