@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["SMALL_RESULT_ROWS", "in_thread_to_the_end", "per_rows_off_loop"]
+__all__ = ["SMALL_RESULT_ROWS", "in_slices", "in_thread_to_the_end", "per_rows_off_loop"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,10 +37,11 @@ async def per_rows_off_loop(
     thread a slice at a time when `rows` are too many to handle on the loop."""
     if len(rows) <= SMALL_RESULT_ROWS:
         return function(rows)
-    return await asyncio.to_thread(_in_slices, function, rows)
+    return await asyncio.to_thread(in_slices, function, rows)
 
 
-def _in_slices(function: Callable[[Sequence[T]], list[R]], rows: Sequence[T]) -> list[R]:
+def in_slices(function: Callable[[Sequence[T]], list[R]], rows: Sequence[T]) -> list[R]:
+    """`function(rows)` on a worker thread, a slice at a time, letting the loop in between."""
     done: list[R] = []
     for start in range(0, len(rows), _ROWS_PER_SLICE):
         done += function(rows[start : start + _ROWS_PER_SLICE])

@@ -4,9 +4,11 @@ against raw sqlite3 `executemany` of the same rows pre-encoded and naive SQLAlch
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
-from asyncstore import TradeRepository
+from asyncstore import Store, TradeRepository
 from benchmarks.contenders import NaiveSqlAlchemy, RawSqlite
 from benchmarks.harness import (
     BLOCKS,
@@ -64,47 +66,32 @@ async def _bulk_of(folder: Path, kind: str, count: int, durability: str, table: 
     store = await fresh_store(folder, f"naive4_{name}")
     await store.close()
     naive = NaiveSqlAlchemy(db_path(store), durability)
-    with PeakRss() as rss:
-        async with LoopLag() as lag:
-            started = time.perf_counter()
-            await naive.bulk_insert(data)
-            rate = count / (time.perf_counter() - started)
+    row = ("naive SQLAlchemy insert() per 1000", kind, count)
+    await _measure(table, row, raw_rate, naive.bulk_insert(data))
     await naive.close()
-    table.add(
-        "naive SQLAlchemy insert() per 1000",
-        kind,
-        count,
-        rate,
-        ratio(rate, raw_rate),
-        rss.growth_mb,
-        lag.p99_ms(),
-    )
 
     store = await fresh_store(folder, f"list4_{name}", durability=durability)
-    with PeakRss() as rss:
-        async with LoopLag() as lag:
-            started = time.perf_counter()
-            await TradeRepository(store).bulk_create_trades(data)
-            rate = count / (time.perf_counter() - started)
+    await _measure(table, ("asyncstore, list", kind, count), raw_rate, _bulk(store, data))
     await store.close()
     del data
-    table.add(
-        "asyncstore, list", kind, count, rate, ratio(rate, raw_rate), rss.growth_mb, lag.p99_ms()
-    )
 
     store = await fresh_store(folder, f"gen4_{name}", durability=durability)
+    load = _bulk(store, row_stream(count, full))
+    await _measure(table, ("asyncstore, async generator", kind, count), raw_rate, load)
+    await store.close()
+
+
+async def _bulk(store: Store, rows: Any) -> None:
+    await TradeRepository(store).bulk_create_trades(rows)
+
+
+async def _measure(
+    table: Table, row: tuple[str, str, int], raw_rate: float, load: Awaitable[None]
+) -> None:
+    """Time one contender's load of row[2] rows, with its memory and loop lag; add its row."""
     with PeakRss() as rss:
         async with LoopLag() as lag:
             started = time.perf_counter()
-            await TradeRepository(store).bulk_create_trades(row_stream(count, full))
-            rate = count / (time.perf_counter() - started)
-    await store.close()
-    table.add(
-        "asyncstore, async generator",
-        kind,
-        count,
-        rate,
-        ratio(rate, raw_rate),
-        rss.growth_mb,
-        lag.p99_ms(),
-    )
+            await load
+            rate = row[2] / (time.perf_counter() - started)
+    table.add(*row, rate, ratio(rate, raw_rate), rss.growth_mb, lag.p99_ms())

@@ -24,7 +24,7 @@ from asyncstore.schema.tables import TRADES
 from asyncstore.sqlite.batch import _Batch, run_batch
 from asyncstore.sqlite.connections import StatementTrace, open_writer_connection
 from asyncstore.writes import InsertRows
-from benchmarks.harness import BOT, Table, fresh_store, full_trade_row, trade_encoder
+from benchmarks.harness import BOT, Table, fresh_store, full_trade_row, stored_row
 from benchmarks.sizes import Sizes
 
 OPS = 1_000
@@ -37,7 +37,6 @@ def _ops(bad: dict[int, str], existing_id: str) -> Ops:
     """OPS single-row inserts; at each index in `bad`, a row that fails ('duplicate' id or
     'unknown bot')."""
     now = utc_now()
-    encode = trade_encoder()
     ops = []
     for n, row_id in enumerate(new_ids(OPS)):
         row = full_trade_row(n)
@@ -47,7 +46,7 @@ def _ops(bad: dict[int, str], existing_id: str) -> Ops:
         elif kind == "unknown bot":
             row["bot_id"] = "no_such_bot"
         values = {**row, "id": row_id, "created_at": now, "updated_at": now}
-        ops.append(InsertRows(TRADES, [encode(values, {})], f"trade {n}"))
+        ops.append(InsertRows(TRADES, [stored_row(values, {})], f"trade {n}"))
     return ops
 
 

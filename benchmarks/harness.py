@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import statistics
 import threading
@@ -13,14 +12,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from asyncstore import Store, TradeRepository
 from asyncstore.ids import new_ids
+from asyncstore.repository.trades import TRADE_CODEC
+from asyncstore.schema.codec import InputRules
 from asyncstore.schema.tables import TRADES
-from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
+from asyncstore.types import UTCDateTime
 
 BOT = "bench_bot"
 ROW_KINDS = ("light", "full")  # the "row" column: a trade's required columns only, or every one
@@ -115,67 +115,32 @@ def encoded_rows(
     `bench_row(full, n, bots[n % len(bots)], status)` gives asyncstore."""
     now = time_text(datetime.now(UTC))
     stamps = {"created_at": now, "updated_at": now}
-    encode = trade_encoder()
     return [
-        encode(bench_row(full, n, bots[n % len(bots)], status), {**stamps, "id": row_id})
+        stored_row(bench_row(full, n, bots[n % len(bots)], status), {**stamps, "id": row_id})
         for n, row_id in enumerate(new_ids(count))
     ]
 
 
 def encoded_values(values: Mapping[str, Any]) -> tuple[Any, ...]:
     """The given trade columns' values in storage form, in the order of `values`."""
-    row = dict(zip(TRADE_COLUMNS, trade_encoder()(values, {}), strict=True))
-    return tuple(row[name] for name in values)
+    stored = TRADE_CODEC.encode_input_values(dict(values), _TRUSTED, "benchmark values")
+    return tuple(stored.values())
 
 
-# --- storage form ----------------------------------------------------------------------------
+# --- storage form: made by asyncstore's own encoder, before any timing starts ----------------
 
-Encoder = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Any, ...]]
 TRADE_COLUMNS = [column.name for column in TRADES.columns]
-_TYPES = {column.name: column.type for column in TRADES.columns}
+_TRUSTED = InputRules(max_metadata_bytes=2**62)
 
 
 def time_text(value: datetime) -> str:
     """asyncstore's stored time: UTC, 'YYYY-MM-DD HH:MM:SS.ffffff'."""
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]
+    return UTCDateTime.to_db(value) or ""
 
 
-def _stored(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    type_ = _TYPES[name]
-    if isinstance(type_, ExactDecimal):
-        fixed = value.quantize(Decimal(1).scaleb(-type_.scale))
-        return format(fixed.copy_abs() if fixed.is_zero() else fixed, "f")
-    if isinstance(type_, UTCDateTime):
-        return time_text(value)
-    if isinstance(type_, JSONDocument):
-        return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-    return value
-
-
-def encode_by_hand(values: Mapping[str, Any], encoded: Mapping[str, Any]) -> tuple[Any, ...]:
-    """A trade in asyncstore's storage form, written out here: money as fixed-point text at its
-    column's scale (8 places; pnl_percentage 4), times as `time_text`, JSON without spaces, in
-    the columns' order; `encoded` holds values already in that form."""
-    return tuple(
-        encoded[name] if name in encoded else _stored(name, values.get(name))
-        for name in TRADE_COLUMNS
-    )
-
-
-@cache
-def trade_encoder() -> Encoder:
-    """asyncstore's own codec while it has `TRADE_CODEC.encode(values, encoded)`, else
-    `encode_by_hand`."""
-    try:
-        from asyncstore.repository.trades import TRADE_CODEC
-
-        encode: Encoder = TRADE_CODEC.encode
-        encode(full_trade_row(0), {"id": "id", "created_at": "now", "updated_at": "now"})
-    except (ImportError, AttributeError, TypeError):
-        return encode_by_hand
-    return encode
+def stored_row(values: Mapping[str, Any], fixed: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A trade in storage form, in the columns' order; `fixed` holds values already in it."""
+    return TRADE_CODEC.encode_input(dict(values), _TRUSTED, "benchmark row", fixed=fixed)
 
 
 async def row_stream(count: int, full: bool = False) -> AsyncIterator[dict[str, Any]]:

@@ -25,7 +25,7 @@ from asyncstore.schema.records import (
 from asyncstore.schema.tables import METRICS, TRADES
 from asyncstore.schema.validation import validate, validate_money
 from asyncstore.store import Store
-from asyncstore.threads import SMALL_RESULT_ROWS, per_rows_off_loop
+from asyncstore.threads import SMALL_RESULT_ROWS, in_slices
 from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, UTCDateTime, quantum
 from asyncstore.writes import InsertRows
 
@@ -58,12 +58,10 @@ async def calculate_performance_metrics(
     start: Decimal | None = None
     if starting_balance is not None:
         start = validate_money("starting_balance", starting_balance)
-    # Decoding and the arithmetic grow with the bot's history: worker threads do them.
     rows = await store.fetch_all(_CLOSED_TRADES, {"bot_id": bot.id})
-    pairs = await per_rows_off_loop(_closed_trades, rows)
 
-    def figures_of(pairs: list[tuple[datetime, Decimal]]) -> dict[str, Any]:
-        trades = _in_exit_order(pairs)
+    def figures_of(rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+        trades = _in_exit_order(in_slices(_closed_trades, rows))
         opening = start
         if opening is None and bot.current_balance is not None:
             balance = _finite("bot_instances", bot.id, "current_balance", bot.current_balance)
@@ -71,10 +69,11 @@ async def calculate_performance_metrics(
                 opening = balance - sum(trades.net_pnl, Decimal(0))
         return compute_metrics(trades, opening)
 
-    if len(pairs) <= SMALL_RESULT_ROWS:
-        figures = figures_of(pairs)
+    # Decoding and the arithmetic grow with the bot's history: a worker thread does them.
+    if len(rows) <= SMALL_RESULT_ROWS:
+        figures = figures_of(rows)
     else:
-        figures = await asyncio.to_thread(figures_of, pairs)
+        figures = await asyncio.to_thread(figures_of, rows)
     overflow = [name for name, value in figures.items() if not _fits(name, value)]
     values = {name: value for name, value in figures.items() if name not in overflow}
     values.update(bot_id=bot.id, extra_metadata={"overflow": overflow} if overflow else None)

@@ -3,7 +3,8 @@
 Both backends store the same text for exact types: money as fixed-scale decimal text
 ('50000.10000000'), time as naive UTC text in one fixed-width format, JSON as text (PostgreSQL's
 connections parse that text exactly, see `asyncstore.postgres.connection`). So one codec per
-table serves both, using the `to_db`/`from_db` functions of the column types.
+table serves both: input is checked and encoded by one generated function per table
+(asyncstore.schema.row_encoder), rows are decoded with the `from_db` functions of the column types.
 
 Rows read back are trusted: they were validated on the way in (or written by another tool that
 the caller chose to trust), so they are decoded, not checked against the input rules again. A
@@ -35,10 +36,10 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _converters(type_: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+def _decoder(type_: Any) -> Callable[[Any], Any]:
     if isinstance(type_, ExactDecimal | UTCDateTime | JSONDocument):
-        return type_.to_db, type_.from_db
-    return _identity, _identity
+        return type_.from_db
+    return _identity
 
 
 def _input_converter(type_: Any, non_negative: bool) -> Converter | None:
@@ -59,15 +60,11 @@ class TableCodec:
         self.table = table
         self.columns = [column.name for column in table.columns]
         self._position = {name: index for index, name in enumerate(self.columns)}
-        pairs = [_converters(column.type) for column in table.columns]
-        # Only the columns whose values need converting are visited per row (bulk hot path).
-        self._encoders = [
-            (index, encode) for index, (encode, _) in enumerate(pairs) if encode is not _identity
-        ]
-        self._decoders = [decode for _, decode in pairs]
+        self._decoders = [_decoder(column.type) for column in table.columns]
+        # Only the columns whose values need converting are visited per row.
         self._value_decoders = [
             (name, decode)
-            for name, (_, decode) in zip(self.columns, pairs, strict=True)
+            for name, decode in zip(self.columns, self._decoders, strict=True)
             if decode is not _identity
         ]
         converters = {
@@ -77,30 +74,6 @@ class TableCodec:
         }
         text = {column.name for column in table.columns if isinstance(column.type, String)}
         self._row_encoder = RowEncoder(self.columns, converters, text - set(converters))
-
-    def encode(
-        self, values: Mapping[str, Any], encoded: Mapping[str, Any] | None = None
-    ) -> tuple[Any, ...]:
-        """A full row in column order; a missing column is NULL.
-
-        `encoded` holds values already in storage form (e.g. one `created_at` text shared by a
-        whole bulk chunk); they override `values` and are not converted again.
-        """
-        get = values.get
-        row = [get(name) for name in self.columns]
-        for index, encode in self._encoders:
-            value = row[index]
-            if value is not None:
-                row[index] = encode(value)
-        if encoded:
-            for name, value in encoded.items():
-                row[self._position[name]] = value
-        return tuple(row)
-
-    def encode_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Only the given columns, each in storage form (the SET part of an UPDATE)."""
-        row = self.encode(values)
-        return {name: row[self._position[name]] for name in values}
 
     def encode_input(
         self,

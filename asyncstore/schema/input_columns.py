@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from asyncstore.types import DECIMAL_CONTEXT, quantum
+from asyncstore.types import DECIMAL_CONTEXT, UTCDateTime, quantum
 
 __all__ = [
     "InputRules",
@@ -54,12 +54,13 @@ class Refused(ValueError):
 def decimal_converter(precision: int, scale: int, *, non_negative: bool) -> Converter:
     step = quantum(scale)
     zero = Decimal(0).quantize(step, context=DECIMAL_CONTEXT)
+    zero_text = format(zero, "f")
     whole_digits = precision - scale
     column = f"DECIMAL({precision},{scale})"
 
     def convert(value: Decimal, rules: InputRules) -> tuple[Decimal, str]:
         if value.is_zero():  # -0 and 0E-20 alike: stored as the one canonical zero
-            return zero, format(zero, "f")
+            return zero, zero_text
         if value.adjusted() >= whole_digits:
             raise Refused(
                 f"{value} has more than {whole_digits} digits before the decimal point "
@@ -76,7 +77,7 @@ def decimal_converter(precision: int, scale: int, *, non_negative: bool) -> Conv
         if non_negative and exact < 0:
             raise Refused("Input should be greater than or equal to 0")
         if exact.is_zero():  # a tiny value rounded to (possibly negative) zero
-            return zero, format(zero, "f")
+            return zero, zero_text
         return exact, format(exact, "f")
 
     return convert
@@ -89,10 +90,13 @@ def time_converter() -> Converter:
                 value = value.astimezone(UTC)
             except OverflowError:  # e.g. datetime.max at -01:00 is past year 9999 in UTC
                 raise Refused("is outside the years 1-9999 in UTC") from None
-        # The same text as UTCDateTime.to_db: naive UTC, always with microseconds.
-        return value, value.isoformat(" ", "microseconds")[:-6]
+        return value, _time_text(value)
 
     return convert
+
+
+def _time_text(value: datetime) -> str:
+    return UTCDateTime.to_db(value) or ""
 
 
 # datetime and dataclass objects are not JSON: orjson would write them as text, which would read
@@ -103,19 +107,26 @@ _STDLIB_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_a
 
 def json_converter() -> Converter:
     def convert(value: Any, rules: InputRules) -> tuple[Any, str]:
+        exact_loads: Callable[[bytes], Any] = orjson.loads
         try:
             data = orjson.dumps(value, option=_ORJSON_OPTIONS)
         except orjson.JSONEncodeError as exc:
             if "64-bit" not in str(exc):
                 raise Refused(_json_problem(str(exc)), _culprit_path(value)) from None
-            return _big_integers(value, rules)
-        _check_size(len(data), rules)
+            # Integers past 64 bits: the standard library writes them exactly, and reads them
+            # back exactly (orjson would read them as floats).
+            data, exact_loads = _stdlib_json(value), json.loads
+        if len(data) > rules.max_metadata_bytes:
+            raise Refused(
+                f"is {len(data):,} bytes as JSON, over the limit of "
+                f"{rules.max_metadata_bytes:,} (the Store's max_metadata_bytes)"
+            )
         if b"null" in data:
             _refuse_non_finite(value)  # orjson writes NaN and Infinity as null
         if b"\\u0000" in data:
             raise Refused("holds a NUL character (\\x00)")
         # The record holds the document as stored (a copy: the caller may change theirs).
-        return orjson.loads(data), data.decode()
+        return exact_loads(data), data.decode()
 
     return convert
 
@@ -165,14 +176,6 @@ def _is_storable_text(value: str) -> bool:
     return True
 
 
-def _check_size(size: int, rules: InputRules) -> None:
-    if size > rules.max_metadata_bytes:
-        raise Refused(
-            f"is {size:,} bytes as JSON, over the limit of {rules.max_metadata_bytes:,} "
-            "(the Store's max_metadata_bytes)"
-        )
-
-
 def _refuse_non_finite(value: Any) -> None:
     try:
         _STDLIB_JSON.encode(value)
@@ -180,18 +183,12 @@ def _refuse_non_finite(value: Any) -> None:
         raise Refused("NaN and Infinity are not valid JSON") from None
 
 
-def _big_integers(value: Any, rules: InputRules) -> tuple[Any, str]:
-    """Integers past 64 bits: orjson cannot write them, the standard library can (exactly)."""
+def _stdlib_json(value: Any) -> bytes:
     try:
-        text = _STDLIB_JSON.encode(value)
-        text.encode("utf-8")
+        return _STDLIB_JSON.encode(value).encode("utf-8")
     except UnicodeEncodeError:
         raise Refused("holds text that is not valid Unicode") from None
     except ValueError:
         raise Refused("NaN and Infinity are not valid JSON") from None
     except RecursionError:
         raise Refused("is nested too deeply") from None
-    _check_size(len(text.encode("utf-8")), rules)
-    if "\\u0000" in text or "\x00" in text:
-        raise Refused("holds a NUL character (\\x00)")
-    return json.loads(text), text
