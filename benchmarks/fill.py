@@ -17,18 +17,11 @@ from typing import Any
 from sqlalchemy.dialects import postgresql
 
 from asyncstore.schema.tables import TRADES
+from asyncstore.types import UTCDateTime
 from benchmarks.harness import TRADE_COLUMNS, encoded_rows
 
-TIMES = (
-    "entry_time",
-    "exit_time",
-    "buy_order_created",
-    "buy_order_closed",
-    "sell_order_created",
-    "sell_order_closed",
-    "created_at",
-    "updated_at",
-)
+# Every time column (the six of a trade's life and the two creation stamps).
+TIMES = tuple(column.name for column in TRADES.columns if isinstance(column.type, UTCDateTime))
 _META = '{"rsi":28.5,"bb":[49800.5,50200.25],"signal":'
 
 # SQLite: n is an INTEGER; money and times are asyncstore's text forms.
