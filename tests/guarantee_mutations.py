@@ -198,8 +198,8 @@ MUTATIONS = [
     Mutation(
         "metadata over max_metadata_bytes is refused",
         "asyncstore/schema/input_columns.py",
-        "    if size > rules.max_metadata_bytes:",
-        "    if False:",
+        "        if len(data) > rules.max_metadata_bytes:",
+        "        if False:",
         "tests/test_loop_offload.py::test_metadata_over_the_limit_is_refused_naming_the_field",
     ),
     Mutation(
