@@ -117,9 +117,9 @@ MUTATIONS = [
     ),
     Mutation(
         "validated times are converted to UTC (create_trade's record too)",
-        "asyncstore/schema/records.py",
-        "        return value.astimezone(UTC)",
-        "        return value",
+        "asyncstore/schema/input_columns.py",
+        "                value = value.astimezone(UTC)",
+        "                value = value",
         "tests/test_exactness.py::test_times_are_converted_to_utc",
     ),
     Mutation(
@@ -140,8 +140,8 @@ MUTATIONS = [
     Mutation(
         "stored rows are trusted, not re-validated",
         "asyncstore/repository/records.py",
-        "    return [from_values(model, codec.decode(row)) for row in rows]",
-        "    return [model.model_validate(codec.decode(row)) for row in rows]",
+        "        return [from_values(model, decode(row)) for row in rows]",
+        "        return [model.model_validate(decode(row)) for row in rows]",
         "tests/test_error_tree.py::test_rows_breaking_input_rules_are_trusted",
     ),
     Mutation(
