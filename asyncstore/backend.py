@@ -14,7 +14,7 @@ without an open Store (check, backup, restore, upgrade).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -76,6 +76,18 @@ class Backend(Protocol):
     ) -> list[Row]:
         """Every row of one read-only query. A SQLAlchemy statement binds `params` by name; a
         SQL string binds them by position (`?`). `primary`: never a replica."""
+        ...
+
+    def fetch_chunks(
+        self,
+        statement: Executable | str,
+        params: Mapping[str, Any] | Sequence[Any] = (),
+        *,
+        rows_per_chunk: int,
+        primary: bool = False,
+    ) -> AsyncGenerator[list[Row], None]:
+        """The rows of one read-only query, `rows_per_chunk` at a time, from one snapshot (one
+        connection is held until the iterator ends or is closed). Binds as `fetch`."""
         ...
 
     async def create_tables(self) -> None:

@@ -10,9 +10,10 @@ Whatever fails comes back as an AsyncStoreError (`_ErrorsInTheTree`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -25,7 +26,7 @@ from asyncstore.errors import AsyncStoreError, StoreClosedError
 from asyncstore.reports import HealthReport, StorageReport, WriteStats
 from asyncstore.schema.input_columns import InputRules
 from asyncstore.schema.revisions import SchemaState
-from asyncstore.schema.validation import require_type
+from asyncstore.schema.validation import require_type, validate_chunk_size
 from asyncstore.writes import WRITE_OPERATIONS, WriteOp
 
 __all__ = ["HealthReport", "Store", "StoreState"]
@@ -177,6 +178,29 @@ class Store:
         backend = self._open_backend("reads")
         with _ErrorsInTheTree(backend, "read"):
             return await backend.fetch(sql, params, primary=primary)
+
+    async def fetch_chunks(
+        self,
+        sql: str | Executable,
+        params: Sequence[Any] | Mapping[str, Any] = (),
+        *,
+        rows_per_chunk: int = 5000,
+        primary: bool = False,
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        """`fetch_all`'s rows a list of up to `rows_per_chunk` at a time, all from one snapshot:
+        for results too big to hold at once. The iterator holds a read connection until it is
+        exhausted or closed: stop early with `contextlib.aclosing(store.fetch_chunks(...))`."""
+        require_type("sql", sql, (str, Executable), "SQL text or a SQLAlchemy statement")
+        require_type("primary", primary, bool, "True or False")
+        validate_chunk_size(rows_per_chunk)
+        backend = self._open_backend("reads")
+        with _ErrorsInTheTree(backend, "read"):
+            chunks = backend.fetch_chunks(
+                sql, params, rows_per_chunk=rows_per_chunk, primary=primary
+            )
+            async with contextlib.aclosing(chunks):
+                async for rows in chunks:
+                    yield rows
 
     async def create_tables(self) -> None:
         """Create the spec's tables and indexes if they do not exist.

@@ -19,7 +19,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,6 +72,25 @@ async def _fetch(pool: Any, statement: str, params: Sequence[Any]) -> list[Any]:
         # The rows came; only handing the connection back failed (the server ended the session
         # just after), and the pool has dropped that connection: the read stands.
     return rows
+
+
+async def _cursor_chunks(
+    pool: Any, statement: str, params: Sequence[Any], rows_per_chunk: int
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        cursor = await conn.cursor(statement, *params)
+        while records := await cursor.fetch(rows_per_chunk):
+            yield [tuple(record) for record in records]
+
+
+def _sql_and_values(
+    statement: Executable | str, params: Mapping[str, Any] | Sequence[Any]
+) -> tuple[str, Sequence[Any]]:
+    """A SQL string binds by position (`?`, numbered here); a SQLAlchemy statement by name."""
+    if isinstance(statement, str):
+        return numbered_placeholders(statement), tuple(positional_params(params))
+    text = compiled(statement)
+    return text.sql, text.params(named_params(params))
 
 
 class PostgresBackend:
@@ -189,11 +208,7 @@ class PostgresBackend:
         *,
         primary: bool = False,
     ) -> list[tuple[Any, ...]]:
-        if isinstance(statement, str):
-            sql, values = numbered_placeholders(statement), tuple(positional_params(params))
-        else:
-            text = compiled(statement)
-            sql, values = text.sql, text.params(named_params(params))
+        sql, values = _sql_and_values(statement, params)
         self._log(sql, values)
         self._enter()
         try:
@@ -209,6 +224,42 @@ class PostgresBackend:
         finally:
             self._leave()
         return await per_rows_off_loop(_as_tuples, rows)
+
+    async def fetch_chunks(
+        self,
+        statement: Executable | str,
+        params: Mapping[str, Any] | Sequence[Any] = (),
+        *,
+        rows_per_chunk: int,
+        primary: bool = False,
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        # A server-side cursor: asyncpg builds its row objects on the loop, so a big result
+        # arrives a chunk at a time (a few ms each) and never holds the loop, or the memory,
+        # for all of its rows at once. A replica that fails before the first chunk hands the
+        # read to the primary, as for `fetch`; after that the rows seen so far stand.
+        sql, values = _sql_and_values(statement, params)
+        self._log(sql, values)
+        self._enter()
+        try:
+            pool = self._read_pool if primary else self._pool_for_reads()
+            chunks = _cursor_chunks(pool, sql, values, rows_per_chunk)
+            try:
+                first = await anext(chunks, None)
+            except Exception as exc:
+                if pool is self._read_pool or not replica_cannot_answer(exc):
+                    raise
+                with self._primary_instead_of(pool, exc):
+                    chunks = _cursor_chunks(self._read_pool, sql, values, rows_per_chunk)
+                    first = await anext(chunks, None)
+            async with contextlib.aclosing(chunks):
+                if first is not None:
+                    yield first
+                    async for rows in chunks:
+                        yield rows
+        except Exception as exc:
+            raise self._error(exc, "read", write=False) from exc
+        finally:
+            self._leave()
 
     async def create_tables(self) -> None:
         self._enter()  # start() brought the schema to head: nothing to create
@@ -289,12 +340,17 @@ class PostgresBackend:
     async def _read_instead_of(
         self, replica: Any, exc: Exception, statement: str, params: Sequence[Any]
     ) -> list[Any]:
+        with self._primary_instead_of(replica, exc):
+            return await _fetch(self._read_pool, statement, params)
+
+    @contextlib.contextmanager
+    def _primary_instead_of(self, replica: Any, exc: Exception) -> Iterator[None]:
         """A replica is there to spare the primary, never to fail a bot's read: one that
-        cannot answer hands the read to the primary."""
+        cannot answer hands the read to the primary (the block reads there)."""
         blame_now = not maybe_the_querys_own_fault(exc)
         if blame_now:  # rest it at once, so reads meanwhile do not wait on it too
             self._replicas.rest(replica)
-        rows = await _fetch(self._read_pool, statement, params)  # a wrong query fails here too
+        yield  # a wrong query fails on the primary too: then the replica was not at fault
         if not blame_now:
             self._replicas.rest(replica)
         self.replica_fallbacks += 1
@@ -305,7 +361,6 @@ class PostgresBackend:
             exc,
             REPLICA_REST_S,
         )
-        return rows
 
     def _log(self, sql: str, params: Sequence[Any]) -> None:
         if not self._echo:

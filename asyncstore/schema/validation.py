@@ -29,6 +29,7 @@ __all__ = [
     "validate",
     "validate_bot_id",
     "validate_bot_status",
+    "validate_chunk_size",
     "validate_limit",
     "validate_money",
     "validate_row_id",
@@ -73,6 +74,7 @@ _BOT_ID: TypeAdapter[str] = TypeAdapter(Annotated[BotId, Field(strict=True), Utf
 _SYMBOL: TypeAdapter[str] = TypeAdapter(Annotated[Symbol, Field(strict=True), Utf8])
 _BOT_STATUS: TypeAdapter[str] = TypeAdapter(BotStatus)
 _LIMIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)])
+_CHUNK_ROWS: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=2**31, strict=True)])
 
 
 def _argument(adapter: TypeAdapter[T], name: str, value: Any) -> T:
@@ -109,6 +111,11 @@ def validate_bot_status(value: Any) -> str:
 def validate_limit(value: Any) -> int:
     """A row limit: a whole number from 0 to 2**63-1 (not a bool, not a numeric string)."""
     return _argument(_LIMIT, "limit", value)
+
+
+def validate_chunk_size(value: Any) -> int:
+    """Rows per chunk of a chunked read: a whole number of at least 1."""
+    return _argument(_CHUNK_ROWS, "rows_per_chunk", value)
 
 
 def require_type(name: str, value: Any, expected: type | tuple[type, ...], what: str) -> None:

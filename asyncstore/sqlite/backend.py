@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -102,12 +102,23 @@ class SQLiteBackend:
         *,
         primary: bool = False,  # one file: every read sees the last commit
     ) -> list[tuple[Any, ...]]:
+        return await self._open_reader().fetch_all(*_sql_and_values(statement, params))
+
+    def fetch_chunks(
+        self,
+        statement: Executable | str,
+        params: Mapping[str, Any] | Sequence[Any] = (),
+        *,
+        rows_per_chunk: int,
+        primary: bool = False,
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        sql, values = _sql_and_values(statement, params)
+        return self._open_reader().fetch_chunks(sql, values, rows_per_chunk)
+
+    def _open_reader(self) -> ReadPool:
         if self._reader is None:
             raise StoreClosedError("the Store is not open for reads")
-        if isinstance(statement, str):
-            return await self._reader.fetch_all(statement, positional_params(params))
-        text = compiled(statement)
-        return await self._reader.fetch_all(text.sql, text.params(named_params(params)))
+        return self._reader
 
     async def create_tables(self) -> None:
         await self.submit(
@@ -143,3 +154,13 @@ def _raise_as_open_failure(exc: BaseException, path: Path) -> None:
     tree. Anything else (cancellation, our own errors) is left to propagate as it is."""
     if isinstance(exc, sqlite3.Error | OSError):
         raise ConfigurationError(f"cannot open the SQLite database {path}: {exc}") from exc
+
+
+def _sql_and_values(
+    statement: Executable | str, params: Mapping[str, Any] | Sequence[Any]
+) -> tuple[str, Sequence[Any]]:
+    """A SQL string binds by position (`?`); a SQLAlchemy statement by name, compiled once."""
+    if isinstance(statement, str):
+        return statement, positional_params(params)
+    text = compiled(statement)
+    return text.sql, text.params(named_params(params))

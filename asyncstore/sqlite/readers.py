@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -50,12 +50,9 @@ class ReadPool:
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of one query, as plain tuples (decode with a TableCodec)."""
-        if not self._open:
-            raise StoreClosedError("the Store is not open for reads")
-        conn = await self._idle.get()
+        conn = await self._idle_connection()
         try:
-            if not self._open:  # the pool closed while this read waited for a connection
-                raise StoreClosedError("the Store closed while this read waited")
+            self._check_still_open()
             rows = await conn.execute_fetchall(sql, params)
         except (sqlite3.Error, UnicodeError) as exc:
             raise translate_sqlite_error(exc, "read") from exc
@@ -65,6 +62,34 @@ class ReadPool:
             self._idle.put_nowait(conn)
         # Plain tuples already (these connections set no row factory): no copy on the loop.
         return cast(list[tuple[Any, ...]], rows)
+
+    async def fetch_chunks(
+        self, sql: str, params: Sequence[Any], rows_per_chunk: int
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        """The rows of one query, `rows_per_chunk` at a time (one hop each), all from the
+        snapshot its first step saw; the connection is this iterator's until it ends."""
+        conn = await self._idle_connection()
+        try:
+            self._check_still_open()
+            cursor = await conn.execute(sql, params)
+            try:
+                while rows := await cursor.fetchmany(rows_per_chunk):
+                    yield cast(list[tuple[Any, ...]], rows)
+            finally:
+                await cursor.close()
+        except (sqlite3.Error, UnicodeError) as exc:
+            raise translate_sqlite_error(exc, "read") from exc
+        finally:
+            self._idle.put_nowait(conn)
+
+    async def _idle_connection(self) -> aiosqlite.Connection:
+        if not self._open:
+            raise StoreClosedError("the Store is not open for reads")
+        return await self._idle.get()
+
+    def _check_still_open(self) -> None:
+        if not self._open:  # the pool closed while this read waited for a connection
+            raise StoreClosedError("the Store closed while this read waited")
 
     async def close(self) -> None:
         self._open = False
