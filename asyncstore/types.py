@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, Overflow
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
 from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.ext.compiler import compiles
@@ -27,6 +28,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 __all__ = [
     "DATETIME_FORMAT",
     "DECIMAL_CONTEXT",
+    "ORJSON_UTC_TIME_LENGTH",
     "ExactDecimal",
     "JSONDocument",
     "UTCDateTime",
@@ -35,6 +37,7 @@ __all__ = [
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 _STORED_TIME_LENGTH = len("2026-01-01 00:00:00.000000")
+ORJSON_UTC_TIME_LENGTH = len('"2026-01-01T00:00:00.000001+00:00"')
 
 # asyncstore's own decimal arithmetic context: a bot that lowers decimal.getcontext().prec
 # (common in trading code) must not make storing or summing money fail or round.
@@ -115,7 +118,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
             value = value.astimezone(UTC)
-        # Same text as strftime(DATETIME_FORMAT), 8x faster: drop the fixed "+00:00" suffix.
+        # Same text as strftime(DATETIME_FORMAT). orjson's C formatter writes it 3x faster than
+        # isoformat ('"2026-01-01T00:00:00.000000+00:00"': the quotes, T and offset go), which
+        # counts six times a trade row; it leaves out a zero microsecond, so that is isoformat's.
+        quoted = orjson.dumps(value)
+        if len(quoted) == ORJSON_UTC_TIME_LENGTH:
+            return quoted[1:27].replace(b"T", b" ", 1).decode()
         return value.isoformat(" ", "microseconds")[:-6]
 
     @staticmethod

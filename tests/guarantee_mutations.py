@@ -216,6 +216,29 @@ MUTATIONS = [
         "    if False:",
         "tests/test_metrics.py::test_exit_order_is_time_order_for_times_other_tools_wrote",
     ),
+    Mutation(
+        "metrics read closed trades a chunk at a time",
+        "asyncstore/repository/metrics.py",
+        "rows_per_chunk=_CHUNK_ROWS)",
+        "rows_per_chunk=10**9)",
+        "tests/test_chunked_reads.py::test_metrics_read_closed_trades_a_chunk_at_a_time",
+    ),
+    Mutation(
+        "a chunked read hands its connection back when stopped early",
+        "asyncstore/sqlite/readers.py",
+        "        finally:\n            self._idle.put_nowait(conn)\n\n"
+        "    async def _idle_connection",
+        "        except GeneratorExit:\n            raise\n        else:\n"
+        "            self._idle.put_nowait(conn)\n\n    async def _idle_connection",
+        "tests/test_chunked_reads.py::test_stopping_early_hands_the_connection_back",
+    ),
+    Mutation(
+        "a big document's record is not decoded back on the loop",
+        "asyncstore/schema/input_columns.py",
+        "        if not rules.record_values or len(data) > _COPIED_DOCUMENT_BYTES:",
+        "        if not rules.record_values:",
+        "tests/test_loop_offload.py::test_a_small_document_is_copied_a_big_one_kept",
+    ),
 ]
 
 

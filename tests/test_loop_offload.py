@@ -139,3 +139,18 @@ async def test_documents_read_back_as_stored(repo: TradeRepository, bot: str) ->
     assert trade.extra_metadata == expected  # what create returns is what was stored
     stored = await repo.get_trade_by_id(trade.id)
     assert stored is not None and stored.extra_metadata == expected
+
+
+async def test_a_small_document_is_copied_a_big_one_kept(repo: TradeRepository, bot: str) -> None:
+    # Copying back a big document is one long C call on the loop; a small one's copy is cheap
+    # and keeps the record safe from the caller changing their dict afterwards.
+    small = {"signal": [1, 2]}
+    trade = await repo.create_trade(trade_data(extra_metadata=small))
+    small["signal"].append(3)
+    assert trade.extra_metadata == {"signal": [1, 2]}
+
+    big = {"candles": [[1_700_000_000 + n, 50000.5, 12.25] for n in range(4000)]}  # ~100 KB
+    trade = await repo.create_trade(trade_data(extra_metadata=big))
+    assert trade.extra_metadata is big
+    stored = await repo.get_trade_by_id(trade.id)
+    assert stored is not None and stored.extra_metadata == big

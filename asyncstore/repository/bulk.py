@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -51,7 +52,7 @@ class BulkTradeWriter:
         self._store = store
         self._codec = codec
         self._ignore = on_conflict == "ignore"
-        self._rules = store.input_rules
+        self._rules = dataclasses.replace(store.input_rules, record_values=False)
         self._chunk_rows = store.settings.bulk_chunk_rows
         self._known_bots: set[str] = set()
         self._committed = 0

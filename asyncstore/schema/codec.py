@@ -26,8 +26,8 @@ from asyncstore.schema.input_columns import (
     json_converter,
     time_converter,
 )
-from asyncstore.schema.row_encoder import RowEncoder
-from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
+from asyncstore.schema.row_encoder import DecimalFastPath, FastPath, RowEncoder, TimeFastPath
+from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime, quantum
 
 __all__ = ["InputRules", "TableCodec"]
 
@@ -52,6 +52,14 @@ def _input_converter(type_: Any, non_negative: bool) -> Converter | None:
     return None
 
 
+def _fast_path(type_: Any, non_negative: bool) -> FastPath | None:
+    if isinstance(type_, ExactDecimal):
+        return DecimalFastPath(quantum(type_.scale), type_.precision - type_.scale, non_negative)
+    if isinstance(type_, UTCDateTime):
+        return TimeFastPath()
+    return None
+
+
 class TableCodec:
     """Encodes values for one table's columns and decodes its rows."""
 
@@ -72,8 +80,13 @@ class TableCodec:
             for column in table.columns
             if (converter := _input_converter(column.type, column.name in non_negative))
         }
+        fast_paths = {
+            column.name: path
+            for column in table.columns
+            if (path := _fast_path(column.type, column.name in non_negative))
+        }
         text = {column.name for column in table.columns if isinstance(column.type, String)}
-        self._row_encoder = RowEncoder(self.columns, converters, text - set(converters))
+        self._row_encoder = RowEncoder(self.columns, converters, text - set(converters), fast_paths)
 
     def encode_input(
         self,
