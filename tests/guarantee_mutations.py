@@ -239,6 +239,13 @@ MUTATIONS = [
         "        if not rules.record_values:",
         "tests/test_loop_offload.py::test_a_small_document_is_copied_a_big_one_kept",
     ),
+    Mutation(
+        "a huge document is refused before it is encoded whole",
+        "asyncstore/schema/input_columns.py",
+        "        if _big_parts_over(value, rules.max_metadata_bytes):",
+        "        if False:",
+        "tests/test_loop_offload.py::test_a_huge_document_is_refused_without_encoding_all_of_it",
+    ),
 ]
 
 

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
 from asyncstore import InvalidDataError, Store, TradeRepository
 from asyncstore.repository import metrics
 from asyncstore.repository.trades import TRADE_CODEC
+from asyncstore.schema import input_columns
 from asyncstore.threads import SMALL_RESULT_ROWS
 from tests.conftest import open_store_with_bot, rows_in, trade_data
 
@@ -154,3 +156,47 @@ async def test_a_small_document_is_copied_a_big_one_kept(repo: TradeRepository, 
     assert trade.extra_metadata is big
     stored = await repo.get_trade_by_id(trade.id)
     assert stored is not None and stored.extra_metadata == big
+
+
+_SHAPES = {
+    "top-level list": [[1_700_000_000 + n, 50000.5, "x" * (n % 7)] for n in range(9000)],
+    "list one level down": {"candles": [[n, 0.25] for n in range(10_000)], "note": "ok"},
+    "object one level down": {"by_time": {f"t{n}": n * 1.5 for n in range(8200)}},
+    "many small parts": {f"k{n}": "y" * 300 for n in range(100)},
+    "long text": {"log": "z" * 50_000, "more": ["a"] * 5000},
+}
+
+
+@pytest.mark.parametrize("shape", _SHAPES)
+def test_measuring_big_parts_never_refuses_a_document_that_fits(shape: str) -> None:
+    document = _SHAPES[shape]
+    exact = len(orjson.dumps(document))
+    assert not input_columns._big_parts_over(document, exact)  # a lower bound: fits exactly
+    assert input_columns._big_parts_over(document, exact // 3)
+
+
+async def test_a_huge_document_is_refused_without_encoding_all_of_it(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[int] = []
+    real_dumps = orjson.dumps
+
+    def counting_dumps(value: Any, **options: Any) -> bytes:
+        data = real_dumps(value, **options)
+        encoded.append(len(data))
+        return data
+
+    monkeypatch.setattr(input_columns.orjson, "dumps", counting_dumps)
+    document = {"candles": [[1_700_000_000 + 60 * n, 50000.12, 12.5] for n in range(200_000)]}
+    whole = len(real_dumps(document))  # ~6 MB
+    store, repo = await open_store_with_bot(db_url, max_metadata_bytes=100_000)
+    try:
+        encoded.clear()
+        with pytest.raises(InvalidDataError) as caught:
+            await repo.create_trade(trade_data(extra_metadata=document))
+        (error,) = caught.value.errors
+        assert error.field == "extra_metadata" and "over the limit of 100,000" in error.message
+        assert sum(encoded) < whole / 10  # a few slices, not the document
+        assert await rows_in(store) == 0
+    finally:
+        await store.close()

@@ -100,3 +100,17 @@ def test_fast_paths_store_what_the_converters_store(
 def test_refused_values_name_the_column_as_before(column: str, value: Decimal) -> None:
     fast, plain = _both({column: value}, InputRules())
     assert fast == plain and [field for field, _ in fast] == [column]
+
+
+class _BotFrameworkTime(datetime):
+    """Like pandas' Timestamp or pendulum's DateTime: a datetime subclass (orjson refuses them)."""
+
+
+@pytest.mark.parametrize("zone", [UTC, timezone(timedelta(hours=2))])
+def test_datetime_subclasses_are_stored_as_datetimes(zone: timezone) -> None:
+    moment = _BotFrameworkTime(2026, 3, 1, 12, 30, 15, 250, tzinfo=zone)
+    fast, plain = _both({"entry_time": moment}, InputRules())
+    assert fast == plain
+    row, _ = fast
+    expected = moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    assert row[TRADE_CODEC.columns.index("entry_time")] == expected

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -36,8 +36,9 @@ class DecimalFastPath:
 
 @dataclass(frozen=True)
 class TimeFastPath:
-    """A time column's common case, written inline: a UTC datetime whose orjson text holds
-    microseconds (see UTCDateTime.to_db). Anything else goes to the column's converter."""
+    """A time column's common case, written inline: a UTC datetime (not a subclass: orjson
+    refuses those) whose orjson text holds microseconds (see UTCDateTime.to_db). Anything else
+    goes to the column's converter."""
 
 
 FastPath = DecimalFastPath | TimeFastPath
@@ -76,6 +77,7 @@ class RowEncoder:
             "POSITION": {name: index for index, name in enumerate(columns)},
             "CONTEXT": DECIMAL_CONTEXT,
             "UTC": UTC,
+            "datetime": datetime,
             "dumps": orjson.dumps,
             "TIME_LENGTH": ORJSON_UTC_TIME_LENGTH,
             **{
@@ -146,7 +148,8 @@ def _fast_path(index: int, name: str, path: FastPath, otherwise: list[str]) -> l
     value, fallback = f"c{index}", [f"    {line}" for line in otherwise]
     if isinstance(path, TimeFastPath):
         return [
-            f"if {value}.tzinfo is UTC and len(q := dumps({value})) == TIME_LENGTH:",
+            f"if type({value}) is datetime and {value}.tzinfo is UTC"
+            f" and len(q := dumps({value})) == TIME_LENGTH:",
             f'    {value} = q[1:27].replace(b"T", b" ", 1).decode()',
             "else:",
             *fallback,
