@@ -179,7 +179,7 @@ class Store:
         with _ErrorsInTheTree(backend, "read"):
             return await backend.fetch(sql, params, primary=primary)
 
-    async def fetch_chunks(
+    def fetch_chunks(
         self,
         sql: str | Executable,
         params: Sequence[Any] | Mapping[str, Any] = (),
@@ -189,11 +189,22 @@ class Store:
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         """`fetch_all`'s rows a list of up to `rows_per_chunk` at a time, all from one snapshot:
         for results too big to hold at once. The iterator holds a read connection until it is
-        exhausted or closed: stop early with `contextlib.aclosing(store.fetch_chunks(...))`."""
+        exhausted or closed (Store.close waits for it): stop early inside
+        `contextlib.aclosing(store.fetch_chunks(...))`, and read nothing else inside the loop
+        when the pool has a single connection. Arguments are checked at the call."""
         require_type("sql", sql, (str, Executable), "SQL text or a SQLAlchemy statement")
         require_type("primary", primary, bool, "True or False")
         validate_chunk_size(rows_per_chunk)
-        backend = self._open_backend("reads")
+        return self._chunks(self._open_backend("reads"), sql, params, rows_per_chunk, primary)
+
+    @staticmethod
+    async def _chunks(
+        backend: Backend,
+        sql: str | Executable,
+        params: Sequence[Any] | Mapping[str, Any],
+        rows_per_chunk: int,
+        primary: bool,
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         with _ErrorsInTheTree(backend, "read"):
             chunks = backend.fetch_chunks(
                 sql, params, rows_per_chunk=rows_per_chunk, primary=primary

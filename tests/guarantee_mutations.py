@@ -219,8 +219,8 @@ MUTATIONS = [
     Mutation(
         "metrics read closed trades a chunk at a time",
         "asyncstore/repository/metrics.py",
-        "rows_per_chunk=_CHUNK_ROWS)",
-        "rows_per_chunk=10**9)",
+        "rows_per_chunk=_CHUNK_ROWS, primary=True",
+        "rows_per_chunk=10**9, primary=True",
         "tests/test_chunked_reads.py::test_metrics_read_closed_trades_a_chunk_at_a_time",
     ),
     Mutation(

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from asyncstore import AsyncStoreError, InvalidDataError, Store, TradeRepository
+from asyncstore import (
+    AsyncStoreError,
+    InvalidDataError,
+    Store,
+    StoreClosedError,
+    TradeRepository,
+)
 from asyncstore.repository import metrics
 from tests.conftest import open_store_with_bot, trade_data
 
@@ -117,3 +123,22 @@ async def test_metrics_read_closed_trades_a_chunk_at_a_time(
     assert figures.winning_trades == sum(1 for pnl in pnls if pnl > 0)
     assert figures.largest_loss == min(pnls)
     assert figures.total_return == sum(pnls) / 1000 * 100  # percent of the starting balance
+
+
+@pytest.mark.sqlite_only
+async def test_closing_the_store_ends_a_chunked_read_as_closed(db_url: str) -> None:
+    # (On PostgreSQL close() waits for reads under way, a chunked one included.)
+    store, repo = await open_store_with_bot(db_url)
+    await _trades(repo, 30)
+    seen = 0
+    with pytest.raises(StoreClosedError):
+        async with contextlib.aclosing(store.fetch_chunks(IDS, rows_per_chunk=10)) as chunks:
+            async for rows in chunks:
+                seen += len(rows)
+                await store.close()
+    assert seen == 10
+
+
+async def test_arguments_are_checked_at_the_call(store: Store) -> None:
+    with pytest.raises(InvalidDataError, match="rows_per_chunk"):
+        store.fetch_chunks(IDS, rows_per_chunk=0)  # no iteration needed to hear of it

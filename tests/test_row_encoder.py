@@ -9,7 +9,7 @@ error must be the converter's.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import pytest
@@ -114,3 +114,16 @@ def test_datetime_subclasses_are_stored_as_datetimes(zone: timezone) -> None:
     row, _ = fast
     expected = moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     assert row[TRADE_CODEC.columns.index("entry_time")] == expected
+
+
+def test_stored_decimal_text_ignores_the_callers_decimal_context() -> None:
+    # Trading code often tunes decimal.getcontext(); a tiny amount must still be stored as
+    # fixed-point text, never '1.2e-7'.
+    with localcontext() as context:
+        context.capitals = 0
+        context.prec = 5
+        row, _ = _both({"net_pnl": Decimal("0.00000012"), "size": Decimal("123456.12345678")},
+                       InputRules())[0]  # fmt: skip
+    columns = TRADE_CODEC.columns
+    assert row[columns.index("net_pnl")] == "0.00000012"
+    assert row[columns.index("size")] == "123456.12345678"

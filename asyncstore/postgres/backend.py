@@ -77,10 +77,22 @@ async def _fetch(pool: Any, statement: str, params: Sequence[Any]) -> list[Any]:
 async def _cursor_chunks(
     pool: Any, statement: str, params: Sequence[Any], rows_per_chunk: int
 ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        cursor = await conn.cursor(statement, *params)
-        while records := await cursor.fetch(rows_per_chunk):
-            yield [tuple(record) for record in records]
+    ended = False  # every row was read, or the caller stopped early
+    try:
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            cursor = await conn.cursor(statement, *params)
+            try:
+                while records := await cursor.fetch(rows_per_chunk):
+                    yield [tuple(record) for record in records]
+            except GeneratorExit:
+                ended = True
+                raise
+            ended = True
+    except Exception:
+        if not ended:
+            raise
+        # The rows came (or were no longer wanted); only ending the read-only transaction or
+        # handing the connection back failed, and the pool drops that connection: as `_fetch`.
 
 
 def _sql_and_values(

@@ -60,9 +60,12 @@ async def calculate_performance_metrics(
     if starting_balance is not None:
         start = validate_money("starting_balance", starting_balance)
     # Decoding and the arithmetic grow with the bot's history: a worker thread does them, and
-    # the rows come a chunk at a time (PostgreSQL's driver builds its rows on the loop).
+    # the rows come a chunk at a time (PostgreSQL's driver builds its rows on the loop). From
+    # the primary: the figures are stored, and must count every trade closed so far.
     trades: list[tuple[datetime, Decimal]] = []
-    chunks = store.fetch_chunks(_CLOSED_TRADES, {"bot_id": bot.id}, rows_per_chunk=_CHUNK_ROWS)
+    chunks = store.fetch_chunks(
+        _CLOSED_TRADES, {"bot_id": bot.id}, rows_per_chunk=_CHUNK_ROWS, primary=True
+    )
     async with contextlib.aclosing(chunks):
         async for rows in chunks:
             trades += await per_rows_off_loop(_closed_trades, rows)

@@ -89,9 +89,9 @@ def decimal_converter(precision: int, scale: int, *, non_negative: bool) -> Conv
 
 def _fixed_point_text(exact: Decimal) -> str:
     """format(exact, "f"), 3x faster: str() writes a quantized decimal the same way unless it
-    is below 1E-6 in size, where it switches to an exponent ('1.2E-7')."""
-    text = str(exact)
-    return text if "E" not in text else format(exact, "f")
+    is below 1E-6 in size, where it switches to an exponent ('1.2E-7', or '1.2e-7' with the
+    caller's context.capitals = 0)."""
+    return str(exact) if exact.adjusted() >= -6 else format(exact, "f")
 
 
 def time_converter() -> Converter:

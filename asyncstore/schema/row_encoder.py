@@ -166,8 +166,7 @@ def _fast_path(index: int, name: str, path: FastPath, otherwise: list[str]) -> l
         "    e = None",
         f"if e is not None and {in_range} and e.adjusted() < {path.whole_digits}:",
         f"    values[{name!r}] = e",
-        "    t = str(e)",
-        f'    {value} = t if "E" not in t else format(e, "f")',
+        f'    {value} = str(e) if e.adjusted() >= -6 else format(e, "f")  # see _fixed_point_text',
         "else:",
         *fallback,
     ]

@@ -74,7 +74,7 @@ _BOT_ID: TypeAdapter[str] = TypeAdapter(Annotated[BotId, Field(strict=True), Utf
 _SYMBOL: TypeAdapter[str] = TypeAdapter(Annotated[Symbol, Field(strict=True), Utf8])
 _BOT_STATUS: TypeAdapter[str] = TypeAdapter(BotStatus)
 _LIMIT: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)])
-_CHUNK_ROWS: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=2**31, strict=True)])
+_CHUNK_ROWS: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)])
 
 
 def _argument(adapter: TypeAdapter[T], name: str, value: Any) -> T:

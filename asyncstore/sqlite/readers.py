@@ -79,6 +79,10 @@ class ReadPool:
                 await cursor.close()
         except (sqlite3.Error, UnicodeError) as exc:
             raise translate_sqlite_error(exc, "read") from exc
+        except ValueError as exc:  # aiosqlite: "no active connection"
+            if self._open:
+                raise
+            raise StoreClosedError("the Store closed during this chunked read") from exc
         finally:
             self._idle.put_nowait(conn)
 
