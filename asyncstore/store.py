@@ -189,7 +189,8 @@ class Store:
     ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         """`fetch_all`'s rows a list of up to `rows_per_chunk` at a time, all from one snapshot:
         for results too big to hold at once. The iterator holds a read connection until it is
-        exhausted or closed (Store.close waits for it): stop early inside
+        exhausted or closed (Store.close waits for it on PostgreSQL, and ends it with
+        StoreClosedError on SQLite): stop early inside
         `contextlib.aclosing(store.fetch_chunks(...))`, and read nothing else inside the loop
         when the pool has a single connection. Arguments are checked at the call."""
         require_type("sql", sql, (str, Executable), "SQL text or a SQLAlchemy statement")
