@@ -191,8 +191,8 @@ MUTATIONS = [
     Mutation(
         "metrics are computed on a worker thread",
         "asyncstore/repository/metrics.py",
-        "        figures = await asyncio.to_thread(figures_of, trades)",
-        "        figures = figures_of(trades)",
+        "        figures = await asyncio.to_thread(figures_of, rows)",
+        "        figures = figures_of(rows)",
         "tests/test_loop_offload.py::test_metrics_are_computed_off_the_loop",
     ),
     Mutation(

@@ -26,7 +26,7 @@ from asyncstore.schema.records import (
 from asyncstore.schema.tables import METRICS, TRADES
 from asyncstore.schema.validation import validate, validate_money
 from asyncstore.store import Store
-from asyncstore.threads import SMALL_RESULT_ROWS, per_rows_off_loop
+from asyncstore.threads import SMALL_RESULT_ROWS, in_slices
 from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, UTCDateTime, quantum
 from asyncstore.writes import InsertRows
 
@@ -59,30 +59,30 @@ async def calculate_performance_metrics(
     start: Decimal | None = None
     if starting_balance is not None:
         start = validate_money("starting_balance", starting_balance)
-    # Decoding and the arithmetic grow with the bot's history: a worker thread does them, and
-    # the rows come a chunk at a time (PostgreSQL's driver builds its rows on the loop). From
-    # the primary: the figures are stored, and must count every trade closed so far.
-    trades: list[tuple[datetime, Decimal]] = []
+    # The rows come a chunk at a time (PostgreSQL's driver builds its rows on the loop), from
+    # the primary: the figures are stored, and must count every trade closed so far. Decoding
+    # and the arithmetic grow with the bot's history: one worker thread does both.
+    rows: list[Sequence[Any]] = []
     chunks = store.fetch_chunks(
         _CLOSED_TRADES, {"bot_id": bot.id}, rows_per_chunk=_CHUNK_ROWS, primary=True
     )
     async with contextlib.aclosing(chunks):
-        async for rows in chunks:
-            trades += await per_rows_off_loop(_closed_trades, rows)
+        async for chunk in chunks:
+            rows += chunk
 
-    def figures_of(trades: list[tuple[datetime, Decimal]]) -> dict[str, Any]:
-        closed = _in_exit_order(trades)
+    def figures_of(rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+        trades = _in_exit_order(in_slices(_closed_trades, rows))
         opening = start
         if opening is None and bot.current_balance is not None:
             balance = _finite("bot_instances", bot.id, "current_balance", bot.current_balance)
             with localcontext(DECIMAL_CONTEXT):  # exact whatever the caller's context
-                opening = balance - sum(closed.net_pnl, Decimal(0))
-        return compute_metrics(closed, opening)
+                opening = balance - sum(trades.net_pnl, Decimal(0))
+        return compute_metrics(trades, opening)
 
-    if len(trades) <= SMALL_RESULT_ROWS:
-        figures = figures_of(trades)
+    if len(rows) <= SMALL_RESULT_ROWS:
+        figures = figures_of(rows)
     else:
-        figures = await asyncio.to_thread(figures_of, trades)
+        figures = await asyncio.to_thread(figures_of, rows)
     overflow = [name for name, value in figures.items() if not _fits(name, value)]
     values = {name: value for name, value in figures.items() if name not in overflow}
     values.update(bot_id=bot.id, extra_metadata={"overflow": overflow} if overflow else None)
@@ -101,7 +101,7 @@ _CLOSED_TRADES = (
 )
 # Small enough that the driver's row objects for one chunk (built on the loop, on PostgreSQL)
 # die young: bigger chunks pushed them into the oldest GC generation, whose full passes stalled
-# the loop 60+ ms. One hop to decode each chunk.
+# the loop 60+ ms.
 _CHUNK_ROWS = 1000
 _read_money = ExactDecimal(20, 8).from_db  # trades.net_pnl's type
 

@@ -181,7 +181,7 @@ def _big_parts_over(value: Any, limit: int) -> bool:
     for part in parts:  # disjoint parts: their sizes add up to less than the document's
         if isinstance(part, str):
             size += len(part) + 2  # quoted; at least a byte a character
-        elif isinstance(part, _CONTAINERS) and len(part) > _SLICE_ITEMS:
+        elif _is_big(part):
             size += _size_at_least(part, limit - size)
         if size > limit:
             return True
