@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from asyncstore import Store, TradeRepository
-from asyncstore.sqlite.write_queue import WriteQueue
+from asyncstore.write_queue import WriteQueue
 
 BOT_ID = "my_bot_001"
 

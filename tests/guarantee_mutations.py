@@ -51,36 +51,36 @@ MUTATIONS = [
     Mutation(
         "one UPDATE for every heartbeat of a batch (counted by SQLite's trace)",
         "asyncstore/sqlite/batch.py",
-        "found = _stamp(batch.conn, batch.trace, self.beats)",
-        "found = set().union(*(_stamp(batch.conn, batch.trace, [b]) for b in self.beats))",
+        "found = _stamp(batch.conn, batch.trace, group.beats)",
+        "found = set().union(*(_stamp(batch.conn, batch.trace, [b]) for b in group.beats))",
         "tests/test_write_queue.py::test_heartbeats_of_one_bot_coalesce",
     ),
     Mutation(
         "re-run only the failed statement's rows, not the batch",
         "asyncstore/sqlite/batch.py",
-        "                batch.retried += len(members)\n                for member in members:\n"
-        "                    batch.run_alone(member)\n                continue",
-        "                batch.retried += len(self.members)\n                for member in "
-        "self.members:\n                    batch.run_alone(member)\n                return",
+        "            batch.retried += len(members)\n            for member in members:\n"
+        "                batch.run_alone(member)\n            continue",
+        "            batch.retried += len(group.members)\n            for member in "
+        "group.members:\n                batch.run_alone(member)\n            return",
         "tests/test_write_queue.py::test_one_failing_write_in_a_busy_batch_fails_alone",
     ),
     Mutation(
         "a bot created in a batch closes the heartbeat step before it",
-        "asyncstore/sqlite/batch.py",
+        "asyncstore/batch_plan.py",
         "            if written in (None, BOTS.name):",
         "            if written is None:",
         "tests/test_write_queue.py::test_heartbeat_after_a_bot_created_in_the_same_batch",
     ),
     Mutation(
         "a bot created in a batch closes the trade step before it",
-        "asyncstore/sqlite/batch.py",
+        "asyncstore/batch_plan.py",
         "                if written is None or written in _referenced_tables(group.table):",
         "                if written is None:",
         "tests/test_write_queue.py::test_a_trade_of_a_bot_created_in_the_same_batch_finds_its_bot",
     ),
     Mutation(
         "small writes share batches with bulk chunks",
-        "asyncstore/sqlite/write_queue.py",
+        "asyncstore/write_queue.py",
         "        while self._small and len(batch) < limit:",
         "        while self._small and len(batch) < limit and not self._bulk:",
         "tests/test_bulk.py::test_small_writes_interleave_with_two_bulk_producers",
@@ -245,6 +245,45 @@ MUTATIONS = [
         "        if _big_parts_over(value, rules.max_metadata_bytes):",
         "        if False:",
         "tests/test_loop_offload.py::test_a_huge_document_is_refused_without_encoding_all_of_it",
+    ),
+    Mutation(
+        "PostgreSQL: writes share group commits",
+        "asyncstore/postgres/backend.py",
+        "            self._writer = WriteQueue(self._runner, self.settings, self.stats)",
+        "            self._writer = WriteQueue(\n                self._runner, "
+        "self.settings.model_copy(update={'max_batch_ops': 1}), self.stats\n            )",
+        "tests/test_postgres_writer.py::test_concurrent_creates_commit_in_few_transactions",
+    ),
+    Mutation(
+        "PostgreSQL: one UPDATE for every heartbeat of a batch (counted by a server trigger)",
+        "asyncstore/postgres/batch.py",
+        "    return await _run_heartbeats(conn, step, results, log)",
+        "    sent = 0\n    for member, beat in zip(step.members, step.beats, strict=True):\n"
+        "        alone = HeartbeatGroup([member], [beat])\n"
+        "        sent += await _run_heartbeats(conn, alone, results, log)\n    return sent",
+        "tests/test_postgres_writer.py::test_heartbeats_of_a_batch_are_one_update_on_the_server",
+    ),
+    Mutation(
+        "PostgreSQL: a statement's error fails only its own operation",
+        "asyncstore/postgres/batch.py",
+        "            return await _one_by_one(conn, ops, log)",
+        "            return _all_failed(exc, ops, 'before_commit')",
+        "tests/test_postgres_writer.py::test_one_bad_write_in_a_batch_fails_alone",
+    ),
+    Mutation(
+        "PostgreSQL: a writer connection found dead at BEGIN is replaced, the batch run again",
+        "asyncstore/postgres/writer.py",
+        "                if attempt == 2:",
+        "                if True:",
+        "tests/test_postgres_unavailable.py::"
+        "test_the_writer_session_ended_between_writes_reconnects_without_failing_a_call",
+    ),
+    Mutation(
+        "PostgreSQL: COPY text escapes tabs, newlines and backslashes",
+        "asyncstore/postgres/writes.py",
+        '            line = "\\t".join([_copy_field(value) for value in row])',
+        "            pass",
+        "tests/test_postgres_writer.py::test_bulk_by_copy_stores_exactly_what_an_insert_stores",
     ),
 ]
 

@@ -1,8 +1,10 @@
-"""The PostgreSQL backend: the same write operations and reads as SQLite, over asyncpg pools.
+"""The PostgreSQL backend: the same write operations and reads as SQLite, on asyncpg.
 
-There is no single writer here (yet): PostgreSQL serialises conflicting writes itself, so each
-operation runs in its own short transaction on a pooled connection, and many run at once.
-Reads run on separate pools whose connections are read-only (`default_transaction_read_only`).
+Writes go through the same WriteQueue as on SQLite: one writer connection takes every waiting
+operation and runs them as ONE transaction (group commit, asyncstore.postgres.batch): fewer
+commits and round trips than a transaction per call, which is what limits a pool of
+connections each committing one row. Reads run on pools whose connections are read-only
+(`default_transaction_read_only`), many at once.
 
 Read replicas (`read_replica_urls`): reads go to the replicas in turn, writes to the primary.
 Read-your-writes: for `replica_read_after_write_s` seconds after a caller's write commits, that
@@ -39,13 +41,14 @@ from asyncstore.postgres.replicas import (
 )
 from asyncstore.postgres.schema import prepare_schema
 from asyncstore.postgres.statements import compiled
-from asyncstore.postgres.writes import run_write
+from asyncstore.postgres.writer import PostgresBatchRunner
 from asyncstore.reports import HealthReport, StorageReport, WriteStats
 from asyncstore.schema.compiled import named_params, positional_params
 from asyncstore.schema.revisions import SchemaState
 from asyncstore.sql_log import SQL_LOGGER, echo_enabled
 from asyncstore.threads import per_rows_off_loop
-from asyncstore.writes import AtomicStatements, StampHeartbeat, WriteOp
+from asyncstore.write_queue import WriteQueue
+from asyncstore.writes import AtomicStatements, WriteOp
 
 _log = logging.getLogger("asyncstore.postgres")
 
@@ -116,8 +119,10 @@ class PostgresBackend:
         self.path: Path | None = None
         self.shown_url = redacted(settings.database_url)
         self.dsn = asyncpg_dsn(settings.database_url)
-        self._write_pool: Any = None
+        self._write_pool: Any = None  # schema work at start
         self._read_pool: Any = None  # the primary, read-only connections
+        self._runner: PostgresBatchRunner | None = None
+        self._writer: WriteQueue | None = None
         self._closing = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -130,12 +135,12 @@ class PostgresBackend:
         )
         self._echo = echo_enabled(settings.echo)
         self.in_flight = 0
-        self.stats = WriteStats()  # here every operation is its own transaction
+        self.stats = WriteStats()
         self.replica_fallbacks = 0  # replica reads the primary answered instead
 
     @property
     def queue_depth(self) -> int:
-        return 0  # writes do not queue: each takes a pooled connection
+        return self._writer.depth if self._writer is not None else 0
 
     async def start(self) -> SchemaState:
         size = self.settings.pg_pool_size
@@ -162,14 +167,28 @@ class PostgresBackend:
             ]
             self._replicas = ReplicaSet(replicas)
             async with self._write_pool.acquire() as conn:
-                return await prepare_schema(conn, self.settings)
+                schema = await prepare_schema(conn, self.settings)
+            self._runner = PostgresBatchRunner(self.dsn, self._log)
+            await self._runner.open()
+            self._writer = WriteQueue(self._runner, self.settings, self.stats)
+            self._writer.start()
+            return schema
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
         self._closing = True
-        # Calls already under way finish (and commit) first; only then do the pools close.
+        # Writes already accepted commit first, and reads under way finish; only then do the
+        # connections close.
+        writer, runner = self._writer, self._runner
+        self._writer = self._runner = None
+        try:
+            if writer is not None:
+                await writer.close()
+        finally:
+            if runner is not None:
+                await runner.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), CLOSE_GRACE_S)
         pools = [self._write_pool, self._read_pool, *self._replicas.pools]
@@ -189,29 +208,11 @@ class PostgresBackend:
 
     async def submit(self, op: WriteOp[ResultT]) -> ResultT:
         last_write = self._writes_of_this_caller()
-        self._enter()
-        self.stats.accepted += 1
-        phase: Phase = "before_commit"
-        committed = False
-        try:
-            async with self._write_pool.acquire() as conn:
-                async with conn.transaction():  # asyncpg sends BEGIN … COMMIT around the block
-                    self._log("BEGIN", ())
-                    result, heartbeat_statements = await run_write(conn, op, self._log)
-                    self._log("COMMIT", ())
-                    phase = "commit"  # an error from here on came while committing
-                committed = True  # COMMIT answered
-        except Exception as exc:
-            if not committed:
-                raise self._error(exc, op.subject, phase=phase) from exc
-            # Only handing the connection back failed: the server ended the session right
-            # after COMMIT answered, and the pool has dropped that connection. The write is
-            # committed, so the caller gets its result rather than a "may have committed".
-        finally:
-            self._leave()
+        if self._closing or self._writer is None:
+            raise StoreClosedError("the Store is closed")
+        result = await self._writer.submit(op)
         last_write[0] = time.monotonic()
-        self._count(op, heartbeat_statements)
-        return result  # type: ignore[no-any-return]
+        return result
 
     async def fetch(
         self,
@@ -288,7 +289,7 @@ class PostgresBackend:
             journal_mode="postgresql",
             read_ms=(read_done - started) * 1000,
             write_ms=(time.perf_counter() - read_done) * 1000,
-            write_queue_depth=0,
+            write_queue_depth=self.queue_depth,
         )
 
     async def storage(self) -> StorageReport:
@@ -299,14 +300,6 @@ class PostgresBackend:
         return translate_postgres_error(exc, subject)
 
     # --- internals ------------------------------------------------------------------------
-
-    def _count(self, op: WriteOp[Any], heartbeat_statements: int) -> None:
-        stats = self.stats
-        stats.batches += 1
-        stats.operations += 1
-        stats.largest_batch = max(stats.largest_batch, 1)
-        stats.heartbeats += isinstance(op, StampHeartbeat)
-        stats.heartbeat_statements += heartbeat_statements
 
     def _enter(self) -> None:
         # Refused once close() began; counted, so close() can wait for calls under way.

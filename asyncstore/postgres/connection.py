@@ -20,6 +20,7 @@ from asyncstore.errors import ConfigurationError
 __all__ = [
     "asyncpg_dsn",
     "connect_once",
+    "connect_writer",
     "create_pool",
     "register_text_codecs",
     "require_asyncpg",
@@ -64,6 +65,35 @@ async def register_text_codecs(conn: Any) -> None:
         )
 
 
+def _server_settings(*, read_only: bool) -> dict[str, str]:
+    settings = {
+        "TimeZone": "UTC",
+        "DateStyle": "ISO",  # the text the codecs parse, whatever the server default
+        "application_name": "asyncstore",
+    }
+    if read_only:
+        # A session default (the pool's RESET ALL on release restores it): every transaction
+        # of this connection starts read-only.
+        settings["default_transaction_read_only"] = "on"
+    return settings
+
+
+async def connect_writer(dsn: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
+    """The writer's own connection (not pooled: a pool's reset on release would cost a round
+    trip per group commit). Driver errors propagate: the writer reports them per batch."""
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        dsn, timeout=timeout_s, server_settings=_server_settings(read_only=False)
+    )
+    try:
+        await register_text_codecs(conn)
+    except BaseException:
+        conn.terminate()
+        raise
+    return conn
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -76,15 +106,6 @@ async def create_pool(
     write: the server refuses any write in a read-only transaction)."""
     import asyncpg
 
-    settings = {
-        "TimeZone": "UTC",
-        "DateStyle": "ISO",  # the text the codecs parse, whatever the server default
-        "application_name": "asyncstore",
-    }
-    if read_only:
-        # A session default (the pool's RESET ALL on release restores it): every transaction
-        # of this connection starts read-only.
-        settings["default_transaction_read_only"] = "on"
     try:
         return await asyncpg.create_pool(
             dsn,
@@ -92,7 +113,7 @@ async def create_pool(
             max_size=size,
             timeout=connect_timeout_s,
             init=register_text_codecs,
-            server_settings=settings,
+            server_settings=_server_settings(read_only=read_only),
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise ConfigurationError(f"cannot connect to PostgreSQL at {redacted(dsn)}: {exc}") from exc

@@ -18,7 +18,15 @@ from sqlalchemy.sql.expression import Executable
 from asyncstore.schema.compiled import CompiledSQL, compile_statement
 from asyncstore.schema.tables import BOTS
 
-__all__ = ["HEARTBEAT", "MAX_PARAMETERS", "POSTGRES", "compiled", "insert_sql"]
+__all__ = [
+    "HEARTBEAT",
+    "HEARTBEATS_SQL",
+    "MAX_PARAMETERS",
+    "POSTGRES",
+    "compiled",
+    "insert_sql",
+    "staging_sql",
+]
 
 POSTGRES = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
@@ -30,6 +38,14 @@ HEARTBEAT = (
     .where(BOTS.c.id == bindparam("bot_id"))
     .values(last_heartbeat=bindparam("at"), updated_at=bindparam("at"))
     .returning(BOTS.c.id)
+)
+
+# Every heartbeat of a group commit in ONE statement: the bots' ids and times as two arrays.
+HEARTBEATS_SQL = (
+    f"UPDATE {BOTS.name} SET last_heartbeat = beat.at::timestamptz, "
+    "updated_at = beat.at::timestamptz "
+    "FROM unnest($1::text[], $2::text[]) AS beat(id, at) "
+    f"WHERE {BOTS.name}.id = beat.id RETURNING {BOTS.name}.id"
 )
 
 
@@ -66,3 +82,18 @@ def insert_sql(table: Table, ignore_duplicates: bool, rows: int) -> str:
         raise ValueError(f"not a single-row INSERT as compiled for asyncpg: {single!r}")
     tail = after.removeprefix(group(0))
     return f"{head} VALUES {', '.join(group(row) for row in range(rows))}{tail}"
+
+
+@functools.lru_cache(maxsize=16)
+def staging_sql(table: Table) -> tuple[str, str, str]:
+    """A bulk load that skips taken ids: COPY goes into a temporary table shaped like `table`
+    (emptied at every commit), then INSERT … SELECT … ON CONFLICT DO NOTHING moves the rows.
+    Returns (the staging table's name, its CREATE, the INSERT that moves its rows)."""
+    staging = f"asyncstore_staging_{table.name}"
+    columns = ", ".join(POSTGRES.identifier_preparer.quote(column.name) for column in table.columns)
+    return (
+        staging,
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table.name}) ON COMMIT DELETE ROWS",
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} "
+        "ON CONFLICT (id) DO NOTHING",
+    )

@@ -1,19 +1,31 @@
 """The one place the PostgreSQL backend executes a write operation, on a connection inside the
-caller's transaction. Each function returns the operation's result and how many statements of
-each kind it ran (heartbeat UPDATEs are counted as they are sent)."""
+writer's transaction. Each function returns the operation's result and how many statements of
+each kind it ran (heartbeat UPDATEs are counted as they are sent).
+
+Bulk chunks travel by COPY, in PostgreSQL's text format: the values are asyncstore's stored text
+already (money '50000.10000000', naive UTC time, JSON), which the server parses exactly, as it
+does for an INSERT's parameters; only tabs, newlines and backslashes in text need escaping.
+"""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
 from sqlalchemy.sql.expression import Executable
 
-from asyncstore.postgres.statements import HEARTBEAT, MAX_PARAMETERS, compiled, insert_sql
+from asyncstore.postgres.statements import (
+    HEARTBEAT,
+    MAX_PARAMETERS,
+    compiled,
+    insert_sql,
+    staging_sql,
+)
 from asyncstore.writes import AtomicStatements, InsertRows, StampHeartbeat, UpdateRow, WriteOp
 
-__all__ = ["StatementLog", "run_write"]
+__all__ = ["StatementLog", "copy_text", "run_write"]
 
 # Called with each statement and its values before it is sent (SQL logging).
 StatementLog = Callable[[str, Sequence[Any]], None]
@@ -25,10 +37,67 @@ def _rowcount(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
+# COPY's text format: these characters in a value are written as backslash escapes.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_NULL = "\\N"
+
+
+def _copy_field(value: Any) -> str:
+    if value is None:
+        return _COPY_NULL
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def copy_text(rows: Sequence[Sequence[Any]]) -> bytes:
+    """Rows of stored values in COPY's text format (tab-separated lines, \\N for NULL)."""
+    separators = len(rows[0]) - 1 if rows else 0
+    lines = []
+    for row in rows:
+        try:
+            line = "\t".join([_COPY_NULL if value is None else value for value in row])
+        except TypeError:  # a value that is not text (a number): the careful way
+            line = None
+        # Most rows need no escaping: their only tabs are the separators, their only
+        # backslashes the NULL markers, and no value holds a line break (money, times, ids).
+        # Others are escaped value by value.
+        if (
+            line is None
+            or line.count("\t") != separators
+            or line.count("\\") != row.count(None)
+            or "\n" in line
+            or "\r" in line
+        ):
+            line = "\t".join([_copy_field(value) for value in row])
+        lines.append(line)
+    lines.append("")
+    return "\n".join(lines).encode()
+
+
+async def _copy(conn: Any, op: InsertRows, log: StatementLog) -> int:
+    """A bulk chunk by COPY; with ignore_duplicates through a staging table."""
+    columns = [column.name for column in op.table.columns]
+    data = io.BytesIO(copy_text(op.rows))  # a file to read (bytes would be taken for a path)
+    if not op.ignore_duplicates:
+        log(f"COPY {op.table.name} FROM STDIN", (f"{len(op.rows)} rows",))
+        status = await conn.copy_to_table(op.table.name, source=data, columns=columns)
+        return _rowcount(status)
+    staging, create, move = staging_sql(op.table)
+    prepare = f"{create}; TRUNCATE {staging}"  # empty, even if a chunk before used it
+    log(prepare, ())
+    await conn.execute(prepare)
+    log(f"COPY {staging} FROM STDIN", (f"{len(op.rows)} rows",))
+    await conn.copy_to_table(staging, source=data, columns=columns)
+    log(move, ())
+    return _rowcount(await conn.execute(move))
+
+
 async def _insert(conn: Any, op: InsertRows, log: StatementLog) -> int:
-    """Multi-row INSERTs (one round trip per ~1000 rows); the count is what was inserted."""
+    """Multi-row INSERTs (one round trip per ~1000 rows), or COPY for a bulk chunk; the count
+    is what was inserted."""
     if not op.rows:
         return 0
+    if op.bulk and len(op.rows) > 1:
+        return await _copy(conn, op, log)
     per_statement = max(1, MAX_PARAMETERS // len(op.table.columns))
     inserted = 0
     for start in range(0, len(op.rows), per_statement):

@@ -24,8 +24,9 @@ from asyncstore.sqlite.file_lock import DatabaseLock
 from asyncstore.sqlite.readers import ReadPool
 from asyncstore.sqlite.schema import prepare_schema
 from asyncstore.sqlite.statements import compiled
-from asyncstore.sqlite.write_queue import WriteQueue
+from asyncstore.sqlite.writer import SQLiteBatchRunner
 from asyncstore.threads import in_thread_to_the_end
+from asyncstore.write_queue import WriteQueue
 from asyncstore.writes import AtomicStatements, WriteOp
 
 __all__ = ["SQLiteBackend"]
@@ -43,6 +44,7 @@ class SQLiteBackend:
         self.stats = WriteStats()
         self._lock = DatabaseLock(self.path)
         self._writer: WriteQueue | None = None
+        self._runner: SQLiteBatchRunner | None = None
         self._reader: ReadPool | None = None
 
     @property
@@ -56,8 +58,10 @@ class SQLiteBackend:
             # The check (and an upgrade, if asked) runs on a worker thread; a cancelled start
             # waits for it before giving up the lock (nothing may open a half-upgraded file).
             schema = await in_thread_to_the_end(prepare_schema, path, self.settings, self._lock)
-            writer = WriteQueue(path, self.settings, self.stats)
-            await writer.start()  # switches the file to WAL
+            runner = SQLiteBatchRunner(path, self.settings)
+            await runner.open()  # switches the file to WAL
+            writer = WriteQueue(runner, self.settings, self.stats)
+            writer.start()
         except BaseException as exc:
             self._lock.release()
             _raise_as_open_failure(exc, path)
@@ -68,16 +72,17 @@ class SQLiteBackend:
         except BaseException as exc:
             try:
                 await writer.close()
+                await runner.close()
             finally:
                 self._lock.release()
             _raise_as_open_failure(exc, path)
             raise
-        self._writer, self._reader = writer, reader
+        self._writer, self._runner, self._reader = writer, runner, reader
         return schema
 
     async def close(self) -> None:
-        writer, reader = self._writer, self._reader
-        self._writer = self._reader = None
+        writer, runner, reader = self._writer, self._runner, self._reader
+        self._writer, self._runner, self._reader = None, None, None
         # Readers go first so that the writer's connection is the file's last one: closing it
         # checkpoints the WAL into the database and removes it (read-only ones cannot).
         try:
@@ -88,7 +93,11 @@ class SQLiteBackend:
                 if writer is not None:
                     await writer.close()
             finally:
-                self._lock.release()
+                try:
+                    if runner is not None:
+                        await runner.close()
+                finally:
+                    self._lock.release()
 
     async def submit(self, op: WriteOp[ResultT]) -> ResultT:
         if self._writer is None:

@@ -1,9 +1,9 @@
 """One group commit on the writer's thread: many callers' operations, one transaction, one hop.
 
-The batch is planned into steps: single-row inserts into one table merge into one step (multi-row
-INSERTs of ROWS_PER_STATEMENT rows), all heartbeats merge into one UPDATE, every other operation
-is a step of its own (a bulk chunk: one INSERT of all its rows, as SQLite's parameter limit
-allows). Everything runs inside one BEGIN IMMEDIATE … COMMIT.
+The batch is planned into steps (asyncstore.batch_plan): single-row inserts into one table merge
+into multi-row INSERTs of ROWS_PER_STATEMENT rows, all heartbeats into one UPDATE, every other
+operation is a step of its own (a bulk chunk: one INSERT of all its rows, as SQLite's parameter
+limit allows). Everything runs inside one BEGIN IMMEDIATE … COMMIT.
 
 A failure costs only what failed:
 - a multi-row INSERT statement that fails is undone by SQLite alone (a statement is atomic), and
@@ -11,8 +11,8 @@ A failure costs only what failed:
 - an operation of one statement is atomic by itself; one of several statements (a chunk past the
   parameter limit, a multi-statement AtomicStatements) runs behind its own SAVEPOINT and is
   rolled back to it.
-Merging never runs an operation before one it depends on that arrived earlier (see `_plan`):
-a trade or heartbeat of a bot created earlier in the same batch finds its bot.
+Merging never runs an operation before one it depends on that arrived earlier (see the plan): a
+trade or heartbeat of a bot created earlier in the same batch finds its bot.
 If SQLite abandons the transaction by itself (I/O error, disk full), or COMMIT fails, every
 operation of the batch fails: nothing is reported written that was not committed, and nothing
 runs on in autocommit after the transaction is gone.
@@ -23,13 +23,19 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Table
-
-from asyncstore.schema.tables import BOTS
+from asyncstore.batch_plan import (
+    Alone,
+    BatchResult,
+    HeartbeatGroup,
+    InsertGroup,
+    Outcome,
+    Step,
+    latest_beats,
+    plan,
+)
 from asyncstore.sqlite.connections import StatementTrace
 from asyncstore.sqlite.statements import (
     HEARTBEATS_SQL,
@@ -42,23 +48,12 @@ from asyncstore.sqlite.statements import (
 from asyncstore.writes import (
     AtomicStatements,
     InsertRows,
-    Params,
     StampHeartbeat,
     UpdateRow,
     WriteOp,
 )
 
-__all__ = ["BatchResult", "Outcome", "run_batch"]
-
-# (True, result) or (False, the exception raised for that operation)
-Outcome = tuple[bool, Any]
-
-
-@dataclass(slots=True)
-class BatchResult:
-    outcomes: list[Outcome]
-    heartbeat_statements: int = 0  # UPDATEs SQLite ran for heartbeats (its trace counted them)
-    retried_operations: int = 0  # operations run again on their own after a failure near them
+__all__ = ["run_batch"]
 
 
 class _TransactionLost(Exception):
@@ -141,10 +136,7 @@ def _stamp(
 ) -> set[str]:
     """Every heartbeat in ONE UPDATE, each bot at its latest time; returns the bots that exist.
     SQLite's trace counts the statements this really ran."""
-    latest: dict[str, str] = {}
-    for beat in beats:
-        if beat.at > latest.get(beat.bot_id, ""):  # fixed-width UTC text: text order is time order
-            latest[beat.bot_id] = beat.at
+    latest = latest_beats(beats)
     sql = HEARTBEATS_SQL.format(rows=", ".join(["(?, ?)"] * len(latest)))
     params = [value for pair in latest.items() for value in pair]
     with trace.counting():
@@ -172,110 +164,44 @@ def _execute(batch: _Batch, op: WriteOp[Any]) -> Any:
     raise TypeError(f"not a write operation: {op!r}")
 
 
-@dataclass(slots=True)
-class _Alone:
-    """One operation on its own."""
-
-    member: int
-
-    def run(self, batch: _Batch) -> None:
-        batch.run_alone(self.member)
-
-
-@dataclass(slots=True)
-class _InsertGroup:
-    """Single-row inserts into one table by many callers, run as multi-row INSERTs."""
-
-    table: Table
-    members: list[int] = field(default_factory=list)
-    rows: list[Params] = field(default_factory=list)
-
-    def add(self, member: int, op: InsertRows) -> None:
-        self.members.append(member)
-        self.rows.append(op.rows[0])
-
-    def run(self, batch: _Batch) -> None:
-        sql = insert_sql(self.table, False)
-        for start in range(0, len(self.rows), ROWS_PER_STATEMENT):
-            part = self.rows[start : start + ROWS_PER_STATEMENT]
-            members = self.members[start : start + ROWS_PER_STATEMENT]
-            try:
-                batch.conn.execute(multi_row_sql(sql, len(part)), tuple(chain.from_iterable(part)))
-            except Exception as exc:
-                _check_transaction(batch.conn, exc)
-                # SQLite undid this statement alone: run just its rows again, one at a time.
-                batch.retried += len(members)
-                for member in members:
-                    batch.run_alone(member)
-                continue
-            for member in members:
-                batch.ok(member, 1)
+def _run_step(batch: _Batch, step: Step) -> None:
+    if isinstance(step, Alone):
+        batch.run_alone(step.member)
+    elif isinstance(step, InsertGroup):
+        _run_inserts(batch, step)
+    else:
+        _run_heartbeats(batch, step)
 
 
-@dataclass(slots=True)
-class _HeartbeatGroup:
-    """Heartbeats of many bots, run as ONE UPDATE."""
-
-    members: list[int] = field(default_factory=list)
-    beats: list[StampHeartbeat] = field(default_factory=list)
-
-    def add(self, member: int, op: StampHeartbeat) -> None:
-        self.members.append(member)
-        self.beats.append(op)
-
-    def run(self, batch: _Batch) -> None:
+def _run_inserts(batch: _Batch, group: InsertGroup) -> None:
+    sql = insert_sql(group.table, False)
+    for start in range(0, len(group.rows), ROWS_PER_STATEMENT):
+        part = group.rows[start : start + ROWS_PER_STATEMENT]
+        members = group.members[start : start + ROWS_PER_STATEMENT]
         try:
-            found = _stamp(batch.conn, batch.trace, self.beats)
+            batch.conn.execute(multi_row_sql(sql, len(part)), tuple(chain.from_iterable(part)))
         except Exception as exc:
             _check_transaction(batch.conn, exc)
-            batch.retried += len(self.members)
-            for member in self.members:
+            # SQLite undid this statement alone: run just its rows again, one at a time.
+            batch.retried += len(members)
+            for member in members:
                 batch.run_alone(member)
-            return
-        for member, beat in zip(self.members, self.beats, strict=True):
-            batch.ok(member, beat.bot_id in found)
+            continue
+        for member in members:
+            batch.ok(member, 1)
 
 
-_Step = _Alone | _InsertGroup | _HeartbeatGroup
-
-
-def _referenced_tables(table: Table) -> set[str]:
-    """The tables `table`'s foreign keys point to (a trade's bot instance)."""
-    return {key.column.table.name for key in table.foreign_keys}
-
-
-def _plan(ops: Sequence[WriteOp[Any]]) -> list[_Step]:
-    """Steps in arrival order: a merged step sits where its first operation was, so it runs
-    before operations that arrived between its members. That is only allowed where it changes
-    no outcome, so a merged step is closed (later operations of its kind start a new step) when
-    an operation arrives that its later members could depend on: an insert into a table it
-    refers to (a bot created in this batch, then that bot's trades or heartbeats), or
-    statements that may touch any table."""
-    steps: list[_Step] = []
-    inserts: dict[str, _InsertGroup] = {}
-    beats: _HeartbeatGroup | None = None
-    for member, op in enumerate(ops):
-        if isinstance(op, InsertRows | AtomicStatements):
-            written = op.table.name if isinstance(op, InsertRows) else None  # None: any table
-            for name, group in list(inserts.items()):
-                if written is None or written in _referenced_tables(group.table):
-                    del inserts[name]
-            if written in (None, BOTS.name):
-                beats = None
-        if isinstance(op, InsertRows) and not op.ignore_duplicates and len(op.rows) == 1:
-            inserting = inserts.get(op.table.name)
-            if inserting is None:
-                inserting = inserts[op.table.name] = _InsertGroup(op.table)
-                steps.append(inserting)
-            inserting.add(member, op)
-        elif isinstance(op, StampHeartbeat):
-            if beats is None:
-                beats = _HeartbeatGroup()
-                steps.append(beats)
-            beats.add(member, op)
-        else:
-            steps.append(_Alone(member))
-    return steps
+def _run_heartbeats(batch: _Batch, group: HeartbeatGroup) -> None:
+    try:
+        found = _stamp(batch.conn, batch.trace, group.beats)
+    except Exception as exc:
+        _check_transaction(batch.conn, exc)
+        batch.retried += len(group.members)
+        for member in group.members:
+            batch.run_alone(member)
+        return
+    for member, beat in zip(group.members, group.beats, strict=True):
+        batch.ok(member, beat.bot_id in found)
 
 
 def run_batch(
@@ -288,8 +214,8 @@ def run_batch(
     except Exception as exc:  # e.g. another process held the write lock past busy_timeout
         return BatchResult([(False, exc)] * len(ops))
     try:
-        for step in _plan(ops):
-            step.run(batch)
+        for step in plan(ops):
+            _run_step(batch, step)
         conn.execute("COMMIT")
     except _TransactionLost as lost:
         outcomes: list[Outcome] = [(False, lost.__cause__ or lost)] * len(ops)

@@ -1,8 +1,10 @@
-"""WriteQueue: the single SQLite writer, with group commit and backpressure.
+"""WriteQueue: a Store's single writer, with group commit and backpressure, on every backend.
 
 Callers `await submit(op)`. One writer task takes the first waiting operation plus everything else
 already waiting (at most `max_batch_ops` small operations and one bulk chunk), hands the batch to
-the writer thread in ONE hop, and resolves each caller's future only after COMMIT. Bulk chunks
+the backend's BatchRunner (SQLite: the writer thread, in ONE hop; PostgreSQL: the writer
+connection), which runs it as ONE transaction, and resolves each caller's future only after
+COMMIT. Bulk chunks
 wait in their own lane; small writes that queued behind a chunk get a batch of their own next.
 
 Cancellation: a caller cancelled before its operation is taken into a batch is skipped (nothing
@@ -18,26 +20,34 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from asyncstore.batch_plan import BatchResult, Outcome
 from asyncstore.config import StoreSettings
 from asyncstore.errors import AsyncStoreError, StoreClosedError
 from asyncstore.reports import WriteStats
-from asyncstore.sql_log import echo_enabled
-from asyncstore.sqlite.batch import BatchResult, Outcome, run_batch
-from asyncstore.sqlite.connections import StatementTrace, close_connection, open_writer_connection
-from asyncstore.sqlite.errors import translate_sqlite_error
 from asyncstore.writes import StampHeartbeat, WriteOp
 
-__all__ = ["WriteQueue"]
+__all__ = ["BatchRunner", "WriteQueue"]
 
 ResultT = TypeVar("ResultT")
 
 # Callers woken per loop iteration after a commit (~50 µs of a caller's Python each: ~3 ms).
 _WAKE_SLICE = 64
+
+
+class BatchRunner(Protocol):
+    """A backend's side of the writer: runs one batch as one transaction."""
+
+    async def run(self, ops: list[WriteOp[Any]]) -> BatchResult:
+        """Run `ops` in ONE transaction; never raises for an operation's own failure (each gets
+        its outcome). If the writer task is cancelled meanwhile, the run still completes."""
+        ...
+
+    def error_for(self, exc: BaseException, op: WriteOp[Any]) -> BaseException:
+        """A failed operation's exception in the asyncstore tree."""
+        ...
 
 
 @dataclass(slots=True)
@@ -47,17 +57,14 @@ class _Pending:
 
 
 class WriteQueue:
-    def __init__(self, path: Path, settings: StoreSettings, stats: WriteStats) -> None:
-        self._path = path
+    def __init__(self, runner: BatchRunner, settings: StoreSettings, stats: WriteStats) -> None:
+        self._runner = runner
         self._settings = settings
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asyncstore-writer")
         self._small: deque[_Pending] = deque()
         self._bulk: deque[_Pending] = deque()
         self._slots = asyncio.Semaphore(settings.write_queue_size)
         self._wakeup = asyncio.Event()
         self._accepting = False
-        # The writer's connection, inside its statement trace (opened on the writer thread).
-        self._trace: StatementTrace | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_took_chunk = False
         self.stats = stats  # the backend's: readable before start and after close
@@ -67,25 +74,8 @@ class WriteQueue:
         """Operations accepted and not yet taken into a batch."""
         return len(self._small) + len(self._bulk)
 
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        settings = self._settings
-        echo = echo_enabled(settings.echo)
-
-        def open_on_writer_thread() -> StatementTrace:
-            conn = open_writer_connection(
-                self._path,
-                busy_timeout_ms=settings.busy_timeout_ms,
-                durability=settings.durability,
-                journal_size_limit=settings.journal_size_limit_bytes,
-            )
-            return StatementTrace(conn, echo=echo)  # set up on the connection's own thread
-
-        try:
-            self._trace = await loop.run_in_executor(self._executor, open_on_writer_thread)
-        except BaseException:
-            self._executor.shutdown(wait=False)
-            raise
+    def start(self) -> None:
+        """Start taking operations (the runner is ready: its connection is open)."""
         self._accepting = True
         self._task = asyncio.create_task(self._run(), name="asyncstore-writer")
 
@@ -107,31 +97,18 @@ class WriteQueue:
     async def close(self) -> None:
         """Commit everything accepted, then stop. Safe to call more than once.
 
-        Callers should shield this (Store.close does): the connection is released only after
-        the writer task has finished its last batch.
+        Callers should shield this (Store.close does), and close the runner's connection only
+        after it returns: the writer task has finished its last batch by then.
         """
         self._accepting = False
         self._wakeup.set()
-        try:
-            if self._task is not None:
-                task, self._task = self._task, None
-                # wait() rather than await: a writer that died already failed its callers;
-                # close() still has to release the connection, not re-raise that.
-                await asyncio.wait([task])
-                if not task.cancelled():
-                    task.exception()  # retrieved, so asyncio does not warn about it
-        finally:
-            if self._trace is not None:
-                trace, self._trace = self._trace, None
-                await asyncio.get_running_loop().run_in_executor(
-                    self._executor, close_connection, trace.conn
-                )
-            self._executor.shutdown(wait=False)
-
-    def _connection(self) -> StatementTrace:
-        if self._trace is None:
-            raise StoreClosedError("the writer connection is closed")
-        return self._trace
+        if self._task is not None:
+            task, self._task = self._task, None
+            # wait() rather than await: a writer that died already failed its callers;
+            # close() still has to let the backend release the connection, not re-raise that.
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not warn about it
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -151,7 +128,6 @@ class WriteQueue:
         return live
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         batch: list[_Pending] = []
         try:
             while True:
@@ -164,13 +140,12 @@ class WriteQueue:
                 batch = self._take_batch()
                 if not batch:
                     continue
-                trace = self._connection()
                 ops = [pending.op for pending in batch]
-                running = loop.run_in_executor(self._executor, run_batch, trace.conn, ops, trace)
+                running = asyncio.ensure_future(self._runner.run(ops))
                 try:
                     result = await asyncio.shield(running)
                 except asyncio.CancelledError:
-                    # The thread finishes (and may commit) the batch anyway: report its real
+                    # The runner finishes (and may commit) the batch anyway: report its real
                     # outcome to its callers before stopping, never a made-up failure.
                     result = await running
                     self._count(batch, result)
@@ -227,9 +202,7 @@ class WriteQueue:
             if ok:
                 pending.future.set_result(value)
             else:
-                error = translate_sqlite_error(
-                    value, pending.op.subject, busy_timeout_ms=self._settings.busy_timeout_ms
-                )
+                error = self._runner.error_for(value, pending.op)
                 if error is not value:
                     error.__cause__ = value
                 pending.future.set_exception(error)

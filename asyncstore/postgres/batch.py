@@ -1,0 +1,139 @@
+"""One group commit on the writer's PostgreSQL connection: many callers' operations, ONE
+transaction, a few round trips.
+
+The batch is planned as on SQLite (asyncstore.batch_plan): single-row inserts into one table go
+as one `executemany` of one prepared INSERT (pipelined: one round trip), all heartbeats as ONE
+UPDATE over two arrays (each bot at its latest time), every other operation on its own (a bulk
+chunk by COPY, see asyncstore.postgres.writes).
+
+A failure costs only what failed. PostgreSQL aborts the whole transaction at a statement's error,
+so the batch is rolled back and its operations run again, each in a transaction of its own:
+only the faulty one fails. A lost connection fails every operation of the batch with
+DatabaseUnavailableError, which says whether COMMIT was on its way (the batch may have been
+committed) or not (nothing was).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from asyncstore.batch_plan import (
+    Alone,
+    BatchResult,
+    HeartbeatGroup,
+    InsertGroup,
+    Outcome,
+    Step,
+    latest_beats,
+    plan,
+)
+from asyncstore.postgres.errors import Phase, is_connection_loss, translate_postgres_error
+from asyncstore.postgres.statements import HEARTBEATS_SQL, insert_sql
+from asyncstore.postgres.writes import StatementLog, run_write
+from asyncstore.writes import WriteOp
+
+__all__ = ["StaleConnection", "run_batch"]
+
+
+class StaleConnection(Exception):
+    """The connection was found dead at BEGIN, before anything of the batch was sent (the
+    server ended an idle session, or restarted between two batches): safe to run again."""
+
+
+def _failed(exc: BaseException, op: WriteOp[Any], phase: Phase) -> Outcome:
+    error = translate_postgres_error(exc, op.subject, phase=phase)
+    if error is not exc:
+        error.__cause__ = exc
+    return False, error
+
+
+async def _run_step(
+    conn: Any, step: Step, ops: Sequence[WriteOp[Any]], results: list[Any], log: StatementLog
+) -> int:
+    """Run one step, filling in its members' results; returns heartbeat UPDATEs sent."""
+    if isinstance(step, Alone):
+        results[step.member], heartbeat_statements = await run_write(conn, ops[step.member], log)
+        return heartbeat_statements
+    if isinstance(step, InsertGroup):
+        sql = insert_sql(step.table, False, 1)
+        for row in step.rows:
+            log(sql, row)
+        await conn.executemany(sql, step.rows)
+        for member in step.members:
+            results[member] = 1
+        return 0
+    return await _run_heartbeats(conn, step, results, log)
+
+
+async def _run_heartbeats(
+    conn: Any, group: HeartbeatGroup, results: list[Any], log: StatementLog
+) -> int:
+    latest = latest_beats(group.beats)
+    ids, times = list(latest), list(latest.values())
+    log(HEARTBEATS_SQL, (ids, times))
+    found = {bot_id for (bot_id,) in await conn.fetch(HEARTBEATS_SQL, ids, times)}
+    for member, beat in zip(group.members, group.beats, strict=True):
+        results[member] = beat.bot_id in found
+    return 1
+
+
+async def run_batch(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -> BatchResult:
+    """Run `ops` as one transaction; never raises for an operation's failure: each gets its
+    outcome. `connection_lost` tells the writer to connect afresh; StaleConnection, raised
+    when BEGIN finds the connection dead, that it may run the batch again on a fresh one."""
+    results: list[Any] = [None] * len(ops)
+    heartbeat_statements = 0
+    transaction = conn.transaction()
+    log("BEGIN", ())
+    try:
+        await transaction.start()
+    except Exception as exc:
+        if is_connection_loss(exc):
+            raise StaleConnection from exc
+        return BatchResult([_failed(exc, op, "before_commit") for op in ops])
+    try:
+        for step in plan(ops):
+            heartbeat_statements += await _run_step(conn, step, ops, results, log)
+    except Exception as exc:
+        if not is_connection_loss(exc):
+            try:
+                await transaction.rollback()
+            except Exception as lost:
+                return _all_failed(lost, ops, "before_commit")
+            # One operation's error aborted the transaction, now rolled back: run each
+            # operation again on its own, so only the faulty one fails.
+            return await _one_by_one(conn, ops, log)
+        return _all_failed(exc, ops, "before_commit")
+    log("COMMIT", ())
+    try:
+        await transaction.commit()
+    except Exception as exc:  # an error now came while committing
+        return _all_failed(exc, ops, "commit")
+    return BatchResult([(True, result) for result in results], heartbeat_statements)
+
+
+def _all_failed(exc: BaseException, ops: Sequence[WriteOp[Any]], phase: Phase) -> BatchResult:
+    return BatchResult(
+        [_failed(exc, op, phase) for op in ops], connection_lost=is_connection_loss(exc)
+    )
+
+
+async def _one_by_one(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -> BatchResult:
+    outcomes: list[Outcome] = []
+    heartbeat_statements = 0
+    for index, op in enumerate(ops):
+        phase: Phase = "before_commit"
+        try:
+            async with conn.transaction():
+                result, beats = await run_write(conn, op, log)
+                phase = "commit"
+        except Exception as exc:
+            outcomes.append(_failed(exc, op, phase))
+            if is_connection_loss(exc):  # the rest cannot run: nothing of them was sent
+                rest = _all_failed(exc, ops[index + 1 :], "before_commit").outcomes
+                return BatchResult(outcomes + rest, heartbeat_statements, len(ops), True)
+            continue
+        heartbeat_statements += beats
+        outcomes.append((True, result))
+    return BatchResult(outcomes, heartbeat_statements, retried_operations=len(ops))
