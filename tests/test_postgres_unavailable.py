@@ -225,9 +225,14 @@ async def test_the_writer_session_ended_between_writes_reconnects_without_failin
         repo = TradeRepository(store)
         await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
         written = []
-        for _ in range(3):
-            pid = writer_connection(store).get_server_pid()
+        for unnoticed in (False, True, False, True):
+            conn = writer_connection(store)
+            pid = conn.get_server_pid()
             assert await admin.fetchval("SELECT pg_terminate_backend($1, 10000)", pid)
+            if unnoticed:
+                # The race where the loop has not yet read the socket's end when the next
+                # batch starts: the dead connection still claims to be open, BEGIN finds out.
+                conn.is_closed = lambda: False
             written.append((await repo.create_trade(trade_data())).id)
             assert writer_connection(store).get_server_pid() != pid
     assert await stored_trade_ids(pg_url) == set(written)
