@@ -216,8 +216,16 @@ def writer_connection(store: Store) -> Any:
 
 
 async def test_the_writer_session_ended_between_writes_reconnects_without_failing_a_call(
-    pg_url: str,
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from asyncpg.connection import Connection
+
+    unnoticed_deaths: set[int] = set()  # connections that still claim to be open
+    real_is_closed = Connection.is_closed
+    monkeypatch.setattr(
+        Connection, "is_closed", lambda c: id(c) not in unnoticed_deaths and real_is_closed(c)
+    )
+
     # A server restart, a DBA's cleanup or a proxy's idle timeout ends the writer's session
     # while it idles; the next group commit finds out at BEGIN, before anything is sent, and
     # runs on a fresh connection: the caller never hears of it.
@@ -232,7 +240,7 @@ async def test_the_writer_session_ended_between_writes_reconnects_without_failin
             if unnoticed:
                 # The race where the loop has not yet read the socket's end when the next
                 # batch starts: the dead connection still claims to be open, BEGIN finds out.
-                conn.is_closed = lambda: False
+                unnoticed_deaths.add(id(conn))
             written.append((await repo.create_trade(trade_data())).id)
             assert writer_connection(store).get_server_pid() != pid
     assert await stored_trade_ids(pg_url) == set(written)
