@@ -1,17 +1,21 @@
 """Scenario 9: the same workloads on PostgreSQL (server from ASYNCSTORE_BENCH_PG, default the
-local one). Contenders: raw asyncpg (pre-encoded rows; a statement per row, or `executemany`
-in one transaction), naive SQLAlchemy (AsyncSession per call), asyncstore. Each contender gets
-its own fresh database on the same server.
+local one), with full rows (every trade column set). Contenders: raw asyncpg (creates: one
+INSERT per call on a pool of 20, pre-encoded rows; bulk: binary `copy_records_to_table` of
+pre-built tuples, and `executemany` in one transaction), naive SQLAlchemy (AsyncSession per
+call), asyncstore. Each contender gets its own fresh database on the same server. Heartbeat
+UPDATE statements are counted by the server: a statement-level trigger on bot_instances.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +23,23 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from asyncstore import Store, TradeRepository
+from asyncstore.ids import new_ids
 from asyncstore.postgres.connection import register_text_codecs
 from asyncstore.postgres.statements import insert_sql
 from asyncstore.schema.tables import TRADES
 from benchmarks.contenders import NaiveSqlAlchemy
 from benchmarks.harness import (
+    TRADE_COLUMNS,
     LoopLag,
     Table,
+    bench_row,
     bot_names,
     encoded_rows,
+    full_trade_row,
     ms,
     per_bot,
     ratio,
     timed,
-    trade_row,
 )
 from benchmarks.sizes import Sizes
 
@@ -110,6 +117,68 @@ class RawAsyncpg:
         await self.pool.close()
 
 
+def typed_rows(count: int) -> list[tuple[Any, ...]]:
+    """Full rows as Python values in column order (Decimal, datetime, JSON text): what binary
+    COPY takes, built before any timing starts."""
+    now = datetime.now(UTC)
+    rows = []
+    for n, row_id in enumerate(new_ids(count)):
+        row = {**full_trade_row(n), "id": row_id, "created_at": now, "updated_at": now}
+        row["extra_metadata"] = json.dumps(row["extra_metadata"])
+        rows.append(tuple(row.get(name) for name in TRADE_COLUMNS))
+    return rows
+
+
+async def raw_copy(url: str, rows: list[tuple[Any, ...]]) -> float:
+    """Rows per second of asyncpg's binary `copy_records_to_table`, 1,000 rows per COPY."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(rows), 1_000):
+            await conn.copy_records_to_table(
+                TRADES.name, records=rows[start : start + 1_000], columns=TRADE_COLUMNS
+            )
+        return len(rows) / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+COUNT_UPDATE_STATEMENTS = """
+CREATE TABLE bench_update_statements (n bigint NOT NULL);
+INSERT INTO bench_update_statements VALUES (0);
+CREATE FUNCTION bench_count_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE bench_update_statements SET n = n + 1; RETURN NULL; END $$;
+CREATE TRIGGER bench_count_updates AFTER UPDATE ON bot_instances
+FOR EACH STATEMENT EXECUTE FUNCTION bench_count_statement();
+"""
+
+
+async def _server_count(url: str, sql: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def count_update_statements(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(COUNT_UPDATE_STATEMENTS)
+    finally:
+        await conn.close()
+
+
+async def update_statements(url: str) -> int:
+    return await _server_count(url, "SELECT n FROM bench_update_statements")
+
+
 class NaiveSqlAlchemyPostgres(NaiveSqlAlchemy):
     """The same session-per-call code as on SQLite, on an asyncpg engine."""
 
@@ -123,14 +192,16 @@ async def postgresql(folder: Path, sizes: Sizes) -> Table:
     calls = max(1, sizes.writes_per_level // BOTS)
     bulk_rows = sizes.bulk_rows[0]
     table = Table(
-        f"9. PostgreSQL: {BOTS} bots x {calls} create_trade; bulk {bulk_rows:,} rows; "
-        f"{BOTS} bots x {calls} heartbeats; get_open_trades",
+        f"9. PostgreSQL, full rows: {BOTS} bots x {calls} create_trade; bulk {bulk_rows:,} rows; "
+        f"{BOTS} bots x {calls} heartbeats (UPDATE statements counted by the server); "
+        "get_open_trades",
         [
             "contender",
             "creates/s",
             "create p50 / p99 ms",
             "bulk rows/s",
             "heartbeats/s",
+            "heartbeat UPDATEs",
             "read p50 / p99 ms",
             "loop lag p99 ms",
         ],
@@ -140,29 +211,40 @@ async def postgresql(folder: Path, sizes: Sizes) -> Table:
     async with fresh_database() as url:
         await _with_bots(url, [*names, "bench_bot"])
         raw = await RawAsyncpg.open(url)
-        rows = encoded_rows(total, names)
+        rows = encoded_rows(total, names, full=True)
         elapsed, raw_lat = await per_bot(
             BOTS, calls, lambda b, i: raw.insert_one(rows[b * calls + i])
         )
         raw_creates = total / elapsed
-        bulk = encoded_rows(bulk_rows, status="closed")
+        bulk = encoded_rows(bulk_rows, status="closed", full=True)
         started = time.perf_counter()
         for start in range(0, bulk_rows, 1_000):
             await raw.insert_many(bulk[start : start + 1_000])
-        raw_bulk = bulk_rows / (time.perf_counter() - started)
+        raw_many = bulk_rows / (time.perf_counter() - started)
         await raw.close()
-    table.add("raw asyncpg", raw_creates, ms(raw_lat), raw_bulk, "-", "-", "-")
+    table.add(
+        "raw asyncpg, INSERT per call / executemany",
+        raw_creates,
+        ms(raw_lat),
+        raw_many,
+        *["-"] * 4,
+    )
+    async with fresh_database() as url:
+        await _with_bots(url, ["bench_bot"])
+        raw_bulk = await raw_copy(url, typed_rows(bulk_rows))
+    table.add("raw asyncpg, copy_records_to_table", "-", "-", raw_bulk, *["-"] * 4)
 
     async with fresh_database() as url:
         await _with_bots(url, [*names, "bench_bot"])
+        await count_update_statements(url)
         naive = NaiveSqlAlchemyPostgres(url)
         async with LoopLag() as lag:
             elapsed, lat = await per_bot(
-                BOTS, calls, lambda b, i: naive.create_trade(trade_row(i, names[b]))
+                BOTS, calls, lambda b, i: naive.create_trade(bench_row(True, i, names[b]))
             )
             naive_creates = total / elapsed
             started = time.perf_counter()
-            await naive.bulk_insert([trade_row(n, status="closed") for n in range(bulk_rows)])
+            await naive.bulk_insert([bench_row(True, n) for n in range(bulk_rows)])
             naive_bulk = bulk_rows / (time.perf_counter() - started)
             elapsed, _ = await per_bot(BOTS, calls, lambda b, i: naive.heartbeat(names[b]))
             naive_beats = total / elapsed
@@ -170,43 +252,51 @@ async def postgresql(folder: Path, sizes: Sizes) -> Table:
             for n in range(sizes.read_calls):
                 await timed(read_lat, naive.open_trades(names[n % BOTS]))
         await naive.close()
+        naive_updates = await update_statements(url)
     table.add(
         "naive SQLAlchemy",
         naive_creates,
         ms(lat),
         naive_bulk,
         naive_beats,
+        naive_updates,
         ms(read_lat),
         lag.p99_ms(),
     )
 
     async with fresh_database() as url:
         await _with_bots(url, [*names, "bench_bot"])
+        await count_update_statements(url)
         async with Store(url) as store:
             repo = TradeRepository(store)
             async with LoopLag() as lag:
                 elapsed, lat = await per_bot(
-                    BOTS, calls, lambda b, i: repo.create_trade(trade_row(i, names[b]))
+                    BOTS, calls, lambda b, i: repo.create_trade(bench_row(True, i, names[b]))
                 )
                 creates = total / elapsed
                 started = time.perf_counter()
-                await repo.bulk_create_trades(
-                    [trade_row(n, status="closed") for n in range(bulk_rows)]
-                )
+                await repo.bulk_create_trades([bench_row(True, n) for n in range(bulk_rows)])
                 bulk_rate = bulk_rows / (time.perf_counter() - started)
                 elapsed, _ = await per_bot(BOTS, calls, lambda b, i: repo.heartbeat(names[b]))
                 beats = total / elapsed
                 read_lat = []
                 for n in range(sizes.read_calls):
                     await timed(read_lat, repo.get_open_trades(bot_id=names[n % BOTS]))
-    table.add("asyncstore", creates, ms(lat), bulk_rate, beats, ms(read_lat), lag.p99_ms())
+        updates = await update_statements(url)
+    table.add("asyncstore", creates, ms(lat), bulk_rate, beats, updates, ms(read_lat), lag.p99_ms())
+    table.add(
+        "asyncstore / raw (INSERT per call; COPY)",
+        ratio(creates, raw_creates),
+        "",
+        ratio(bulk_rate, raw_bulk),
+        *[""] * 4,
+    )
     table.add(
         "asyncstore / naive",
         ratio(creates, naive_creates),
         "",
         ratio(bulk_rate, naive_bulk),
         ratio(beats, naive_beats),
-        "",
-        "",
+        *[""] * 3,
     )
     return table
