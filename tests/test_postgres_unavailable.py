@@ -122,6 +122,16 @@ async def call_until(stop: asyncio.Event, repo: TradeRepository, seen: Seen, sym
             seen.unreadable_writes.extend(mine - {trade.id for trade in trades})
 
 
+def start_callers(
+    stop: asyncio.Event, repo: TradeRepository, seen: Seen
+) -> list[asyncio.Task[None]]:
+    """CALLERS bots, each at `call_until` on a symbol of its own, until `stop` is set."""
+    return [
+        asyncio.create_task(call_until(stop, repo, seen, f"SYM{number}"))
+        for number in range(CALLERS)
+    ]
+
+
 async def test_sessions_killed_under_load_raise_unavailable_and_the_store_carries_on(
     pg_url: str,
 ) -> None:
@@ -130,10 +140,7 @@ async def test_sessions_killed_under_load_raise_unavailable_and_the_store_carrie
     async with Store(pg_url) as store, admin_connection(pg_url) as admin:
         repo = TradeRepository(store)
         await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
-        callers = [
-            asyncio.create_task(call_until(stop, repo, seen, f"SYM{number}"))
-            for number in range(CALLERS)
-        ]
+        callers = start_callers(stop, repo, seen)
         try:
             for _ in range(KILL_ROUNDS):
                 # Kill in the middle of traffic: each round after 30 more acknowledged writes.
@@ -342,10 +349,7 @@ async def test_bots_writing_through_immediate_stops_lose_nothing_acknowledged(
     async with Store(private_url) as store:
         repo = TradeRepository(store)
         await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
-        callers = [
-            asyncio.create_task(call_until(stop, repo, seen, f"SYM{number}"))
-            for number in range(CALLERS)
-        ]
+        callers = start_callers(stop, repo, seen)
         try:
             for _ in range(CRASH_CYCLES):
                 await wait_until(seen.acknowledged_reach(len(seen.acknowledged) + 50), limit_s=60)
