@@ -489,3 +489,24 @@ def test_asyncpg_errors_that_are_not_about_the_connection_are_not_a_loss() -> No
     ):
         assert not is_connection_loss(exc), exc
         assert not isinstance(translate_postgres_error(exc, "x"), DatabaseUnavailableError)
+
+
+async def test_close_ends_a_batch_stuck_behind_a_lock_after_its_grace(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncstore.postgres.backend as postgres_backend
+
+    monkeypatch.setattr(postgres_backend, "CLOSE_GRACE_S", 0.5)
+    store = Store(pg_url)
+    await store.start()
+    repo = TradeRepository(store)
+    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    async with admin_connection(pg_url) as locker:
+        await locker.execute("BEGIN; LOCK TABLE trades IN ACCESS EXCLUSIVE MODE")
+        stuck = asyncio.create_task(repo.create_trade(trade_data()))
+        await wait_until(lambda: sessions_waiting(locker, "Lock", 1), limit_s=30)
+        await asyncio.wait_for(store.close(), 30)  # returns: it does not wait for the lock
+        lost = await unavailable(stuck)
+        await locker.execute("ROLLBACK")
+    assert lost.may_have_committed is False
+    assert await stored_trade_ids(pg_url) == set()

@@ -185,7 +185,14 @@ class PostgresBackend:
         self._writer = self._runner = None
         try:
             if writer is not None:
-                await writer.close()
+                try:
+                    await asyncio.wait_for(asyncio.shield(writer.close()), CLOSE_GRACE_S)
+                except TimeoutError:
+                    # A batch stuck (a lock held elsewhere, a silent network): end the writer's
+                    # connection, so that batch fails as lost and the rest as closed.
+                    if runner is not None:
+                        runner.abort()
+                    await writer.close()
         finally:
             if runner is not None:
                 await runner.close()

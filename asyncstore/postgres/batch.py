@@ -91,7 +91,9 @@ async def run_batch(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -
     except Exception as exc:
         if is_connection_loss(exc):
             raise StaleConnection from exc
-        return BatchResult([_failed(exc, op, "before_commit") for op in ops])
+        # Whatever BEGIN left behind (asyncpg's own transaction state), a fresh connection
+        # is the safe way on.
+        return _all_failed(exc, ops, "before_commit", lost=True)
     try:
         for step in plan(ops):
             heartbeat_statements += await _run_step(conn, step, ops, results, log)
@@ -99,8 +101,8 @@ async def run_batch(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -
         if not is_connection_loss(exc):
             try:
                 await transaction.rollback()
-            except Exception as lost:
-                return _all_failed(lost, ops, "before_commit")
+            except Exception as lost:  # the connection may still be in the transaction
+                return _all_failed(lost, ops, "before_commit", lost=True)
             # One operation's error aborted the transaction, now rolled back: run each
             # operation again on its own, so only the faulty one fails.
             return await _one_by_one(conn, ops, log)
@@ -113,9 +115,13 @@ async def run_batch(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -
     return BatchResult([(True, result) for result in results], heartbeat_statements)
 
 
-def _all_failed(exc: BaseException, ops: Sequence[WriteOp[Any]], phase: Phase) -> BatchResult:
+def _all_failed(
+    exc: BaseException, ops: Sequence[WriteOp[Any]], phase: Phase, *, lost: bool = False
+) -> BatchResult:
+    """Every operation failed with `exc`; `lost`: drop the connection even if `exc` does not
+    say it broke."""
     return BatchResult(
-        [_failed(exc, op, phase) for op in ops], connection_lost=is_connection_loss(exc)
+        [_failed(exc, op, phase) for op in ops], connection_lost=lost or is_connection_loss(exc)
     )
 
 

@@ -15,7 +15,8 @@ import time
 from typing import Any
 
 from asyncstore.batch_plan import BatchResult
-from asyncstore.errors import StoreClosedError
+from asyncstore.config import redacted
+from asyncstore.errors import ConfigurationError, StoreClosedError
 from asyncstore.postgres.batch import StaleConnection, run_batch
 from asyncstore.postgres.connection import connect_writer
 from asyncstore.postgres.errors import translate_postgres_error
@@ -44,7 +45,14 @@ class PostgresBatchRunner:
         self.reconnects = 0  # connections made after a lost one (counted as they are made)
 
     async def open(self) -> None:
-        self._conn = await connect_writer(self._dsn)
+        import asyncpg
+
+        try:
+            self._conn = await connect_writer(self._dsn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ConfigurationError(
+                f"cannot connect to PostgreSQL at {redacted(self._dsn)}: {exc}"
+            ) from exc
 
     async def close(self) -> None:
         """Close the connection (after the queue's last batch)."""
@@ -55,6 +63,11 @@ class PostgresBatchRunner:
                 await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
             except Exception:  # the server is gone or stuck: just drop the socket
                 conn.terminate()
+
+    def abort(self) -> None:
+        """End the connection now, even mid-batch (a close that ran out of patience)."""
+        self._closed = True
+        self._drop(self._conn)
 
     async def run(self, ops: list[WriteOp[Any]]) -> BatchResult:
         # A connection the server ended while it idled is only found out at the next BEGIN:
