@@ -4,7 +4,8 @@ A backend is chosen once, from the URL (`backend_for`), and answers everything t
 between databases through this protocol, so nothing above it asks which one it runs on:
 - `asyncstore.sqlite`: one writer with group commit (WriteQueue), read-only connection pool,
   a file lock, file backups;
-- `asyncstore.postgres`: asyncpg pools, read replicas, an advisory lock for schema changes.
+- `asyncstore.postgres`: the same WriteQueue on a writer connection of its own, read-only
+  asyncpg pools, read replicas, an advisory lock for schema changes.
 
 Each backend executes write operations (`asyncstore.writes`) in one place, compiles the shared
 SQLAlchemy statements for its own dialect, and translates its driver's errors into the

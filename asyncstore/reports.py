@@ -26,8 +26,7 @@ class WriteStats:
     """Counters for tests and benchmarks, each counted where it happens (never derived)."""
 
     accepted: int = 0  # operations submitted
-    # Transactions run: SQLite, every batch taken (committed or failed); PostgreSQL, every
-    # operation committed (each is its own transaction there).
+    # Transactions run: every batch the writer took (committed or failed), on both backends.
     batches: int = 0
     operations: int = 0  # operations that ran in those transactions
     heartbeats: int = 0  # heartbeat operations among them

@@ -131,18 +131,13 @@ def typed_rows(count: int) -> list[tuple[Any, ...]]:
 
 async def raw_copy(url: str, rows: list[tuple[Any, ...]]) -> float:
     """Rows per second of asyncpg's binary `copy_records_to_table`, 1,000 rows per COPY."""
-    import asyncpg
-
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as conn:
         started = time.perf_counter()
         for start in range(0, len(rows), 1_000):
             await conn.copy_records_to_table(
                 TRADES.name, records=rows[start : start + 1_000], columns=TRADE_COLUMNS
             )
         return len(rows) / (time.perf_counter() - started)
-    finally:
-        await conn.close()
 
 
 COUNT_UPDATE_STATEMENTS = """
@@ -155,28 +150,26 @@ FOR EACH STATEMENT EXECUTE FUNCTION bench_count_statement();
 """
 
 
-async def _server_count(url: str, sql: str) -> int:
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[Any]:
+    """A plain asyncpg connection of its own (set-up, the server's own counts, raw COPY)."""
     import asyncpg
 
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        return int(await conn.fetchval(sql))
+        yield conn
     finally:
         await conn.close()
 
 
 async def count_update_statements(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as conn:
         await conn.execute(COUNT_UPDATE_STATEMENTS)
-    finally:
-        await conn.close()
 
 
 async def update_statements(url: str) -> int:
-    return await _server_count(url, "SELECT n FROM bench_update_statements")
+    async with connected(url) as conn:
+        return int(await conn.fetchval("SELECT n FROM bench_update_statements"))
 
 
 class NaiveSqlAlchemyPostgres(NaiveSqlAlchemy):

@@ -273,8 +273,8 @@ MUTATIONS = [
     Mutation(
         "PostgreSQL: a writer connection found dead at BEGIN is replaced, the batch run again",
         "asyncstore/postgres/writer.py",
-        "                if attempt == 2:",
-        "                if True:",
+        "on a fresh connection.\n            pass",
+        "on a fresh connection.\n            raise",
         "tests/test_postgres_unavailable.py::"
         "test_the_writer_session_ended_between_writes_reconnects_without_failing_a_call",
     ),
@@ -284,6 +284,14 @@ MUTATIONS = [
         '            line = "\\t".join([_copy_field(value) for value in row])',
         "            pass",
         "tests/test_postgres_writer.py::test_bulk_by_copy_stores_exactly_what_an_insert_stores",
+    ),
+    Mutation(
+        "PostgreSQL: close() ends a batch stuck past its grace",
+        "asyncstore/postgres/backend.py",
+        "                        runner.abort()\n",
+        "                        pass\n",
+        "tests/test_postgres_unavailable.py::"
+        "test_close_ends_a_batch_stuck_behind_a_lock_after_its_grace",
     ),
 ]
 

@@ -185,14 +185,15 @@ class PostgresBackend:
         self._writer = self._runner = None
         try:
             if writer is not None:
+                closing = asyncio.ensure_future(writer.close())
                 try:
-                    await asyncio.wait_for(asyncio.shield(writer.close()), CLOSE_GRACE_S)
+                    await asyncio.wait_for(asyncio.shield(closing), CLOSE_GRACE_S)
                 except TimeoutError:
                     # A batch stuck (a lock held elsewhere, a silent network): end the writer's
                     # connection, so that batch fails as lost and the rest as closed.
                     if runner is not None:
                         runner.abort()
-                    await writer.close()
+                    await closing
         finally:
             if runner is not None:
                 await runner.close()

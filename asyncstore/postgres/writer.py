@@ -70,24 +70,30 @@ class PostgresBatchRunner:
         self._drop(self._conn)
 
     async def run(self, ops: list[WriteOp[Any]]) -> BatchResult:
-        # A connection the server ended while it idled is only found out at the next BEGIN:
-        # nothing was sent yet, so the batch runs again, once, on a fresh connection.
-        for attempt in (1, 2):
-            try:
-                conn = await self._connection()
-            except Exception as exc:  # refused, timed out, server starting up: nothing sent
-                return BatchResult([(False, exc)] * len(ops))  # the queue translates it
-            try:
-                result = await run_batch(conn, ops, self._log)
-            except StaleConnection as stale:
-                self._drop(conn)
-                if attempt == 2:
-                    return BatchResult([(False, stale.__cause__ or stale)] * len(ops))
-                continue
-            if result.connection_lost:
-                self._drop(conn)
-            return result
-        raise AssertionError("unreachable")
+        try:
+            return await self._run_on_connection(ops)
+        except StaleConnection:
+            # The server ended the connection while it idled, found out only at BEGIN:
+            # nothing was sent yet, so the batch runs again, once, on a fresh connection.
+            pass
+        try:
+            return await self._run_on_connection(ops)
+        except StaleConnection as stale:
+            return BatchResult([(False, stale.__cause__ or stale)] * len(ops))
+
+    async def _run_on_connection(self, ops: list[WriteOp[Any]]) -> BatchResult:
+        try:
+            conn = await self._connection()
+        except Exception as exc:  # refused, timed out, server starting up: nothing sent
+            return BatchResult([(False, exc)] * len(ops))  # the queue translates it
+        try:
+            result = await run_batch(conn, ops, self._log)
+        except StaleConnection:
+            self._drop(conn)
+            raise
+        if result.connection_lost:
+            self._drop(conn)
+        return result
 
     def error_for(self, exc: BaseException, op: WriteOp[Any]) -> BaseException:
         return translate_postgres_error(exc, op.subject)
