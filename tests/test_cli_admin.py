@@ -24,14 +24,14 @@ from alembic import command
 
 from asyncstore import ConfigurationError, Store, TradeRepository, admin
 from asyncstore.config import load_settings, sqlite_url
-from asyncstore.schema.revisions import alembic_config
+from asyncstore.schema.revisions import alembic_config, head_revision
 from asyncstore.sqlite.backup import backup_database
 from tests.conftest import BOT_ID, count_rows, open_store_with_bot, run_cli, trade_data
 
 # The SQLite file itself, its single writer, or SQLite processes: not (yet) on PostgreSQL.
 pytestmark = pytest.mark.sqlite_only
 
-HEAD = "0002"
+HEAD = head_revision()
 OTHER_BOT = "other_bot_002"
 
 

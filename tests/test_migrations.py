@@ -22,10 +22,12 @@ from asyncstore import (
     TradeRepository,
 )
 from asyncstore.config import load_settings, sqlite_url
+from asyncstore.schema.numeric_views import NUMERIC_VIEWS
 from asyncstore.schema.revisions import alembic_config, head_revision
 from asyncstore.sqlite.schema import upgrade_database
 from tests.conftest import open_store_with_bot, trade_data
 
+HEAD = head_revision()
 # SQLite files, backups and locks; the PostgreSQL revisions have their own test at the end.
 pytestmark = pytest.mark.sqlite_only
 
@@ -55,14 +57,20 @@ def _indexes(path: Path) -> set[str]:
     return {row[0] for row in _query(path, "SELECT name FROM sqlite_master WHERE type='index'")}
 
 
+def _views(path: Path) -> set[str]:
+    return {row[0] for row in _query(path, "SELECT name FROM sqlite_master WHERE type='view'")}
+
+
 def _schema(path: Path) -> dict[str, Any]:
-    """Everything SQLite knows of the tables: columns, indexes, foreign keys, CREATE texts."""
+    """Everything SQLite knows of the tables and views: columns, indexes, foreign keys, CREATE
+    texts."""
     described: dict[str, Any] = {}
     with closing(sqlite3.connect(path)) as conn:
         tables = [
             row[0]
             for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name != 'alembic_version'"
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name != 'alembic_version'"
             )
         ]
         for table in sorted(tables):
@@ -99,13 +107,13 @@ async def _all_trades(db_url: str, **options: Any) -> list[Any]:
 
 
 def test_head_is_the_newest_packaged_revision() -> None:
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 async def test_an_empty_database_is_created_at_head(db_url: str, db_path: Path) -> None:
     async with Store(db_url) as store:
         assert store.schema is not None and store.schema.status == "current"
-    assert _revision(db_path) == "0002"
+    assert _revision(db_path) == HEAD
     assert {"ix_trades_retention", "ix_performance_metrics_retention"} <= _indexes(db_path)
 
 
@@ -119,7 +127,7 @@ async def test_migrations_build_exactly_the_models_schema(
     async with Store(db_url):
         pass
     assert _schema(migrated) == _schema(db_path)
-    assert _revision(migrated) == _revision(db_path) == "0002"
+    assert _revision(migrated) == _revision(db_path) == HEAD
 
 
 async def test_an_older_database_is_refused_unless_asked_then_upgraded_with_data(
@@ -130,17 +138,33 @@ async def test_an_older_database_is_refused_unless_asked_then_upgraded_with_data
     assert _revision(db_path) == "0001"
     assert "ix_trades_retention" not in _indexes(db_path)
 
-    with pytest.raises(SchemaVersionError, match="0001.*0002.*asyncstore upgrade"):
+    with pytest.raises(SchemaVersionError, match=f"0001.*{HEAD}.*asyncstore upgrade"):
         await Store(db_url).start()
     assert _revision(db_path) == "0001"  # refused means untouched
 
     assert await _all_trades(db_url, upgrade_schema=True) == trades
-    assert _revision(db_path) == "0002"
+    assert _revision(db_path) == HEAD
     assert "ix_trades_retention" in _indexes(db_path)
-    (backup,) = (db_path.parent / "backups").glob("trading.db-*-before-upgrade-0001-to-0002.db")
+    (backup,) = (db_path.parent / "backups").glob(f"trading.db-*-before-upgrade-0001-to-{HEAD}.db")
     assert _revision(backup) == "0001"
     assert _query(backup, "SELECT count(*) FROM trades") == [(len(trades),)]
     assert _query(backup, "PRAGMA integrity_check") == [("ok",)]
+
+
+@pytest.mark.parametrize("start", ["0001", "0002"])
+async def test_a_database_upgraded_from_an_older_revision_equals_a_new_one_views_included(
+    db_url: str, db_path: Path, tmp_path: Path, start: str
+) -> None:
+    trades = await _database_with_trades(db_url)
+    await _alembic(command.downgrade, db_path, start)
+    assert not _views(db_path)
+    await asyncio.to_thread(upgrade_database, db_path, load_settings(db_url, {}))
+    fresh = tmp_path / "fresh.db"
+    async with Store(sqlite_url(fresh)):
+        pass
+    assert _views(db_path) == _views(fresh) == set(NUMERIC_VIEWS)
+    assert _schema(db_path) == _schema(fresh)
+    assert _query(db_path, "SELECT count(*) FROM trades_numeric") == [(len(trades),)]
 
 
 async def test_unversioned_tables_of_asyncstore_0_1_are_adopted_as_0001(
@@ -153,7 +177,7 @@ async def test_unversioned_tables_of_asyncstore_0_1_are_adopted_as_0001(
     with pytest.raises(SchemaVersionError, match="unversioned"):
         await Store(db_url).start()
     report = await asyncio.to_thread(upgrade_database, db_path, load_settings(db_url, {}))
-    assert report.before.unversioned and report.after == "0002"
+    assert report.before.unversioned and report.after == HEAD
     assert await _all_trades(db_url) == trades
 
 
@@ -166,7 +190,7 @@ async def test_a_newer_database_is_refused_naming_both_revisions(
         conn.commit()
     before = _digest(db_path)
     for options in ({}, {"upgrade_schema": True}):
-        with pytest.raises(SchemaVersionError, match="f00d9999.*0002.*newer asyncstore"):
+        with pytest.raises(SchemaVersionError, match=f"f00d9999.*{HEAD}.*newer asyncstore"):
             await Store(db_url, **options).start()
     with pytest.raises(SchemaVersionError, match="f00d9999"):
         await asyncio.to_thread(upgrade_database, db_path, load_settings(db_url, {}))
@@ -178,8 +202,8 @@ FAILING_REVISION = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "9999"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -202,14 +226,15 @@ async def test_a_failing_upgrade_restores_the_backup(
     await _alembic(command.downgrade, db_path, "0001")
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0003_fails.py").write_text(FAILING_REVISION)
+    (scripts / "versions" / "9999_fails.py").write_text(FAILING_REVISION.format(head=HEAD))
 
-    with pytest.raises(MigrationError, match="(?s)0001 to 0003 failed.*restored from the backup"):
+    with pytest.raises(MigrationError, match="(?s)0001 to 9999 failed.*restored from the backup"):
         await asyncio.to_thread(
             upgrade_database, db_path, load_settings(db_url, {}), script_location=str(scripts)
         )
 
-    # 0002 had committed before 0003 failed: only the restore brings the file back to 0001.
+    # The packaged revisions had committed before 9999 failed: only the restore brings the file
+    # back to 0001.
     assert _revision(db_path) == "0001"
     assert "ix_trades_retention" not in _indexes(db_path)
     assert "half_done" not in {row[0] for row in _query(db_path, "SELECT name FROM sqlite_master")}
@@ -260,7 +285,7 @@ async def test_upgrade_with_nothing_to_do_runs_beside_open_stores(
     await _database_with_trades(db_url, count=1)
     async with Store(db_url):
         report = await asyncio.to_thread(upgrade_database, db_path, load_settings(db_url, {}))
-    assert report.backup is None and report.after == "0002"
+    assert report.backup is None and report.after == HEAD
 
 
 async def test_a_symlink_to_an_open_database_shares_its_lock(
@@ -284,7 +309,7 @@ async def test_the_revisions_run_up_and_down_on_postgresql(pg_url: str) -> None:
     await asyncio.to_thread(command.upgrade, alembic_config(pg_url), "head")
     conn = await asyncpg.connect(plain_url)
     try:
-        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0002"
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == HEAD
         types = dict(
             await conn.fetch(
                 "SELECT column_name, format_type(atttypid, atttypmod) FROM "
@@ -298,10 +323,13 @@ async def test_the_revisions_run_up_and_down_on_postgresql(pg_url: str) -> None:
         assert types["extra_metadata"] == "json"
         indexes = {r[0] for r in await conn.fetch("SELECT indexname FROM pg_indexes")}
         assert {"idx_symbol_status", "ix_trades_open_by_bot", "ix_trades_retention"} <= indexes
+        views = "SELECT table_name FROM information_schema.views WHERE table_schema = 'public'"
+        assert {r[0] for r in await conn.fetch(views)} == set(NUMERIC_VIEWS)
         await asyncio.to_thread(command.downgrade, alembic_config(pg_url), "base")
         tables = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables")}
         assert not tables & {"trades", "bot_instances", "performance_metrics"}
+        assert not await conn.fetch(views)
         await asyncio.to_thread(command.upgrade, alembic_config(pg_url), "head")
-        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0002"
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == HEAD
     finally:
         await conn.close()

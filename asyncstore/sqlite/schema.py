@@ -20,6 +20,7 @@ from alembic import command
 from asyncstore.config import StoreSettings, backup_folder, sqlite_url
 from asyncstore.errors import MigrationError, SchemaVersionError
 from asyncstore.reports import BackupInfo, UpgradeReport
+from asyncstore.schema.numeric_views import create_view_statements
 from asyncstore.schema.revisions import (
     BASELINE_REVISION,
     PACKAGED_MIGRATIONS,
@@ -40,7 +41,7 @@ from asyncstore.sqlite.backup import (
     timestamped_backup_path,
 )
 from asyncstore.sqlite.file_lock import DatabaseLock
-from asyncstore.sqlite.statements import compiled
+from asyncstore.sqlite.statements import SQLITE, compiled
 
 __all__ = ["prepare_schema", "read_schema_state", "upgrade_database"]
 
@@ -87,6 +88,8 @@ def _create_at_head(conn: sqlite3.Connection) -> SchemaState:
         if state.status == "empty":
             for ddl in head_schema_ddl():
                 conn.execute(compiled(ddl).sql)
+            for sql in create_view_statements(SQLITE):  # what revision 0003 creates
+                conn.execute(sql)
             conn.execute(VERSION_TABLE_DDL)
             conn.execute("DELETE FROM alembic_version")
             conn.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (state.head,))
