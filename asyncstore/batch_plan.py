@@ -16,7 +16,14 @@ from typing import Any
 from sqlalchemy import Table
 
 from asyncstore.schema.tables import BOTS
-from asyncstore.writes import AtomicStatements, InsertRows, Params, StampHeartbeat, WriteOp
+from asyncstore.writes import (
+    AtomicStatements,
+    InsertRows,
+    Params,
+    StampHeartbeat,
+    TransactionScript,
+    WriteOp,
+)
 
 __all__ = [
     "Alone",
@@ -98,12 +105,12 @@ def plan(ops: Sequence[WriteOp[Any]]) -> list[Step]:
     no outcome, so a merged step is closed (later operations of its kind start a new step) when
     an operation arrives that its later members could depend on: an insert into a table it
     refers to (a bot created in this batch, then that bot's trades or heartbeats), or
-    statements that may touch any table."""
+    statements (or a script) that may touch any table."""
     steps: list[Step] = []
     inserts: dict[str, InsertGroup] = {}
     beats: HeartbeatGroup | None = None
     for member, op in enumerate(ops):
-        if isinstance(op, InsertRows | AtomicStatements):
+        if isinstance(op, InsertRows | AtomicStatements | TransactionScript):
             written = op.table.name if isinstance(op, InsertRows) else None  # None: any table
             for name, group in list(inserts.items()):
                 if written is None or written in _referenced_tables(group.table):

@@ -9,7 +9,10 @@ AsyncStoreError
 ├─ MigrationError          a schema upgrade failed; says whether the backup was restored
 ├─ StoreClosedError        the Store is not open (never started, or closed)
 ├─ InvalidDataError        input failed validation, or an argument has the wrong type; names
-│                          the field or argument; nothing was written (also a ValueError)
+│  │                       the field or argument; nothing was written (also a ValueError)
+│  └─ LifecycleError       the change breaks a trade's lifecycle (a closed trade reopened, closed
+│                          without an exit price, exit before entry); checked against the
+│                          stored trade inside the write's transaction
 ├─ NotFoundError           the trade or bot the call names does not exist
 ├─ DatabaseUnavailableError  the connection was lost or refused; says whether the write may
 │                          have committed (`may_have_committed`)
@@ -50,6 +53,7 @@ __all__ = [
     "ForeignKeyError",
     "IntegrityError",
     "InvalidDataError",
+    "LifecycleError",
     "MigrationError",
     "NotFoundError",
     "SchemaVersionError",
@@ -151,6 +155,15 @@ def _readable(field: str, message: str, error_type: str) -> str:
         column = field.rpartition(".")[2]
         return _MANAGED_COLUMNS.get(column, "unknown field (not a column of this table)")
     return message
+
+
+class LifecycleError(InvalidDataError):
+    """The write breaks a trade's lifecycle rules; `errors` names each field and why.
+
+    The rules: a closed or cancelled trade cannot return to open; a closed trade needs an exit
+    price; exit_time is not before entry_time; only an open trade can be closed (close_trade).
+    They are checked against the trade as stored, inside the transaction that writes, so two
+    writers racing cannot slip past them. Nothing of the call was written."""
 
 
 class NotFoundError(AsyncStoreError, LookupError):

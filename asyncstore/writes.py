@@ -5,11 +5,16 @@ ready values. Statements travel as SQLAlchemy objects (built once, see `asyncsto
 each backend compiles them for its own dialect. `WriteOp[R]` carries its result type R, so
 `await store.submit(op)` is typed. `subject` ("trade 0190…") words the operation's errors;
 `bulk` operations travel in the bulk lane (see the SQLite write queue).
+
+A `TransactionScript` is the one operation whose statements depend on what is stored: a
+generator that yields statements and is sent back their rows, run by the writer inside its
+transaction (closing a trade reads the trade and its bot, then writes both; an atomic unit is
+the scripts of its writes, one after the other). Each backend drives it in one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
@@ -22,7 +27,10 @@ __all__ = [
     "AtomicStatements",
     "InsertRows",
     "Params",
+    "Script",
+    "ScriptStatement",
     "StampHeartbeat",
+    "TransactionScript",
     "UpdateRow",
     "WriteOp",
     "update_returning_statement",
@@ -107,8 +115,42 @@ class AtomicStatements(WriteOp[list[int]]):
     bulk: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ScriptStatement:
+    """One statement of a script: a SQLAlchemy statement and its values by bind name.
+
+    `many`: `values` is a sequence of such mappings, run as one executemany (no rows come
+    back). `subject` words the statement's errors ("trade 0190…" inside an atomic unit)."""
+
+    statement: Executable
+    values: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    subject: str
+    many: bool = False
+
+
+# A script: yields statements, is sent each one's rows (tuples, every column the statement
+# returns), returns the operation's result. Raising (an asyncstore error) fails the operation,
+# and everything the script wrote is undone.
+Row = tuple[Any, ...]
+Script = Generator[ScriptStatement, "list[Row]", ResultT]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionScript(WriteOp[ResultT]):
+    """Reads and writes that depend on what is stored, run by the writer inside its
+    transaction, so no other write comes between them (on PostgreSQL the script reads with FOR
+    UPDATE against writers of other processes; on SQLite the writer holds the write lock).
+
+    `script` makes a fresh generator each time it is called: a backend that rolls a batch back
+    runs the operation again from the start. Result: what the script returns."""
+
+    script: Callable[[], Script[ResultT]]
+    subject: str
+    bulk: bool = False
+
+
 # Every write operation a backend executes (a bare WriteOp, or another subclass, is not one).
-WRITE_OPERATIONS = (InsertRows, UpdateRow, StampHeartbeat, AtomicStatements)
+WRITE_OPERATIONS = (InsertRows, UpdateRow, StampHeartbeat, AtomicStatements, TransactionScript)
 
 
 @lru_cache(maxsize=256)

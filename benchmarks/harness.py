@@ -45,6 +45,8 @@ def trade_row(n: int, bot_id: str = BOT, status: str = "open") -> dict[str, Any]
         "size": Decimal("0.1"),
         "direction": "long",
         "status": status,
+        # A closed trade has its exit price (asyncstore's lifecycle rules refuse one without).
+        **({"exit_price": Decimal("50100.1") + n % 1000} if status == "closed" else {}),
     }
 
 

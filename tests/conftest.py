@@ -141,6 +141,13 @@ def trade_data(**overrides: Any) -> dict[str, Any]:
         "status": "open",
     }
     data.update(overrides)
+    # A closed trade as a bot writes it (the lifecycle rules want an exit price, and an exit
+    # no earlier than the entry): tests that age a trade by its exit_time move its entry too.
+    if data["status"] == "closed" and "exit_price" not in overrides:
+        data["exit_price"] = 50500.0
+    exit_time = overrides.get("exit_time")
+    if isinstance(exit_time, datetime) and "entry_time" not in overrides:
+        data["entry_time"] = min(data["entry_time"], exit_time)
     return data
 
 

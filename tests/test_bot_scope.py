@@ -18,7 +18,7 @@ async def test_cross_bot_access_is_refused(repo: TradeRepository, bot: str) -> N
     with pytest.raises(InvalidDataError, match="bot_id: 'other' is not this repository's bot"):
         await mine.create_trade(trade_data(bot_id="other"))
     with pytest.raises(NotFoundError):
-        await mine.update_trade(theirs.id, {"status": "closed"})
+        await mine.update_trade(theirs.id, {"status": "closed", "exit_price": "51000"})
     assert (await repo.get_trade_by_id(theirs.id)) == theirs  # untouched
     assert await mine.get_trade_by_id(theirs.id) is None
     assert [t.id for t in await mine.get_open_trades()] == [own.id]
@@ -33,7 +33,7 @@ async def test_cross_bot_access_is_refused(repo: TradeRepository, bot: str) -> N
 async def test_scoped_writes_and_reads_work(repo: TradeRepository, bot: str) -> None:
     mine = repo.for_bot(BOT_ID)
     trade = await mine.create_trade(trade_data())
-    closed = await mine.update_trade(trade.id, {"status": "closed", "net_pnl": "2.5"})
+    closed = await mine.update_trade(trade.id, {"status": "closed", "exit_price": "51000", "net_pnl": "2.5"})
     assert closed.net_pnl == 2.5 and [t.id for t in await mine.get_closed_trades()] == [trade.id]
     assert await mine.bulk_create_trades(row for row in [trade_data(), trade_data()]) == 2
     await mine.heartbeat()

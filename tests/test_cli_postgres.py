@@ -21,7 +21,7 @@ async def test_the_commands_work_on_postgresql(pg_url: str, tmp_path: Path) -> N
         repo = TradeRepository(store)
         await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
         trade = await repo.create_trade(trade_data())
-        await repo.update_trade(trade.id, {"status": "closed", "net_pnl": "1.5"})
+        await repo.update_trade(trade.id, {"status": "closed", "exit_price": "51000", "net_pnl": "1.5"})
         await repo.create_trade(trade_data())
 
     summary = json.loads(run_cli(tmp_path, "summary", "--json", "--url", pg_url).stdout)

@@ -1,5 +1,6 @@
 """Crash harness: SIGKILL a writing process at random moments; nothing acknowledged is lost,
-on SQLite (the file stays intact) and on PostgreSQL.
+on SQLite (the file stays intact) and on PostgreSQL, and every bot's balance still equals the
+sum of its closed trades (close_trade books both in one transaction).
 
 Run alone with `pytest -m crash -s` to see the figures.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from asyncstore import Store
+from tests.processes.crash_writer import START_BALANCE
 
 pytestmark = pytest.mark.crash
 
@@ -82,6 +84,21 @@ async def test_sigkill_loses_nothing_acknowledged(db_url: str, backend: str, db_
                     "SELECT id, net_pnl FROM trades WHERE status = ?", ("closed",)
                 )
             )
+            # Each close moved its bot's balance in the same transaction: whatever moment the
+            # kill came, every bot's books agree with its closed trades.
+            books = await store.fetch_all(
+                "SELECT id, total_pnl, current_balance FROM bot_instances"
+            )
+            booked = await store.fetch_all(
+                "SELECT bot_id, net_pnl FROM trades WHERE status = ?", ("closed",)
+            )
+        sums: dict[str, Decimal] = {}
+        for bot_id, net_pnl in booked:
+            sums[bot_id] = sums.get(bot_id, Decimal(0)) + Decimal(net_pnl)
+        for bot_id, total_pnl, balance in books:
+            expected = sums.get(bot_id, Decimal(0))
+            assert Decimal(total_pnl or 0) == expected, (cycle, bot_id)
+            assert Decimal(balance) == Decimal(START_BALANCE) + expected, (cycle, bot_id)
         lost = created - rows.keys()
         lost_updates = {
             i for i, value in closed.items() if pnl.get(i) is None or Decimal(pnl[i]) != value

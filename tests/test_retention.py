@@ -28,7 +28,10 @@ def _backdate_created_at(db_path: Path, table: str, row_id: str, days: float) ->
 async def test_retention_edges(repo: TradeRepository, bot: str, db_path: Path) -> None:
     async def closed(days: float, status: str = "closed") -> str:
         trade = await repo.create_trade(trade_data(entry_time=_days_ago(days + 1)))
-        await repo.update_trade(trade.id, {"status": status, "exit_time": _days_ago(days)})
+        closing = {"exit_price": "50500"} if status == "closed" else {}
+        await repo.update_trade(
+            trade.id, {"status": status, "exit_time": _days_ago(days), **closing}
+        )
         return trade.id
 
     old_closed = await closed(91)

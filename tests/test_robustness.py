@@ -97,7 +97,7 @@ async def test_callers_decimal_context_does_not_matter(repo: TradeRepository, bo
         ctx.prec = 6
         ctx.traps[decimal.Inexact] = True
         trade = await repo.create_trade(trade_data(net_pnl="123456789012.12345678"))
-        await repo.update_trade(trade.id, {"status": "closed"})
+        await repo.update_trade(trade.id, {"status": "closed", "exit_price": "51000"})
         stored = await repo.get_trade_by_id(trade.id)
         summary = await repo.get_trade_summary()
     assert stored is not None and stored.net_pnl == Decimal("123456789012.12345678")

@@ -109,7 +109,7 @@ async def test_restart_keeps_open_trades_exactly(db_url: str) -> None:
         opened = [
             await repo.create_trade(trade_data(entry_price=f"{n}.00000001")) for n in range(5)
         ]
-        await repo.update_trade(opened[0].id, {"status": "closed"})
+        await repo.update_trade(opened[0].id, {"status": "closed", "exit_price": "51000"})
     async with Store(db_url) as store:
         repo = TradeRepository(store)
         assert await repo.get_open_trades(bot_id=BOT_ID) == [

@@ -46,7 +46,7 @@ async def test_hundreds_of_coroutines_write_at_once(
             trade = await repo.create_trade(trade_data(bot_id=bot_id))
             await repo.heartbeat(bot_id)
             ids.append(trade.id)
-        await repo.update_trade(ids[0], {"status": "closed", "net_pnl": "1.5"})
+        await repo.update_trade(ids[0], {"status": "closed", "exit_price": "51000", "net_pnl": "1.5"})
         return ids
 
     written = await asyncio.gather(*(bot_session(b) for b in bots))
@@ -219,7 +219,7 @@ async def test_read_your_writes(repo: TradeRepository, bot: str) -> None:
     async def write_then_read(n: int) -> None:
         trade = await repo.create_trade(trade_data(symbol=f"SYM{n}"))
         assert await repo.get_trade_by_id(trade.id) == trade
-        updated = await repo.update_trade(trade.id, {"status": "closed"})
+        updated = await repo.update_trade(trade.id, {"status": "closed", "exit_price": "51000"})
         assert (await repo.get_trade_by_id(trade.id)) == updated
 
     await asyncio.gather(*(write_then_read(n) for n in range(100)))

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.sql.expression import Executable
 
+from asyncstore.postgres.errors import is_connection_loss, translate_postgres_error
 from asyncstore.postgres.statements import (
     HEARTBEAT,
     MAX_PARAMETERS,
@@ -23,7 +24,15 @@ from asyncstore.postgres.statements import (
     insert_sql,
     staging_sql,
 )
-from asyncstore.writes import AtomicStatements, InsertRows, StampHeartbeat, UpdateRow, WriteOp
+from asyncstore.writes import (
+    AtomicStatements,
+    InsertRows,
+    ScriptStatement,
+    StampHeartbeat,
+    TransactionScript,
+    UpdateRow,
+    WriteOp,
+)
 
 __all__ = ["StatementLog", "copy_text", "run_write"]
 
@@ -136,4 +145,44 @@ async def run_write(conn: Any, op: WriteOp[Any], log: StatementLog) -> tuple[Any
             sql, params = _bound(statement, values, log)
             counts.append(_rowcount(await conn.execute(sql, *params)))
         return counts, 0
+    if isinstance(op, TransactionScript):
+        return await _run_script(conn, op, log), 0
     raise TypeError(f"not a write operation: {op!r}")
+
+
+async def _run_script(conn: Any, op: TransactionScript[Any], log: StatementLog) -> Any:
+    """Drive a script: run each statement it yields, send it the rows. A statement's error is
+    translated with that statement's subject (inside an atomic unit: the write that failed);
+    a lost connection stays the driver's error, for the batch to see it as one."""
+    script = op.script()
+    rows: list[tuple[Any, ...]] | None = None
+    while True:
+        try:
+            step = script.send(rows)  # type: ignore[arg-type]  # None starts the generator
+        except StopIteration as done:
+            return done.value
+        try:
+            rows = await _script_statement(conn, step, log)
+        except Exception as exc:
+            if is_connection_loss(exc):
+                raise
+            error = translate_postgres_error(exc, step.subject)
+            if error is exc:
+                raise
+            raise error from exc
+
+
+async def _script_statement(
+    conn: Any, step: ScriptStatement, log: StatementLog
+) -> list[tuple[Any, ...]]:
+    if step.many:
+        values = step.values
+        assert isinstance(values, Sequence)
+        text = compiled(step.statement)
+        batch = [text.params(each) for each in values]
+        log(text.sql, (f"{len(batch)} rows",))
+        await conn.executemany(text.sql, batch)
+        return []
+    assert isinstance(step.values, Mapping)
+    sql, params = _bound(step.statement, step.values, log)
+    return [tuple(row) for row in await conn.fetch(sql, *params)]

@@ -15,7 +15,7 @@ from asyncstore.schema.records import BotInstanceCreate, BotInstanceRecord, BotI
 from asyncstore.schema.validation import validate, validate_bot_id, validate_bot_status
 from asyncstore.store import Store
 from asyncstore.types import UTCDateTime
-from asyncstore.writes import InsertRows, StampHeartbeat
+from asyncstore.writes import InsertRows, Params, StampHeartbeat
 
 __all__ = [
     "BOT_CODEC",
@@ -23,6 +23,7 @@ __all__ = [
     "get_bot_instance",
     "get_bot_instances",
     "heartbeat",
+    "prepare_create_bot_instance",
     "update_bot_instance",
 ]
 
@@ -30,14 +31,20 @@ BOT_CODEC = TableCodec(BOTS)
 
 
 async def create_bot_instance(store: Store, data: Data) -> BotInstanceRecord:
+    record, row, subject = prepare_create_bot_instance(store, data)
+    await store.submit(InsertRows(BOTS, [row], subject))
+    return record
+
+
+def prepare_create_bot_instance(store: Store, data: Data) -> tuple[BotInstanceRecord, Params, str]:
+    """Validate and encode a new bot instance: (the record it will be, its row, its subject)."""
     bot = validate(BotInstanceCreate, data, "bot instance")
     now = utc_now()
     values: dict[str, Any] = {**bot.__dict__, "created_at": now, "updated_at": now}
     if bot.status == "running" and bot.started_at is None:
         values["started_at"] = now
     row = BOT_CODEC.encode_input(values, store.input_rules, "bot instance")
-    await store.submit(InsertRows(BOTS, [row], f"bot instance {bot.id!r}"))
-    return from_values(BotInstanceRecord, values)
+    return from_values(BotInstanceRecord, values), row, f"bot instance {bot.id!r}"
 
 
 async def get_bot_instance(store: Store, bot_id: Any) -> BotInstanceRecord | None:

@@ -19,8 +19,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from asyncstore.clock import utc_stamp_texts
-from asyncstore.errors import DuplicateError, FieldError, ForeignKeyError, InvalidDataError
+from asyncstore.errors import (
+    DuplicateError,
+    FieldError,
+    ForeignKeyError,
+    InvalidDataError,
+    LifecycleError,
+)
 from asyncstore.ids import new_ids
+from asyncstore.repository.lifecycle import entry_value_of, lifecycle_problems
 from asyncstore.repository.queries import TRADES, bots_existing
 from asyncstore.schema.codec import TableCodec
 from asyncstore.schema.records import TradeCreate
@@ -28,7 +35,7 @@ from asyncstore.schema.validation import as_input
 from asyncstore.store import Store
 from asyncstore.writes import InsertRows
 
-__all__ = ["BulkTradeWriter", "require_rows"]
+__all__ = ["BulkTradeWriter", "in_chunks", "require_rows"]
 
 _ROWS_PER_YIELD = 64  # validating and encoding this many rows holds the loop ~1 ms
 _TRADE_LIST = TypeAdapter(list[TradeCreate])
@@ -65,7 +72,7 @@ class BulkTradeWriter:
             if isinstance(rows, Sequence) and not isinstance(rows, str | bytes):
                 await self._write_list(rows)
             else:
-                await self._write_stream(_chunks(rows, self._chunk_rows))
+                await self._write_stream(in_chunks(rows, self._chunk_rows))
         except Exception as exc:
             # Whatever stopped the insert (bad row, the caller's own iterator failing, the
             # database), the caller must learn how much of it is already committed.
@@ -132,11 +139,17 @@ class BulkTradeWriter:
                     if self._ignore:  # the id is taken (by row `earlier`): ignored, as in the table
                         continue
                     raise DuplicateError(f"row {index}.id: {row_id} repeats row {earlier}")
+                values = trade.__dict__
+                if values["entry_value"] is None and "entry_value" not in trade.model_fields_set:
+                    values["entry_value"] = entry_value_of(trade.entry_price, trade.size)
+                problems = lifecycle_problems({}, values, prefix=f"row {index}.")
+                if problems:
+                    raise LifecycleError("trades", problems)
                 now = next(stamps)
                 fixed = {"id": row_id, "created_at": now, "updated_at": now}
                 encoded.append(
                     self._codec.encode_input(
-                        trade.__dict__, self._rules, "trades", fixed=fixed, row_index=index
+                        values, self._rules, "trades", fixed=fixed, row_index=index
                     )
                 )
             await asyncio.sleep(0)
@@ -195,7 +208,9 @@ class BulkTradeWriter:
                 task.exception()
 
 
-async def _chunks(rows: Iterable[Row] | AsyncIterable[Row], size: int) -> AsyncIterator[list[Row]]:
+async def in_chunks(
+    rows: Iterable[Row] | AsyncIterable[Row], size: int
+) -> AsyncIterator[list[Row]]:
     chunk: list[Row] = []
     if isinstance(rows, AsyncIterable):
         async for row in rows:

@@ -10,11 +10,11 @@ from pydantic import BaseModel
 from asyncstore.clock import utc_now
 from asyncstore.errors import FieldError, InvalidDataError, NotFoundError
 from asyncstore.schema.codec import TableCodec
-from asyncstore.schema.validation import validate
+from asyncstore.schema.validation import as_input, validate
 from asyncstore.store import Store
 from asyncstore.writes import UpdateRow
 
-__all__ = ["Data", "changes_of", "update_row"]
+__all__ = ["Data", "changes_of", "claim_for_bot", "update_row"]
 
 # What callers pass as a row: a mapping, or any pydantic model (its set fields count).
 Data = Mapping[str, Any] | BaseModel
@@ -45,3 +45,17 @@ async def update_row(
     if row is None:
         raise NotFoundError(f"no {subject} exists")
     return row
+
+
+def claim_for_bot(data: Data, bot_id: str, subject: str) -> Any:
+    """`data` as a row of `bot_id`: its bot_id filled in; naming another bot is refused."""
+    values = as_input(data)
+    if not isinstance(values, Mapping):
+        return values  # validation names the problem
+    claimed = values.get("bot_id", bot_id)
+    if claimed != bot_id:
+        raise InvalidDataError(
+            subject,
+            [FieldError("bot_id", f"{claimed!r} is not this repository's bot {bot_id!r}")],
+        )
+    return {**values, "bot_id": bot_id}

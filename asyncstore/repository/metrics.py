@@ -28,9 +28,13 @@ from asyncstore.schema.validation import validate, validate_money
 from asyncstore.store import Store
 from asyncstore.threads import SMALL_RESULT_ROWS, in_slices
 from asyncstore.types import DECIMAL_CONTEXT, ExactDecimal, UTCDateTime, quantum
-from asyncstore.writes import InsertRows
+from asyncstore.writes import InsertRows, Params
 
-__all__ = ["calculate_performance_metrics", "create_performance_metrics"]
+__all__ = [
+    "calculate_performance_metrics",
+    "create_performance_metrics",
+    "prepare_performance_metrics",
+]
 
 METRICS_CODEC = TableCodec(METRICS)
 _ROUNDED = InputRules(round_decimals=True)
@@ -156,6 +160,22 @@ def _finite(table: str, row_id: str, column: str, value: Decimal) -> Decimal:
 async def _insert(
     store: Store, metrics: PerformanceMetricsCreate, rules: InputRules
 ) -> PerformanceMetricsRecord:
+    record, row, subject = _prepared(metrics, rules)
+    await store.submit(InsertRows(METRICS, [row], subject))
+    return record
+
+
+def prepare_performance_metrics(
+    store: Store, data: Data
+) -> tuple[PerformanceMetricsRecord, Params, str]:
+    """Validate and encode a metrics row: (the record it will be, its row, its subject)."""
+    metrics = validate(PerformanceMetricsCreate, data, "performance metrics")
+    return _prepared(metrics, store.input_rules)
+
+
+def _prepared(
+    metrics: PerformanceMetricsCreate, rules: InputRules
+) -> tuple[PerformanceMetricsRecord, Params, str]:
     now = utc_now()
     values = {
         **metrics.__dict__,
@@ -165,5 +185,4 @@ async def _insert(
     }
     row = METRICS_CODEC.encode_input(values, rules, "performance metrics")
     subject = f"performance metrics {values['id']} (bot_id {metrics.bot_id!r})"
-    await store.submit(InsertRows(METRICS, [row], subject))
-    return from_values(PerformanceMetricsRecord, values)
+    return from_values(PerformanceMetricsRecord, values), row, subject

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from asyncstore.clock import utc_now
-from asyncstore.errors import NotFoundError
+from asyncstore.errors import LifecycleError, NotFoundError
 from asyncstore.ids import new_id
-from asyncstore.repository.changes import Data, changes_of, update_row
+from asyncstore.repository.bots import BOT_CODEC
+from asyncstore.repository.changes import Data, changes_of
+from asyncstore.repository.lifecycle import LIFECYCLE_COLUMNS, entry_value_of, lifecycle_problems
 from asyncstore.repository.queries import TRADE_BY_ID, TRADES, trades_with_status
 from asyncstore.repository.records import from_row, from_rows, from_updated_row, from_values
+from asyncstore.repository.scripts import close_trade_script, trade_update_script
 from asyncstore.schema.codec import TableCodec
 from asyncstore.schema.records import (
     NON_NEGATIVE_TRADE_COLUMNS,
+    TradeClose,
     TradeCreate,
     TradeRecord,
     TradeUpdate,
@@ -26,43 +31,142 @@ from asyncstore.schema.validation import (
 )
 from asyncstore.store import Store
 from asyncstore.types import UTCDateTime
-from asyncstore.writes import InsertRows
+from asyncstore.writes import InsertRows, Params, Script, TransactionScript, UpdateRow, WriteOp
 
 __all__ = [
     "TRADE_CODEC",
+    "PreparedClose",
+    "PreparedTradeUpdate",
+    "close_trade",
     "create_trade",
     "get_trade_by_id",
     "get_trades_with_status",
+    "prepare_close_trade",
+    "prepare_create_trade",
+    "prepare_update_trade",
     "update_trade",
 ]
 
 TRADE_CODEC = TableCodec(TRADES, non_negative=NON_NEGATIVE_TRADE_COLUMNS)
 
 
-async def create_trade(store: Store, data: Data) -> TradeRecord:
+@dataclass(frozen=True, slots=True)
+class PreparedTradeUpdate:
+    """An update_trade call validated and encoded: ready to run (now, or in an atomic unit)."""
+
+    row_id: str
+    changes: dict[str, Any]  # validated values, as the row will hold them
+    values: dict[str, Any]  # the same encoded, with updated_at
+    subject: str
+    owner: str | None
+
+    @property
+    def needs_stored_trade(self) -> bool:
+        """Whether a lifecycle rule may depend on the stored trade (else a plain UPDATE)."""
+        return not LIFECYCLE_COLUMNS.isdisjoint(self.changes)
+
+    def script(self) -> Script[tuple[Any, ...]]:
+        return trade_update_script(
+            TRADE_CODEC, self.row_id, self.changes, self.values, self.subject, self.owner
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedClose:
+    """A close_trade call validated and encoded."""
+
+    row_id: str
+    close: dict[str, Any]
+    encoded: dict[str, Any]
+    subject: str
+    owner: str | None
+
+    def script(self) -> Script[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+        return close_trade_script(
+            TRADE_CODEC, BOT_CODEC, self.row_id, self.close, self.encoded, self.subject, self.owner
+        )
+
+
+def prepare_create_trade(store: Store, data: Data) -> tuple[TradeRecord, Params, str]:
+    """Validate and encode a new trade: (the record it will be, its row, its subject)."""
     trade = validate(TradeCreate, data, "trade")
     now = utc_now()
     values = {**trade.__dict__, "id": trade.id or new_id()}
+    if "entry_value" not in trade.model_fields_set:
+        values["entry_value"] = entry_value_of(trade.entry_price, trade.size)
+    problems = lifecycle_problems({}, values)
+    if problems:
+        raise LifecycleError("trade", problems)
     stamp = UTCDateTime.to_db(now)  # once for both stamps
     row = TRADE_CODEC.encode_input(
         values, store.input_rules, "trade", fixed={"created_at": stamp, "updated_at": stamp}
     )
     values["created_at"] = values["updated_at"] = now
     subject = f"trade {values['id']} (bot_id {trade.bot_id!r})"
+    return from_values(TradeRecord, values), row, subject
+
+
+async def create_trade(store: Store, data: Data) -> TradeRecord:
+    record, row, subject = prepare_create_trade(store, data)
     await store.submit(InsertRows(TRADES, [row], subject))
-    return from_values(TradeRecord, values)
+    return record
 
 
-async def update_trade(
-    store: Store, trade_id: Any, data: Data, *, owner: str | None = None
-) -> TradeRecord:
+def prepare_update_trade(
+    store: Store, trade_id: Any, data: Data, owner: str | None = None
+) -> PreparedTradeUpdate:
     row_id = validate_row_id(trade_id)
     changes = changes_of(store, TradeUpdate, data, f"update of trade {trade_id}")
     if row_id is None:
         raise NotFoundError(f"no trade with id {trade_id!r} (trade ids are UUIDs)")
     subject = f"trade {row_id}" if owner is None else f"trade {row_id} of bot {owner!r}"
-    row = await update_row(store, TRADE_CODEC, row_id, changes, subject, owner=owner)
+    # Both the rules (on the values as the row will hold them) and the UPDATE need them.
+    decoded = {**changes, "updated_at": utc_now()}
+    values = TRADE_CODEC.encode_input_values(decoded, store.input_rules, subject)
+    problems = lifecycle_problems(None, decoded)  # what the change alone already breaks
+    if problems:
+        raise LifecycleError(f"update of {subject}", problems)
+    return PreparedTradeUpdate(row_id, decoded, values, subject, owner)
+
+
+async def update_trade(
+    store: Store, trade_id: Any, data: Data, *, owner: str | None = None
+) -> TradeRecord:
+    prepared = prepare_update_trade(store, trade_id, data, owner)
+    if prepared.needs_stored_trade:
+        op: WriteOp[tuple[Any, ...] | None] = TransactionScript(prepared.script, prepared.subject)
+    else:
+        op = UpdateRow(TRADES, prepared.row_id, prepared.values, prepared.subject, owner=owner)
+    row = await store.submit(op)
+    if row is None:
+        raise NotFoundError(f"no {prepared.subject} exists")
     return from_updated_row(TradeRecord, TRADE_CODEC, row)
+
+
+def prepare_close_trade(
+    store: Store, trade_id: Any, data: Data, owner: str | None = None
+) -> PreparedClose:
+    row_id = validate_row_id(trade_id)
+    close = validate(TradeClose, data, f"close of trade {trade_id}")
+    if row_id is None:
+        raise NotFoundError(f"no trade with id {trade_id!r} (trade ids are UUIDs)")
+    subject = f"trade {row_id}" if owner is None else f"trade {row_id} of bot {owner!r}"
+    now = utc_now()
+    values = close.model_dump(exclude_unset=True)
+    values["exit_time"] = close.exit_time or now
+    values["updated_at"] = now
+    # Encoding checks each given value against its column and leaves `values` as the row
+    # will hold them (UTC times, decimals at their scale), which the PnL is computed from.
+    encoded = TRADE_CODEC.encode_input_values(values, store.input_rules, f"close of {subject}")
+    return PreparedClose(row_id, values, encoded, subject, owner)
+
+
+async def close_trade(
+    store: Store, trade_id: Any, data: Data, *, owner: str | None = None
+) -> TradeRecord:
+    prepared = prepare_close_trade(store, trade_id, data, owner)
+    trade_row, _ = await store.submit(TransactionScript(prepared.script, prepared.subject))
+    return from_updated_row(TradeRecord, TRADE_CODEC, trade_row)
 
 
 async def get_trade_by_id(store: Store, trade_id: Any) -> TradeRecord | None:

@@ -124,6 +124,14 @@ class TableCodec:
             raise self._unreadable(row, exc) from exc
         return values
 
+    def decode_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Some columns of a stored row, by name, as Python values."""
+        decoded = dict(values)
+        for name, value in values.items():
+            if value is not None:
+                decoded[name] = self._decoders[self._position[name]](value)
+        return decoded
+
     def decode_all(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         decode = self.decode
         return [decode(row) for row in rows]

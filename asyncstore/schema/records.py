@@ -30,6 +30,7 @@ __all__ = [
     "BotInstanceUpdate",
     "PerformanceMetricsCreate",
     "PerformanceMetricsRecord",
+    "TradeClose",
     "TradeCreate",
     "TradeRecord",
     "TradeUpdate",
@@ -187,6 +188,21 @@ class TradeUpdate(_Input):
         "status",
         mode="before",
     )(_refuse_null)
+
+
+class TradeClose(_Input):
+    """What close_trade takes: the exit price, and optionally the exit time (default now), the
+    trade's total commission (default the stored one, else 0), the reason, the order times.
+    Everything else (exit_value, gross/net PnL, pnl_percentage) is computed."""
+
+    exit_price: Money
+    exit_time: UTCTime | None = None
+    commission: Money | None = None
+    exit_reason: Name100 | None = None
+    buy_order_created: UTCTime | None = None
+    buy_order_closed: UTCTime | None = None
+    sell_order_created: UTCTime | None = None
+    sell_order_closed: UTCTime | None = None
 
 
 class TradeRecord(_TradeFields, _Record):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -37,6 +37,7 @@ from asyncstore.batch_plan import (
     plan,
 )
 from asyncstore.sqlite.connections import StatementTrace
+from asyncstore.sqlite.errors import translate_sqlite_error
 from asyncstore.sqlite.statements import (
     HEARTBEATS_SQL,
     ROWS_PER_STATEMENT,
@@ -48,7 +49,9 @@ from asyncstore.sqlite.statements import (
 from asyncstore.writes import (
     AtomicStatements,
     InsertRows,
+    ScriptStatement,
     StampHeartbeat,
+    TransactionScript,
     UpdateRow,
     WriteOp,
 )
@@ -115,6 +118,8 @@ def _statement_count(op: WriteOp[Any]) -> int:
         return -(-len(op.rows) // rows_per_statement(op.table))
     if isinstance(op, AtomicStatements):
         return len(op.statements)
+    if isinstance(op, TransactionScript):
+        return 2  # any number: always behind a savepoint
     return 1
 
 
@@ -161,7 +166,36 @@ def _execute(batch: _Batch, op: WriteOp[Any]) -> Any:
             text = compiled(each)
             counts.append(conn.execute(text.sql, text.params(values)).rowcount)
         return counts
+    if isinstance(op, TransactionScript):
+        return _run_script(conn, op)
     raise TypeError(f"not a write operation: {op!r}")
+
+
+def _run_script(conn: sqlite3.Connection, op: TransactionScript[Any]) -> Any:
+    """Drive a script: run each statement it yields, send it the rows. A statement's error is
+    translated with that statement's subject (inside an atomic unit: the write that failed)."""
+    script = op.script()
+    rows: list[tuple[Any, ...]] | None = None
+    while True:
+        try:
+            step = script.send(rows)  # type: ignore[arg-type]  # None starts the generator
+        except StopIteration as done:
+            return done.value
+        try:
+            rows = _script_statement(conn, step)
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc, step.subject) from exc
+
+
+def _script_statement(conn: sqlite3.Connection, step: ScriptStatement) -> list[tuple[Any, ...]]:
+    text = compiled(step.statement)
+    if step.many:
+        values = step.values
+        assert isinstance(values, Sequence)
+        conn.executemany(text.sql, [text.params(each) for each in values])
+        return []
+    assert isinstance(step.values, Mapping)
+    return conn.execute(text.sql, text.params(step.values)).fetchall()
 
 
 def _run_step(batch: _Batch, step: Step) -> None:

@@ -1,7 +1,9 @@
 """Child process of the crash harness: 50 bots writing trades until it is killed.
 
 It prints `T <id>` only after create_trade's await returned, and `U <id> <net_pnl>` only after
-update_trade's await returned, flushing each line: what is printed was acknowledged.
+close_trade's await returned, flushing each line: what is printed was acknowledged. Each close
+also moves its bot's balance (same transaction), so a kill between two closes must leave every
+bot's total_pnl equal to the sum of its closed trades.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from asyncstore import DuplicateError, Store, TradeRepository
 
 BOTS = 50
+START_BALANCE = "10000"
 
 
 async def bot(repo: TradeRepository, bot_id: str, rng: random.Random) -> None:
@@ -33,9 +36,11 @@ async def bot(repo: TradeRepository, bot_id: str, rng: random.Random) -> None:
         )
         print(f"T {trade.id}", flush=True)
         if rng.random() < 0.5:
-            pnl = f"{rng.randint(-(10**6), 10**6) / 100:.2f}"
-            await repo.update_trade(trade.id, {"status": "closed", "net_pnl": pnl})
-            print(f"U {trade.id} {pnl}", flush=True)
+            exit_price = f"{rng.randint(4_900_000, 5_100_000) / 100:.2f}"
+            closed = await repo.close_trade(
+                trade.id, {"exit_price": exit_price, "commission": "0.05"}
+            )
+            print(f"U {trade.id} {closed.net_pnl}", flush=True)
 
 
 async def main(url: str, seed: int) -> None:
@@ -44,7 +49,9 @@ async def main(url: str, seed: int) -> None:
         repo = TradeRepository(store)
         for n in range(BOTS):
             with contextlib.suppress(DuplicateError):  # a later cycle on the same file
-                await repo.create_bot_instance({"id": f"crash_bot_{n:02d}", "type": "paper"})
+                await repo.create_bot_instance(
+                    {"id": f"crash_bot_{n:02d}", "type": "paper", "current_balance": START_BALANCE}
+                )
         print("READY", flush=True)
         rng = random.Random(seed)
         await asyncio.gather(

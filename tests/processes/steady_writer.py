@@ -31,6 +31,7 @@ async def main(url: str, bot_id: str, seconds: float) -> None:
                             "interval": "1m",
                             "direction": "short",
                             "status": "closed",
+                            "exit_price": "3000",
                             "net_pnl": "1",
                         }
                     )
