@@ -25,6 +25,7 @@ from asyncstore.config import StoreSettings, is_postgresql
 from asyncstore.reports import (
     BackupInfo,
     CheckReport,
+    CompactReport,
     HealthReport,
     RestoreReport,
     StorageReport,
@@ -34,10 +35,14 @@ from asyncstore.reports import (
 from asyncstore.schema.revisions import SchemaState
 from asyncstore.writes import WriteOp
 
-__all__ = ["Backend", "BackendAdmin", "admin_for", "backend_for"]
+__all__ = ["COMPACT_STEP_PAGES", "Backend", "BackendAdmin", "admin_for", "backend_for"]
 
 ResultT = TypeVar("ResultT")
 Row = tuple[Any, ...]
+
+# Pages a SQLite compaction step frees in one write transaction (1 MiB of 4 KiB pages): small
+# enough that a bot waiting behind a step waits a few ms.
+COMPACT_STEP_PAGES = 256
 
 
 class Backend(Protocol):
@@ -99,6 +104,12 @@ class Backend(Protocol):
 
     async def storage(self) -> StorageReport: ...
 
+    async def compact(self, *, step_pages: int) -> CompactReport:
+        """Give free space back while bots keep writing, and report it measured (SQLite: short
+        steps through the writer, then a checkpoint; PostgreSQL: plain VACUUM). What would need
+        the database to itself is refused with DatabaseInUseError."""
+        ...
+
     @property
     def queue_depth(self) -> int:
         """Writes accepted and not yet taken (0 where writes do not queue)."""
@@ -128,6 +139,12 @@ class BackendAdmin(Protocol):
     async def backup(self, destination: Path | None = None) -> BackupInfo: ...
 
     async def restore(self, backup: Path) -> RestoreReport: ...
+
+    async def compact_offline_if_needed(self) -> CompactReport | None:
+        """The compaction that needs the database to itself, if this database needs one (SQLite
+        created with auto_vacuum NONE: a one-time full VACUUM; DatabaseInUseError while any
+        Store has it open), reported; None when `Backend.compact` can do it online."""
+        ...
 
 
 def backend_for(settings: StoreSettings) -> Backend:

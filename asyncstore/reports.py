@@ -13,6 +13,7 @@ from asyncstore.schema.revisions import SchemaState
 __all__ = [
     "BackupInfo",
     "CheckReport",
+    "CompactReport",
     "HealthReport",
     "RestoreReport",
     "StorageReport",
@@ -106,3 +107,32 @@ class UpgradeReport:
     before: SchemaState
     after: str
     backup: BackupInfo | None  # None when there was nothing to upgrade (or no file backup)
+
+
+@dataclass(frozen=True, slots=True)
+class CompactReport:
+    """What a compaction did, measured before and after (never computed from a plan).
+
+    `method`: "incremental" (SQLite, online: short steps through the writer), "vacuum" (SQLite,
+    the one-time full VACUUM of a database created with auto_vacuum NONE, run with the database
+    to itself), "postgresql vacuum" (plain VACUUM (ANALYZE) of the tables). `notes` say what
+    the method locks and what it can and cannot give back."""
+
+    location: str
+    method: str
+    bytes_before: int  # the database file (SQLite); the tables with indexes and TOAST (PostgreSQL)
+    bytes_after: int
+    log_bytes_before: int | None  # the SQLite WAL file; None where the log is the server's
+    log_bytes_after: int | None
+    free_pages_before: int | None  # pages inside the file that hold nothing (None: a server)
+    free_pages_after: int | None
+    page_size: int | None
+    steps: int  # write transactions run (SQLite), or tables vacuumed (PostgreSQL)
+    seconds: float
+    longest_step_ms: float  # the longest step, from submitted to committed
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        """How much smaller the database is (negative if writes meanwhile grew it more)."""
+        return self.bytes_before - self.bytes_after

@@ -20,10 +20,10 @@ from typing import Any, Self, TypeVar
 
 from sqlalchemy.sql.expression import Executable
 
-from asyncstore.backend import Backend, backend_for
+from asyncstore.backend import COMPACT_STEP_PAGES, Backend, backend_for
 from asyncstore.config import StoreSettings, load_settings, redacted
-from asyncstore.errors import AsyncStoreError, StoreClosedError
-from asyncstore.reports import HealthReport, StorageReport, WriteStats
+from asyncstore.errors import AsyncStoreError, FieldError, InvalidDataError, StoreClosedError
+from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
 from asyncstore.schema.input_columns import InputRules
 from asyncstore.schema.revisions import SchemaState
 from asyncstore.schema.validation import require_type, validate_chunk_size
@@ -235,6 +235,23 @@ class Store:
         backend = self._open_backend("reads")
         with _ErrorsInTheTree(backend, "storage"):
             return await backend.storage()
+
+    async def compact(self, *, step_pages: int = COMPACT_STEP_PAGES) -> CompactReport:
+        """Give the space of deleted rows back while bots keep writing; the report is measured.
+
+        SQLite: free pages are released `step_pages` at a time, each step a short write
+        transaction through this Store's writer (bots' writes go in between), then a WAL
+        checkpoint shrinks the file. A database created with auto_vacuum NONE needs a one-time
+        full VACUUM with no Store open: refused here with DatabaseInUseError (`asyncstore
+        compact` does it when the bots are stopped). PostgreSQL: plain VACUUM (ANALYZE) of the
+        tables, which never blocks readers or writers. See asyncstore.sqlite.compaction.
+        """
+        if isinstance(step_pages, bool) or not isinstance(step_pages, int) or step_pages < 1:
+            problem = f"must be a whole number of pages >= 1, got {step_pages!r:.60}"
+            raise InvalidDataError("compact", [FieldError("step_pages", problem)])
+        backend = self._open_backend("compaction")
+        with _ErrorsInTheTree(backend, "compact"):
+            return await backend.compact(step_pages=step_pages)
 
     # --- internals ------------------------------------------------------------------------
 

@@ -83,6 +83,8 @@ def _schema(path: Path) -> dict[str, Any]:
                 "indexes": indexes,
                 "foreign_keys": conn.execute(f"PRAGMA foreign_key_list({table})").fetchall(),
             }
+        # New files are compactable online (auto_vacuum INCREMENTAL), however they were built.
+        described["auto_vacuum"] = conn.execute("PRAGMA auto_vacuum").fetchone()
         described["sql"] = sorted(
             " ".join(str(sql).split())
             for (sql,) in conn.execute(

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from asyncstore.backend import COMPACT_STEP_PAGES
 from asyncstore.cli.commands import COMMANDS, EXIT_ERROR, CommandContext
 from asyncstore.config import load_settings
 from asyncstore.errors import AsyncStoreError
@@ -25,6 +26,14 @@ def days(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number of days >= 0, got {value}")
+    return value
+
+
+def pages(text: str) -> int:
+    """A number of pages (argparse names this function in its error)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of pages >= 1, got {value}")
     return value
 
 
@@ -77,6 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--output", help="file to write (default: trades[-BOT].FORMAT)")
     add("check", "integrity, foreign keys and schema revision; exit 3 if anything is wrong")
+    compact = add(
+        "compact",
+        "give deleted rows' space back while bots run (a SQLite file created with auto_vacuum "
+        "NONE is converted once, only when no Store has it open)",
+    )
+    compact.add_argument(
+        "--step-pages",
+        type=pages,
+        default=COMPACT_STEP_PAGES,
+        help=f"SQLite: pages freed per short write transaction (default {COMPACT_STEP_PAGES})",
+    )
     demo = commands.add_parser(
         "demo",
         help="run paper bots and an optimizer against a database",

@@ -22,6 +22,7 @@ from asyncstore.backend import BackendAdmin, admin_for
 from asyncstore.config import StoreSettings
 from asyncstore.errors import AsyncStoreError, ConfigurationError
 from asyncstore.operations.archive import ARCHIVE_FORMATS, open_archive
+from asyncstore.operations.compaction import compact_database
 from asyncstore.operations.export import TRADES, export_trades
 from asyncstore.operations.retention import CleanupProgress
 from asyncstore.operations.summary import DatabaseSummary, database_summary
@@ -286,6 +287,28 @@ def _check(ctx: CommandContext) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+def _compact(ctx: CommandContext) -> int:
+    report = asyncio.run(compact_database(ctx.settings, step_pages=ctx.args.step_pages))
+    data = {**_plain(report), "bytes_freed": report.bytes_freed}
+
+    def render(out: Console) -> None:
+        out.print(f"compacted {report.location} ({report.method})")
+        sizes = f"{_size(report.bytes_before)} -> {_size(report.bytes_after)}"
+        out.print(f"size: {sizes} ({_size(report.bytes_freed)} freed)")
+        if report.log_bytes_before is not None and report.log_bytes_after is not None:
+            out.print(f"WAL: {_size(report.log_bytes_before)} -> {_size(report.log_bytes_after)}")
+        if report.free_pages_before is not None:
+            pages = f"{report.free_pages_before} -> {report.free_pages_after}"
+            out.print(f"free pages: {pages} (page size {report.page_size} B)")
+        longest = f"longest {report.longest_step_ms:.1f} ms"
+        out.print(f"steps: {report.steps} ({longest}), {report.seconds:.2f} s in all")
+        for note in report.notes:
+            out.print(note)
+
+    ctx.emit(data, render)
+    return EXIT_OK
+
+
 def _demo(ctx: CommandContext) -> int:
     args = ctx.args
     if args.bots < 1 or args.seconds <= 0 or args.optimizer_rows < 0:
@@ -321,5 +344,6 @@ COMMANDS: dict[str, Callable[[CommandContext], int]] = {
     "summary": _summary,
     "export": _export,
     "check": _check,
+    "compact": _compact,
     "demo": _demo,
 }

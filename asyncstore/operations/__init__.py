@@ -3,6 +3,7 @@
 - `retention`: chunked cleanup of old trades and metrics, with `archive` (CSV/Parquet files);
 - `summary`: the spec's trade summary, and `database_summary` (rows per table and bot, sizes);
 - `export`: trades to an archive file, a page at a time;
+- `compact_database`: give deleted rows' space back, while bots run (`compaction`);
 - `check_database`, `take_backup`, `restore_backup`, `upgrade_database`, `schema_state`: the
   admin commands of whichever database the settings name (`asyncstore.backend.admin_for`).
 Everything here works on both backends and never asks which one it runs on.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from asyncstore.backend import admin_for
 from asyncstore.config import StoreSettings
+from asyncstore.operations.compaction import compact_database
 from asyncstore.operations.export import export_trades
 from asyncstore.operations.summary import BotSummary, DatabaseSummary, database_summary
 from asyncstore.reports import BackupInfo, CheckReport, RestoreReport, UpgradeReport
@@ -23,6 +25,7 @@ __all__ = [
     "BotSummary",
     "DatabaseSummary",
     "check_database",
+    "compact_database",
     "database_summary",
     "export_trades",
     "restore_backup",

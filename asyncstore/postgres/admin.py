@@ -14,7 +14,7 @@ from asyncstore.errors import ConfigurationError
 from asyncstore.postgres.backend import PostgresBackend
 from asyncstore.postgres.connection import asyncpg_dsn, connect_once
 from asyncstore.postgres.schema import read_schema_state
-from asyncstore.reports import BackupInfo, CheckReport, RestoreReport, UpgradeReport
+from asyncstore.reports import BackupInfo, CheckReport, CompactReport, RestoreReport, UpgradeReport
 from asyncstore.schema.revisions import SchemaState
 
 __all__ = ["PostgresAdmin"]
@@ -65,6 +65,10 @@ class PostgresAdmin:
 
     async def restore(self, backup: Path) -> RestoreReport:
         raise self._backup_advice()
+
+    async def compact_offline_if_needed(self) -> CompactReport | None:
+        """Never: a plain VACUUM runs beside the bots (Store.compact)."""
+        return None
 
     def _backup_advice(self) -> ConfigurationError:
         return ConfigurationError(

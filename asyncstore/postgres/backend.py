@@ -29,6 +29,7 @@ from sqlalchemy.sql.expression import Executable
 
 from asyncstore.config import StoreSettings, redacted
 from asyncstore.errors import ConfigurationError, StoreClosedError
+from asyncstore.postgres.compaction import vacuum_tables
 from asyncstore.postgres.connection import asyncpg_dsn, create_pool, require_asyncpg
 from asyncstore.postgres.errors import Phase, translate_postgres_error
 from asyncstore.postgres.raw_sql import numbered_placeholders
@@ -42,7 +43,7 @@ from asyncstore.postgres.replicas import (
 from asyncstore.postgres.schema import prepare_schema
 from asyncstore.postgres.statements import compiled
 from asyncstore.postgres.writer import PostgresBatchRunner
-from asyncstore.reports import HealthReport, StorageReport, WriteStats
+from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
 from asyncstore.schema.compiled import named_params, positional_params
 from asyncstore.schema.revisions import SchemaState
 from asyncstore.sql_log import SQL_LOGGER, echo_enabled
@@ -303,6 +304,13 @@ class PostgresBackend:
     async def storage(self) -> StorageReport:
         ((size,),) = await self.fetch("SELECT pg_database_size(current_database())")
         return StorageReport(self.shown_url, int(size), None)
+
+    async def compact(self, *, step_pages: int) -> CompactReport:
+        self._enter()  # step_pages is SQLite's: a VACUUM has no steps to size
+        try:
+            return await vacuum_tables(self._write_pool, self.shown_url)
+        finally:
+            self._leave()
 
     def translate_error(self, exc: BaseException, subject: str) -> BaseException:
         return translate_postgres_error(exc, subject)

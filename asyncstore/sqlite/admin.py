@@ -1,4 +1,5 @@
-"""Operator commands on a SQLite file: check, back up, restore, upgrade, schema revision.
+"""Operator commands on a SQLite file: check, back up, restore, upgrade, schema revision, and
+the compaction that needs the file to itself (asyncstore.sqlite.compaction).
 
 `SQLiteAdmin` is the SQLite side of `asyncstore.backend.BackendAdmin`, for the `asyncstore`
 command and for scripts. The work is blocking file work (integrity checks, the backup API,
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 from asyncstore.config import StoreSettings, backup_folder, sqlite_path
 from asyncstore.errors import AsyncStoreError, BackupError, ConfigurationError, SchemaVersionError
-from asyncstore.reports import BackupInfo, CheckReport, RestoreReport, UpgradeReport
+from asyncstore.reports import BackupInfo, CheckReport, CompactReport, RestoreReport, UpgradeReport
 from asyncstore.schema.revisions import SchemaState
 from asyncstore.sqlite.backup import (
     backup_database,
@@ -25,6 +26,7 @@ from asyncstore.sqlite.backup import (
     restore_database,
     timestamped_backup_path,
 )
+from asyncstore.sqlite.compaction import compact_offline_if_needed
 from asyncstore.sqlite.connections import read_only_connection
 from asyncstore.sqlite.errors import translate_sqlite_error
 from asyncstore.sqlite.file_lock import DatabaseLock
@@ -69,6 +71,10 @@ class SQLiteAdmin:
 
     async def restore(self, backup: Path) -> RestoreReport:
         return await self._on_a_thread(restore_backup, self.settings, backup)
+
+    async def compact_offline_if_needed(self) -> CompactReport | None:
+        path = require_database(self.settings)
+        return await self._on_a_thread(compact_offline_if_needed, path, self.settings)
 
     async def _on_a_thread(self, work: Callable[..., T], *args: Any) -> T:
         """Blocking file work on a worker thread (a cancelled caller waits for it: it may hold

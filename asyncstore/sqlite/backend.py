@@ -16,9 +16,10 @@ from sqlalchemy.sql.expression import Executable
 
 from asyncstore.config import StoreSettings, sqlite_path
 from asyncstore.errors import ConfigurationError, StoreClosedError
-from asyncstore.reports import HealthReport, StorageReport, WriteStats
+from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
 from asyncstore.schema.compiled import named_params, positional_params
 from asyncstore.schema.revisions import SchemaState, head_schema_ddl
+from asyncstore.sqlite.compaction import compact_online
 from asyncstore.sqlite.errors import translate_sqlite_error
 from asyncstore.sqlite.file_lock import DatabaseLock
 from asyncstore.sqlite.readers import ReadPool
@@ -152,6 +153,12 @@ class SQLiteBackend:
         wal = self.path.with_name(self.path.name + "-wal")
         wal_bytes = wal.stat().st_size if wal.exists() else 0
         return StorageReport(self.shown_url, self.path.stat().st_size, wal_bytes)
+
+    async def compact(self, *, step_pages: int) -> CompactReport:
+        if self._runner is None:
+            raise StoreClosedError("the Store is not open for compaction")
+        checkpoint = self._runner.checkpoint
+        return await compact_online(self.path, self.settings, self.submit, checkpoint, step_pages)
 
     def translate_error(self, exc: BaseException, subject: str) -> BaseException:
         return translate_sqlite_error(exc, subject, busy_timeout_ms=self.settings.busy_timeout_ms)

@@ -81,7 +81,14 @@ def read_schema_state(
 
 
 def _create_at_head(conn: sqlite3.Connection) -> SchemaState:
-    """Build the head schema in one transaction (Alembic's "create_all, then stamp head")."""
+    """Build the head schema in one transaction (Alembic's "create_all, then stamp head").
+
+    The file gets auto_vacuum INCREMENTAL, so `asyncstore compact` can free pages while bots
+    write (asyncstore.sqlite.compaction). SQLite takes that mode only before the file's first
+    page is written: before BEGIN IMMEDIATE (measured: set inside it, it stays NONE). A file
+    given a header already (a journal mode set by another tool) gets it by a VACUUM, instant
+    while the database is still empty."""
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute("BEGIN IMMEDIATE")
     try:
         state = read_schema_state(conn)  # another process may have created it meanwhile
@@ -97,6 +104,8 @@ def _create_at_head(conn: sqlite3.Connection) -> SchemaState:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    if state.status == "empty" and conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+        conn.execute("VACUUM")  # the mode asked for above, applied
     return read_schema_state(conn)
 
 

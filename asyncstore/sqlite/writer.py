@@ -71,6 +71,26 @@ class SQLiteBatchRunner:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, run_batch, trace.conn, ops, trace)
 
+    async def checkpoint(self, mode: str, wait_ms: int) -> tuple[int, int, int]:
+        """`PRAGMA wal_checkpoint(mode)` on the writer's connection, between two batches: no
+        write of this Store commits meanwhile, so a complete checkpoint reaches the WAL's end,
+        which is what truncates the database file (compaction). Busy waits at most `wait_ms`.
+        Result: (busy, frames in the WAL, frames copied)."""
+        if self._trace is None:
+            raise StoreClosedError("the writer connection is closed")
+        conn, usual_ms = self._trace.conn, self._settings.busy_timeout_ms
+
+        def checkpoint_on_writer_thread() -> tuple[int, int, int]:
+            conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+            try:
+                busy, frames, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(usual_ms)}")
+            return int(busy), int(frames), int(copied)
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, checkpoint_on_writer_thread)
+
     def error_for(self, exc: BaseException, op: WriteOp[Any]) -> BaseException:
         return translate_sqlite_error(
             exc, op.subject, busy_timeout_ms=self._settings.busy_timeout_ms

@@ -37,6 +37,9 @@ def _transactional_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        # A new file gets the mode asyncstore creates databases with (compactable while bots
+        # write: asyncstore.sqlite.compaction); a file with tables keeps its own.
+        dbapi_connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Connection) -> None:
