@@ -75,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     cleanup.add_argument(
         "--archive", help="first write the deleted rows to this .csv or .parquet file"
     )
+    cleanup.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only count what would be deleted, per table (nothing is written)",
+    )
+    cleanup.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm a cleanup that deletes every trade (--days 0) or every metric",
+    )
     add("summary", "rows per table and per bot, open trades, last heartbeats, file sizes")
     export = add("export", "write trades to a CSV or Parquet file")
     export.add_argument("what", choices=["trades"], help="what to export")

@@ -21,10 +21,11 @@ from rich.table import Table
 from asyncstore.backend import BackendAdmin, admin_for
 from asyncstore.config import StoreSettings
 from asyncstore.errors import AsyncStoreError, ConfigurationError
+from asyncstore.operations import preview_cleanup
 from asyncstore.operations.archive import ARCHIVE_FORMATS, open_archive
 from asyncstore.operations.compaction import compact_database
 from asyncstore.operations.export import TRADES, export_trades
-from asyncstore.operations.retention import CleanupProgress
+from asyncstore.operations.retention import CleanupPreview, CleanupProgress
 from asyncstore.operations.summary import DatabaseSummary, database_summary
 from asyncstore.repository import TradeRepository
 from asyncstore.store import Store
@@ -159,8 +160,54 @@ def _restore(ctx: CommandContext) -> int:
     return EXIT_OK
 
 
+def _cleanup_everything_unconfirmed(args: argparse.Namespace) -> str | None:
+    """Why a cleanup that empties a table needs --yes (None: it does not, or has it)."""
+    if args.yes or args.dry_run:
+        return None
+    emptied = []
+    if args.days == 0:
+        emptied.append("--days 0 deletes every closed and cancelled trade")
+    if args.metrics_days == 0:
+        emptied.append("--metrics-days 0 deletes every performance_metrics row")
+    if not emptied:
+        return None
+    return (
+        f"{' and '.join(emptied)}; nothing was deleted. Add --yes to confirm, or run it with "
+        "--dry-run first to see how many rows would go"
+    )
+
+
+def _cleanup_dry_run(ctx: CommandContext) -> int:
+    args = ctx.args
+
+    async def run() -> CleanupPreview:
+        async with ctx.open_store() as store:  # reads only: the same rules, counted
+            return await preview_cleanup(store, args.days, metrics_days_to_keep=args.metrics_days)
+
+    report = asyncio.run(run())
+
+    def render(out: Console) -> None:
+        out.print("dry run: nothing was deleted")
+        for table, count in report.would_delete.items():
+            cutoff = f"{report.cutoffs[table]:%Y-%m-%d %H:%M:%S} UTC"
+            out.print(f"would delete {count} old {table} rows (older than {cutoff})")
+        if args.archive:
+            out.print(f"would archive them to {args.archive} first")
+        out.print(f"{report.total} rows would be deleted in all")
+
+    data = {"dry_run": True, "would_delete": report.would_delete, "total": report.total}
+    ctx.emit({**data, "cutoffs": report.cutoffs}, render)
+    return EXIT_OK
+
+
 def _cleanup(ctx: CommandContext) -> int:
     args = ctx.args
+    refusal = _cleanup_everything_unconfirmed(args)
+    if refusal is not None:
+        print(f"asyncstore cleanup: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.dry_run:
+        return _cleanup_dry_run(ctx)
 
     async def run(on_progress: Callable[[CleanupProgress], None]) -> Any:
         async with ctx.open_store() as store:

@@ -1,6 +1,7 @@
 """What an operator does with a database, from Python or the `asyncstore` command.
 
 - `retention`: chunked cleanup of old trades and metrics, with `archive` (CSV/Parquet files);
+  `preview_cleanup` is its dry run;
 - `summary`: the spec's trade summary, and `database_summary` (rows per table and bot, sizes);
 - `export`: trades to an archive file, a page at a time;
 - `compact_database`: give deleted rows' space back, while bots run (`compaction`);
@@ -14,25 +15,41 @@ from __future__ import annotations
 from pathlib import Path
 
 from asyncstore.backend import admin_for
+from asyncstore.clock import utc_ago
 from asyncstore.config import StoreSettings
 from asyncstore.operations.compaction import compact_database
 from asyncstore.operations.export import export_trades
+from asyncstore.operations.retention import CleanupPreview, count_old_rows
 from asyncstore.operations.summary import BotSummary, DatabaseSummary, database_summary
 from asyncstore.reports import BackupInfo, CheckReport, RestoreReport, UpgradeReport
 from asyncstore.schema.revisions import SchemaState
+from asyncstore.schema.validation import require_days
+from asyncstore.store import Store
 
 __all__ = [
     "BotSummary",
+    "CleanupPreview",
     "DatabaseSummary",
     "check_database",
     "compact_database",
     "database_summary",
     "export_trades",
+    "preview_cleanup",
     "restore_backup",
     "schema_state",
     "take_backup",
     "upgrade_database",
 ]
+
+
+async def preview_cleanup(
+    store: Store, days_to_keep: int = 90, *, metrics_days_to_keep: int = 365
+) -> CleanupPreview:
+    """The dry run of `repo.cleanup(days_to_keep, metrics_days_to_keep=…)`: how many rows it
+    would delete now, per table, by the same rules; nothing is written."""
+    trade_cutoff = utc_ago(days=require_days("days_to_keep", days_to_keep))
+    metrics_cutoff = utc_ago(days=require_days("metrics_days_to_keep", metrics_days_to_keep))
+    return await count_old_rows(store, trade_cutoff=trade_cutoff, metrics_cutoff=metrics_cutoff)
 
 
 async def check_database(settings: StoreSettings) -> CheckReport:

@@ -43,9 +43,11 @@ from asyncstore.types import UTCDateTime
 from asyncstore.writes import AtomicStatements
 
 __all__ = [
+    "CleanupPreview",
     "CleanupProgress",
     "CleanupReport",
     "ProgressCallback",
+    "count_old_rows",
     "metrics_archive_path",
     "run_cleanup",
 ]
@@ -155,6 +157,18 @@ class CleanupReport:
         return sum(self.deleted.values())
 
 
+@dataclass(frozen=True, slots=True)
+class CleanupPreview:
+    """What a cleanup would delete now (a dry run: nothing was written)."""
+
+    would_delete: dict[str, int]
+    cutoffs: dict[str, datetime]  # per table: rows older than this are old
+
+    @property
+    def total(self) -> int:
+        return sum(self.would_delete.values())
+
+
 ProgressCallback = Callable[[CleanupProgress], None]
 
 
@@ -189,6 +203,21 @@ async def run_cleanup(
         if finished is not None:
             report.archives.append(finished)
     return report
+
+
+async def count_old_rows(
+    store: Store, *, trade_cutoff: datetime, metrics_cutoff: datetime
+) -> CleanupPreview:
+    """The dry run: how many rows `run_cleanup` with these cutoffs would delete now, per
+    table. Each count is its rule's own `old` predicate (the one every delete chunk uses), read
+    on the primary; nothing is written."""
+    counts: dict[str, int] = {}
+    cutoffs = {TRADES_RULE.name: trade_cutoff, METRICS_RULE.name: metrics_cutoff}
+    for rule in (TRADES_RULE, METRICS_RULE):
+        cutoff = str(UTCDateTime.to_db(cutoffs[rule.name]))
+        ((count,),) = await store.fetch_all(rule.count, {"cutoff": cutoff}, primary=True)
+        counts[rule.name] = int(count)
+    return CleanupPreview(counts, cutoffs)
 
 
 def _finish(sink: ArchiveFile) -> Path | None:
