@@ -21,7 +21,9 @@ async def test_the_commands_work_on_postgresql(pg_url: str, tmp_path: Path) -> N
         repo = TradeRepository(store)
         await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
         trade = await repo.create_trade(trade_data())
-        await repo.update_trade(trade.id, {"status": "closed", "exit_price": "51000", "net_pnl": "1.5"})
+        await repo.update_trade(
+            trade.id, {"status": "closed", "exit_price": "51000", "net_pnl": "1.5"}
+        )
         await repo.create_trade(trade_data())
 
     summary = json.loads(run_cli(tmp_path, "summary", "--json", "--url", pg_url).stdout)
@@ -36,7 +38,16 @@ async def test_the_commands_work_on_postgresql(pg_url: str, tmp_path: Path) -> N
 
     archive = tmp_path / "old.csv"
     cleanup = run_cli(
-        tmp_path, "cleanup", "--days", "0", "--archive", str(archive), "--json", "--url", pg_url
+        tmp_path,
+        "cleanup",
+        "--days",
+        "0",
+        "--yes",
+        "--archive",
+        str(archive),
+        "--json",
+        "--url",
+        pg_url,
     )
     assert cleanup.returncode == 0, cleanup.stderr
     assert json.loads(cleanup.stdout)["deleted"]["trades"] == 1
