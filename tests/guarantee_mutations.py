@@ -34,6 +34,52 @@ class Mutation:
 
 MUTATIONS = [
     Mutation(
+        "numeric views give SQLite money as REAL",
+        "asyncstore/schema/numeric_views.py",
+        'if _is_money(table, name) and dialect.name == "sqlite":',
+        "if False:",
+        "tests/test_numeric_views.py::"
+        "test_the_sqlite3_shell_reads_money_right_from_the_views_and_wrong_from_the_tables",
+    ),
+    Mutation(
+        "compaction: new SQLite files get auto_vacuum INCREMENTAL",
+        "asyncstore/sqlite/schema.py",
+        '    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")\n',
+        "",
+        "tests/test_compaction.py::test_new_databases_can_be_compacted_online",
+    ),
+    Mutation(
+        "compaction frees pages in short steps, not in one transaction",
+        "asyncstore/sqlite/compaction.py",
+        "for _ in range(min(pages, int(free))):",
+        "for _ in range(int(free)):",
+        "tests/test_compaction.py::"
+        "test_compaction_while_50_bots_write_frees_the_pages_and_loses_nothing",
+    ),
+    Mutation(
+        "compaction's one-time VACUUM needs the database to itself",
+        "asyncstore/sqlite/compaction.py",
+        "        lock.acquire_exclusive(\n",
+        "        lock.acquire_shared() or (lambda *_: None)(\n",
+        "tests/test_compaction.py::"
+        "test_a_database_created_before_is_converted_only_when_no_store_has_it_open",
+    ),
+    Mutation(
+        "cleanup --days 0 needs --yes",
+        "asyncstore/cli/commands.py",
+        "    if args.yes or args.dry_run:\n        return None\n    emptied",
+        "    if True:\n        return None\n    emptied",
+        "tests/test_cli_cleanup.py::test_emptying_a_table_is_refused_unless_confirmed",
+    ),
+    Mutation(
+        "cleanup --dry-run counts by the cleanup's own predicate",
+        "asyncstore/operations/retention.py",
+        'await store.fetch_all(rule.count, {"cutoff": cutoff}, primary=True)',
+        "await store.fetch_all(select(func.count()).select_from(rule.table), {}, primary=True)",
+        "tests/test_cli_cleanup.py::"
+        "test_a_dry_run_writes_nothing_and_counts_what_the_real_run_deletes",
+    ),
+    Mutation(
         "savepoint rollback of a write of several statements",
         "asyncstore/sqlite/batch.py",
         '                self.conn.execute("ROLLBACK TO op")\n',
