@@ -341,7 +341,9 @@ def _compact(ctx: CommandContext) -> int:
     def render(out: Console) -> None:
         out.print(f"compacted {report.location} ({report.method})")
         sizes = f"{_size(report.bytes_before)} -> {_size(report.bytes_after)}"
-        out.print(f"size: {sizes} ({_size(report.bytes_freed)} freed)")
+        freed = report.bytes_freed  # negative: the database grew (VACUUM's maps, bots' writes)
+        change = f"{_size(freed)} freed" if freed >= 0 else f"{_size(-freed)} more"
+        out.print(f"size: {sizes} ({change})")
         if report.log_bytes_before is not None and report.log_bytes_after is not None:
             out.print(f"WAL: {_size(report.log_bytes_before)} -> {_size(report.log_bytes_after)}")
         if report.free_pages_before is not None:
