@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ async def _trading_bots(
     repo: Any, names: list[str], stop: asyncio.Event, full: bool
 ) -> list[float]:
     latencies: list[float] = []
-    closing = full_close(0) if full else {"status": "closed"}
+    closing = full_close(0) if full else {"status": "closed", "exit_price": Decimal("50100")}
 
     async def one(bot_id: str) -> None:
         while not stop.is_set():

@@ -61,7 +61,8 @@ async def soak(bots: int, seconds: float, interval: float, folder: Path) -> int:
                 trade = await guarded(writes, repo.create_trade(trade_row(0, bot_id)))
                 await asyncio.sleep(rng.uniform(0.5, 1.5))
                 if trade is not None:
-                    await guarded(writes, repo.update_trade(trade.id, {"status": "closed"}))  # type: ignore[attr-defined]
+                    close = repo.close_trade(trade.id, {"exit_price": "50100"})  # type: ignore[attr-defined]
+                    await guarded(writes, close)
                 await asyncio.sleep(rng.uniform(0.5, 1.5))
 
         async def heartbeat(bot_id: str) -> None:

@@ -9,6 +9,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,8 @@ async def lifecycle(folder: Path, sizes: Sizes) -> Table:
     bots, cycles = 100, sizes.lifecycle_cycles
     table = Table(
         f"2. trade lifecycle: {bots} bots x {cycles} (create, then close; light: the close "
-        f"sets status; full: the close sets the {len(CLOSING_COLUMNS)} exit columns)",
+        f"sets status and exit price; full: the close sets the {len(CLOSING_COLUMNS)} exit "
+        "columns)",
         ["contender", "row", "writes/s", "vs naive", "p50 / p99 ms", LAG],
     )
     for kind in ROW_KINDS:
@@ -158,7 +160,7 @@ async def lifecycle(folder: Path, sizes: Sizes) -> Table:
 
 
 def _closing(full: bool, n: int) -> dict[str, Any]:
-    return full_close(n) if full else {"status": "closed"}
+    return full_close(n) if full else {"status": "closed", "exit_price": Decimal("50100")}
 
 
 async def _lifecycle_with(folder: Path, kind: str, bots: int, cycles: int, table: Table) -> None:
@@ -221,4 +223,27 @@ async def _lifecycle_with(folder: Path, kind: str, bots: int, cycles: int, table
     )
     table.add(
         "asyncstore", kind, rate, ratio(rate, naive_rate), ms([x / 2 for x in lat]), lag.p99_ms()
+    )
+    if full:
+        return
+    # close_trade does more than the update above: it reads the trade, computes its PnL and
+    # books it into the bot's total_pnl and balance, all in the close's transaction.
+    store = await fresh_store(folder, "store2_close_trade", names)
+    repo = TradeRepository(store)
+
+    async def close_cycle(b: int, i: int) -> None:
+        trade = await repo.create_trade(bench_row(full, i, names[b], "open"))
+        await repo.close_trade(trade.id, {"exit_price": Decimal("50100.5"), "commission": "0.1"})
+
+    async with LoopLag() as close_lag:
+        elapsed, close_lat = await per_bot(bots, cycles, close_cycle)
+    await store.close()
+    close_rate = total / elapsed
+    table.add(
+        "asyncstore close_trade (books the bot)",
+        kind,
+        close_rate,
+        ratio(close_rate, naive_rate),
+        ms([x / 2 for x in close_lat]),
+        close_lag.p99_ms(),
     )

@@ -339,6 +339,65 @@ MUTATIONS = [
         "tests/test_postgres_unavailable.py::"
         "test_close_ends_a_batch_stuck_behind_a_lock_after_its_grace",
     ),
+    Mutation(
+        "close_trade books the bot's balance with the trade",
+        "asyncstore/repository/scripts.py",
+        'bot_row = yield from update_script(bot_codec.table, trade["bot_id"], moved, bot_subject)',
+        "bot_row = tuple(bot.values())",
+        "tests/test_crash.py tests/test_bookkeeping.py::test_long_close_worked_by_hand",
+    ),
+    Mutation(
+        "close_trade checks the stored status inside the writing transaction",
+        "asyncstore/repository/scripts.py",
+        'figures = closing_values(trade, close, f"close of {subject}")',
+        'figures = closing_values({**trade, "status": "open"}, close, f"close of {subject}")',
+        "tests/test_bookkeeping.py::test_racing_closes_book_the_trade_once",
+    ),
+    Mutation(
+        "update_trade checks the lifecycle against the stored trade",
+        "asyncstore/repository/scripts.py",
+        '    require_lifecycle(stored, changes, f"update of {subject}")\n',
+        "",
+        "tests/test_bookkeeping.py::"
+        "test_every_lifecycle_refusal_names_its_field_and_writes_nothing",
+    ),
+    Mutation(
+        "a script (an atomic unit) runs behind its own savepoint",
+        "asyncstore/sqlite/batch.py",
+        "        return 2  # any number: always behind a savepoint",
+        "        return 1",
+        "tests/test_atomic.py::test_a_failing_write_fails_the_whole_unit_with_its_error",
+    ),
+    Mutation(
+        "bulk update checks each change against its stored trade",
+        "asyncstore/repository/bulk_update.py",
+        '    if problems:\n        raise LifecycleError("bulk update", problems)\n    for columns',
+        "    for columns",
+        "tests/test_bulk_update.py::test_the_lifecycle_rules_hold_against_the_stored_trades",
+    ),
+    Mutation(
+        "bulk update streams an iterator chunk by chunk",
+        "asyncstore/repository/bulk_update.py",
+        "    chunk_rows = store.settings.bulk_chunk_rows\n",
+        "    chunk_rows = store.settings.bulk_chunk_rows\n"
+        "    updates = list(updates)  # type: ignore\n",
+        "tests/test_bulk_update.py::test_a_million_row_update_streams_in_bounded_memory",
+    ),
+    Mutation(
+        "keyset pages break ties on entry_time by id",
+        "asyncstore/repository/trade_pages.py",
+        "query.where(tuple_(entry_time, trade_id) > position)",
+        "query.where(entry_time > after_time)",
+        "tests/test_trade_queries.py::"
+        "test_pages_over_thousands_of_tied_trades_give_each_once_in_order",
+    ),
+    Mutation(
+        "pages among trades without entry_time go on from the last one's id",
+        "asyncstore/repository/trade_pages.py",
+        '        values["after_id"] = after.id\n',
+        "        pass\n",
+        "tests/test_trade_queries.py::test_trades_without_entry_time_come_last_by_id",
+    ),
 ]
 
 

@@ -23,7 +23,10 @@ class BotRecovery:
 async def recover_bot(repo: TradeRepository, bot_id: str) -> BotRecovery:
     """Set the bot running again (started_at: now) and return it with its open trades.
 
-    NotFoundError for an unknown bot.
+    Close what it finds with `repo.close_trade(trade.id, {"exit_price": ...})`: the trade's PnL
+    and the bot's current_balance and total_pnl are written in one transaction, so the balance
+    loaded here always equals the starting balance plus the PnL of the trades closed so far,
+    whenever the previous life crashed. NotFoundError for an unknown bot.
     """
     require_type("repo", repo, TradeRepository, "a TradeRepository")
     bot_id = validate_bot_id(bot_id)

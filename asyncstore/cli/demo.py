@@ -28,7 +28,7 @@ from asyncstore.store import Store
 
 __all__ = ["DemoReport", "run_demo"]
 
-STEP = Decimal("0.00000001")
+COMMISSION = Decimal("0.02")  # per round trip, in the quote currency
 STARTING_BALANCE = Decimal("1000")
 
 
@@ -69,13 +69,13 @@ class DemoReport:
 
     def table(self) -> Table:
         table = Table(title="asyncstore demo")
-        for column in ["bot", "trades", "net PnL", "Sharpe", "max drawdown %"]:
+        for column in ["bot", "trades", "net PnL", "balance", "Sharpe", "max drawdown %"]:
             table.add_column(column, justify="left" if column == "bot" else "right")
         for row in self.per_bot:
             table.add_row(
                 *(
                     str("-" if row[k] is None else row[k])
-                    for k in ["bot", "trades", "pnl", "sharpe", "drawdown"]
+                    for k in ["bot", "trades", "pnl", "balance", "sharpe", "drawdown"]
                 )
             )
         writes = len(self.write_latencies_ms)
@@ -150,24 +150,15 @@ async def _trade(
             holding.set()  # only once the open trade is committed
         elif position is not None and rng.random() < 0.3:
             holding.clear()  # closing: a crash from here on may or may not find it open
-            pnl = ((price - (position.entry_price or price)) * (position.size or 0)).quantize(STEP)
+            # The PnL and the bot's balance are booked in one transaction: no crash can leave
+            # them apart.
             await _timed(
                 progress,
-                bot.update_trade(
+                bot.close_trade(
                     position.id,
-                    {
-                        "exit_time": datetime.now(UTC),
-                        "exit_price": price,
-                        "status": "closed",
-                        "gross_pnl": pnl,
-                        "net_pnl": pnl,
-                        "exit_reason": "random_exit",
-                    },
+                    {"exit_price": price, "commission": COMMISSION, "exit_reason": "random_exit"},
                 ),
             )
-            record = await bot.get_bot_instance()
-            balance = (record.current_balance if record else None) or STARTING_BALANCE
-            await _timed(progress, bot.update_bot_instance({"current_balance": balance + pnl}))
             position = None
         await asyncio.sleep(rng.uniform(0.005, 0.02))
 
@@ -268,11 +259,13 @@ async def run_demo(
         for bot_id in bot_ids:
             metrics = await repo.calculate_performance_metrics(bot_id, STARTING_BALANCE)
             summary = await repo.get_trade_summary(bot_id=bot_id)
+            record = await repo.get_bot_instance(bot_id)
             per_bot.append(
                 {
                     "bot": bot_id,
                     "trades": metrics.total_trades,
                     "pnl": summary["total_net_pnl"],
+                    "balance": None if record is None else record.current_balance,
                     "sharpe": metrics.sharpe_ratio,
                     "drawdown": metrics.max_drawdown,
                 }
@@ -288,7 +281,7 @@ async def run_demo(
             heartbeats=beats + crash_beats,
             write_latencies_ms=progress.latencies,
             per_bot=per_bot,
-            summary=await repo.get_trade_summary(),
+            summary=(await repo.get_trade_summary()).model_dump(),
             batches=stats.batches,
             operations=stats.operations,
         )

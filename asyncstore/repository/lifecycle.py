@@ -121,7 +121,11 @@ def closing_values(
     if trade["status"] != "open":
         raise LifecycleError(
             subject,
-            [FieldError("status", f"the trade is {trade['status']}; only an open trade can be closed")],
+            [
+                FieldError(
+                    "status", f"the trade is {trade['status']}; only an open trade can be closed"
+                )
+            ],
         )
     missing = [name for name in ("entry_price", "size") if trade[name] is None]
     if missing:

@@ -18,7 +18,11 @@ from sqlalchemy import Insert, Select, bindparam, insert, select, update
 from sqlalchemy.sql.expression import Update
 
 from asyncstore.errors import NotFoundError
-from asyncstore.repository.lifecycle import closing_values, require_lifecycle
+from asyncstore.repository.lifecycle import (
+    LIFECYCLE_COLUMNS,
+    closing_values,
+    require_lifecycle,
+)
 from asyncstore.schema.codec import InputRules, TableCodec
 from asyncstore.schema.tables import BOTS
 from asyncstore.writes import Params, Script, ScriptStatement, update_returning_statement
@@ -36,6 +40,7 @@ __all__ = [
 _COMPUTED = InputRules(round_decimals=True)
 
 Row = tuple[Any, ...]
+_RULE_COLUMNS = tuple(sorted(LIFECYCLE_COLUMNS))
 
 
 @lru_cache(maxsize=8)
@@ -44,10 +49,11 @@ def _insert(table: Any) -> Insert:
 
 
 @lru_cache(maxsize=8)
-def _locked_by_id(table: Any, owned: bool) -> Select[Any]:
-    """The row by id, locked against other writers until COMMIT (FOR UPDATE on PostgreSQL;
-    SQLite's writer holds the database's write lock already)."""
-    query = select(table).where(table.c.id == bindparam("row_id"))
+def _locked_by_id(table: Any, owned: bool, columns: tuple[str, ...] = ()) -> Select[Any]:
+    """The row by id (`columns` of it, else all), locked against other writers until COMMIT
+    (FOR UPDATE on PostgreSQL; SQLite's writer holds the database's write lock already)."""
+    selected = [table.c[name] for name in columns] if columns else [table]
+    query = select(*selected).where(table.c.id == bindparam("row_id"))
     if owned:
         query = query.where(table.c.bot_id == bindparam("owner"))
     return query.with_for_update()
@@ -98,9 +104,15 @@ def trade_update_script(
     subject: str,
     owner: str | None = None,
 ) -> Script[Row]:
-    """A trade's update, checked against the lifecycle rules with the trade as stored.
-    `changes`: the validated values (decoded), `values`: the same encoded, plus updated_at."""
-    stored = yield from _read_locked(codec, row_id, subject, owner)
+    """A trade's update, checked against the lifecycle rules with the trade as stored (only
+    the columns the rules read). `changes`: the validated values (decoded), `values`: the same
+    encoded, plus updated_at. Its one write is its last statement (TransactionScript.one_write)."""
+    binds = {"row_id": row_id, "owner": owner}
+    query = _locked_by_id(codec.table, owner is not None, _RULE_COLUMNS)
+    rows = yield ScriptStatement(query, binds, subject)
+    if not rows:
+        raise NotFoundError(f"no {subject} exists")
+    stored = codec.decode_values(dict(zip(_RULE_COLUMNS, rows[0], strict=True)))
     require_lifecycle(stored, changes, f"update of {subject}")
     return (yield from update_script(codec.table, row_id, values, subject, owner))
 

@@ -134,7 +134,9 @@ async def update_trade(
 ) -> TradeRecord:
     prepared = prepare_update_trade(store, trade_id, data, owner)
     if prepared.needs_stored_trade:
-        op: WriteOp[tuple[Any, ...] | None] = TransactionScript(prepared.script, prepared.subject)
+        op: WriteOp[tuple[Any, ...] | None] = TransactionScript(
+            prepared.script, prepared.subject, one_write=True
+        )
     else:
         op = UpdateRow(TRADES, prepared.row_id, prepared.values, prepared.subject, owner=owner)
     row = await store.submit(op)
