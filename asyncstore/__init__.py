@@ -36,6 +36,7 @@ from asyncstore.ids import new_id
 from asyncstore.operations.retention import CleanupProgress, CleanupReport
 from asyncstore.reports import HealthReport
 from asyncstore.repository import BotRepository, TradeRepository
+from asyncstore.repository.summary import StrategySummary, TradeSummary
 from asyncstore.schema.records import (
     BotInstanceCreate,
     BotInstanceRecord,
@@ -81,9 +82,11 @@ __all__ = [
     "StoreClosedError",
     "StoreSettings",
     "StoreState",
+    "StrategySummary",
     "TradeCreate",
     "TradeRecord",
     "TradeRepository",
+    "TradeSummary",
     "TradeUpdate",
     "UnreadableRowError",
     "__version__",

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from asyncstore import AsyncStoreError, Store, TradeRepository
+from asyncstore import AsyncStoreError, Store, TradeRepository, TradeSummary
 from benchmarks.fill import fill_postgresql, fill_sqlite
 from benchmarks.harness import (
     BOT,
@@ -78,7 +78,7 @@ def _outcome(result: Any) -> str:
         return f"refused ({type(result).__name__})"
     if isinstance(result, list):
         return f"{len(result):,} trades"
-    if isinstance(result, dict):
+    if isinstance(result, dict | TradeSummary):
         return f"{result['total_trades']:,} trades"
     total = getattr(result, "total_trades", None)  # a metrics record
     return "stored" if total is None else f"over {total:,} trades"

@@ -39,6 +39,7 @@ from asyncstore import (
     BotRepository,
     InvalidDataError,
     Store,
+    TradeRecord,
     TradeRepository,
     UnreadableRowError,
     find_stale_bots,
@@ -81,6 +82,9 @@ ACCEPTS: dict[str, Callable[[Any], bool]] = {
     "params": lambda v: _is(Sequence, Mapping)(v) and not _is(str, bytes)(v),
     "flag": _is(bool),
     "op": _is(AtomicStatements, InsertRows, StampHeartbeat, UpdateRow),
+    "time?": _is(datetime, none=True),
+    "page": _is(int),
+    "after": _is(TradeRecord, str, uuid.UUID, none=True),
 }
 
 
@@ -142,6 +146,17 @@ def targets(w: World) -> dict[str, Target]:
     symbol, limit = Param("symbol", "text?", "BTCUSDT", True), Param("limit", "limit", 5, True)
     only = Param("bot_id", "text?", BOT_ID, True)
     balance = Param("starting_balance", "money", None)
+    # The filters of get_trades / iter_trades (bot_id aside), and the page position.
+    pages = [
+        symbol,
+        Param("status", "text?", "open", True),
+        Param("trade_type", "text?", "paper", True),
+        Param("entry_logic_name", "text?", "RSIBBVolumeEntryMixin", True),
+        Param("exit_logic_name", "text?", "ATRExitMixin", True),
+        Param("since", "time?", datetime(2024, 1, 1, tzinfo=UTC), True),
+        Param("until", "time?", None, True),
+    ]
+    after = Param("after", "after", w.trade_id, True)
     both: dict[str, list[Param]] = {  # TradeRepository and BotRepository alike
         "create_trade": [Param("data", "data", trade_data())],
         "update_trade": [trade_id, change],
@@ -168,6 +183,13 @@ def targets(w: World) -> dict[str, Target]:
         "get_closed_trades": [only, symbol, limit],
         "calculate_performance_metrics": [bot_id, balance],
         "get_trade_summary": [Param("bot_id", "text?", None)],
+        "get_trades": [only, *pages, Param("limit", "page", 5, True), after],
+        "iter_trades": [only, *pages, Param("page_size", "page", 5, True)],
+        "get_strategy_summary": [
+            Param("bot_id", "text?", None),
+            Param("since", "time?", None),
+            Param("until", "time?", None),
+        ],
         "cleanup_old_data": cleanup,
         "cleanup": cleanup,
     }
@@ -179,6 +201,8 @@ def targets(w: World) -> dict[str, Target]:
         "get_closed_trades": [symbol, limit],
         "calculate_performance_metrics": [balance],
         "get_trade_summary": [],
+        "get_trades": [*pages, Param("limit", "page", 5, True), after],
+        "iter_trades": [*pages, Param("page_size", "page", 5, True)],
     }
     query = [Param("sql", "sql", "SELECT count(*) FROM trades"), Param("params", "params", ())]
     of_store = {

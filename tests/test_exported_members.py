@@ -27,8 +27,18 @@ def test_public_api_contract_names() -> None:
         "cleanup_old_data",
     ]:
         assert callable(getattr(TradeRepository, method)), method
+    # DESIGN.md §3, the newer part: pages and time ranges.
+    for method in ["get_trades", "iter_trades", "get_strategy_summary"]:
+        assert callable(getattr(TradeRepository, method)), method
     for method in ["start", "close", "create_tables", "health", "__aenter__", "__aexit__"]:
         assert callable(getattr(Store, method)), method
+
+
+def test_summaries_are_exported() -> None:
+    from asyncstore import StrategySummary, TradeSummary
+
+    assert {"StrategySummary", "TradeSummary"} <= set(asyncstore.__all__)
+    assert TradeSummary.__module__ == StrategySummary.__module__ == "asyncstore.repository.summary"
 
 
 def test_error_tree() -> None:

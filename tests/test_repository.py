@@ -177,7 +177,7 @@ async def test_trade_summary_counts_and_exact_pnl(repo: TradeRepository, bot: st
     await repo.create_trade(trade_data(status="cancelled", net_pnl="5"))
 
     summary = await repo.get_trade_summary()
-    assert summary == {
+    assert dict(summary) == {
         "total_trades": 8,
         "open_trades": 1,
         "closed_trades": 6,

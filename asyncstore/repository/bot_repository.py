@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from asyncstore.errors import FieldError, InvalidDataError
-from asyncstore.repository import bots, metrics, trades
+from asyncstore.repository import bots, metrics, trade_pages, trades
 from asyncstore.repository.bulk import BulkTradeWriter, require_rows
 from asyncstore.repository.changes import Data
-from asyncstore.repository.summary import trade_summary
+from asyncstore.repository.summary import TradeSummary, trade_summary
 from asyncstore.repository.trades import TRADE_CODEC
 from asyncstore.schema.records import BotInstanceRecord, PerformanceMetricsRecord, TradeRecord
 from asyncstore.schema.validation import as_input, require_type, validate_bot_id
@@ -109,5 +109,57 @@ class BotRepository:
             self.store, self.bot_id, starting_balance
         )
 
-    async def get_trade_summary(self) -> dict[str, Any]:
+    async def get_trade_summary(self) -> TradeSummary:
         return await trade_summary(self.store, self.bot_id)
+
+    async def get_trades(
+        self,
+        *,
+        symbol: str | None = None,
+        status: str | None = None,
+        trade_type: str | None = None,
+        entry_logic_name: str | None = None,
+        exit_logic_name: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        after: TradeRecord | str | None = None,
+    ) -> list[TradeRecord]:
+        """TradeRepository.get_trades for this bot; `after` given as the id of another bot's
+        trade is a NotFoundError, as for an unknown id."""
+        filters = trade_pages.TradeFilter.of(
+            bot_id=self.bot_id,
+            symbol=symbol,
+            status=status,
+            trade_type=trade_type,
+            entry_logic_name=entry_logic_name,
+            exit_logic_name=exit_logic_name,
+            since=since,
+            until=until,
+        )
+        return await trade_pages.get_trades(self.store, filters, limit, after, owner=self.bot_id)
+
+    def iter_trades(
+        self,
+        *,
+        symbol: str | None = None,
+        status: str | None = None,
+        trade_type: str | None = None,
+        entry_logic_name: str | None = None,
+        exit_logic_name: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[TradeRecord]:
+        """TradeRepository.iter_trades for this bot."""
+        filters = trade_pages.TradeFilter.of(
+            bot_id=self.bot_id,
+            symbol=symbol,
+            status=status,
+            trade_type=trade_type,
+            entry_logic_name=entry_logic_name,
+            exit_logic_name=exit_logic_name,
+            since=since,
+            until=until,
+        )
+        return trade_pages.iter_trades(self.store, filters, page_size)

@@ -9,22 +9,27 @@ records. The repository never owns a transaction: each write call is one operati
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from asyncstore.operations.retention import CleanupReport, ProgressCallback
-from asyncstore.repository import bots, metrics, trades
+from asyncstore.repository import bots, metrics, trade_pages, trades
 from asyncstore.repository.bot_repository import BotRepository
 from asyncstore.repository.bulk import BulkTradeWriter
 from asyncstore.repository.changes import Data
 from asyncstore.repository.cleanup import cleanup
-from asyncstore.repository.summary import trade_summary
+from asyncstore.repository.summary import (
+    StrategySummary,
+    TradeSummary,
+    strategy_summary,
+    trade_summary,
+)
 from asyncstore.repository.trades import TRADE_CODEC
 from asyncstore.schema.records import BotInstanceRecord, PerformanceMetricsRecord, TradeRecord
-from asyncstore.schema.validation import require_type, validate_bot_id
+from asyncstore.schema.validation import require_type, validate_bot_id, validate_time
 from asyncstore.store import Store
 
 __all__ = ["TradeRepository"]
@@ -114,6 +119,87 @@ class TradeRepository:
         writer = BulkTradeWriter(self.store, TRADE_CODEC, on_conflict)
         return await writer.write(rows)
 
+    # --- queries: pages, time ranges, per-strategy figures ---------------------------------
+
+    async def get_trades(
+        self,
+        *,
+        bot_id: str | None = None,
+        symbol: str | None = None,
+        status: str | None = None,
+        trade_type: str | None = None,
+        entry_logic_name: str | None = None,
+        exit_logic_name: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        after: TradeRecord | str | None = None,
+    ) -> list[TradeRecord]:
+        """One page of trades matching every filter given, in (entry_time, id) order.
+
+        `since` <= entry_time < `until` (aware datetimes, any zone). Trades without an
+        entry_time come after every other trade, by id, and only when no range is given.
+        `limit`: 1 to 10,000 trades. `after`: the last trade of the previous page (its record,
+        or its id: an unknown id is a NotFoundError); pages are keyset pages, so page 1,000
+        costs what page 1 does and no trade is repeated or skipped while others are inserted.
+        See asyncstore.repository.trade_pages.
+        """
+        filters = trade_pages.TradeFilter.of(
+            bot_id=bot_id,
+            symbol=symbol,
+            status=status,
+            trade_type=trade_type,
+            entry_logic_name=entry_logic_name,
+            exit_logic_name=exit_logic_name,
+            since=since,
+            until=until,
+        )
+        return await trade_pages.get_trades(self.store, filters, limit, after)
+
+    def iter_trades(
+        self,
+        *,
+        bot_id: str | None = None,
+        symbol: str | None = None,
+        status: str | None = None,
+        trade_type: str | None = None,
+        entry_logic_name: str | None = None,
+        exit_logic_name: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[TradeRecord]:
+        """`async for trade in repo.iter_trades(...)`: every trade get_trades' filters match,
+        in its order, read `page_size` (1 to 10,000) at a time, each page its own short read:
+        a million trades stream in the memory of one page. Arguments are checked at the call."""
+        filters = trade_pages.TradeFilter.of(
+            bot_id=bot_id,
+            symbol=symbol,
+            status=status,
+            trade_type=trade_type,
+            entry_logic_name=entry_logic_name,
+            exit_logic_name=exit_logic_name,
+            since=since,
+            until=until,
+        )
+        return trade_pages.iter_trades(self.store, filters, page_size)
+
+    async def get_strategy_summary(
+        self,
+        bot_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[StrategySummary]:
+        """Per (entry_logic_name, exit_logic_name), in that order: trades, closed, winning and
+        losing trades, exact net PnL of the closed ones and win rate, computed by the database.
+        `since` <= entry_time < `until`, as in get_trades."""
+        return await strategy_summary(
+            self.store,
+            None if bot_id is None else validate_bot_id(bot_id),
+            None if since is None else validate_time("since", since),
+            None if until is None else validate_time("until", until),
+        )
+
     def for_bot(self, bot_id: str) -> BotRepository:
         """A repository bound to one bot: it reads and writes that bot's rows only."""
         return BotRepository(self.store, bot_id)
@@ -137,12 +223,12 @@ class TradeRepository:
         """
         return await metrics.calculate_performance_metrics(self.store, bot_id, starting_balance)
 
-    async def get_trade_summary(self, bot_id: str | None = None) -> dict[str, Any]:
+    async def get_trade_summary(self, bot_id: str | None = None) -> TradeSummary:
         """Counts by status, winners and losers among closed trades, and their exact net PnL.
 
-        Keys: total_trades, open_trades, closed_trades, cancelled_trades, winning_trades,
-        losing_trades, total_net_pnl (Decimal, closed trades; a closed trade without net_pnl
-        counts as 0).
+        A TradeSummary with total_trades, open_trades, closed_trades, cancelled_trades,
+        winning_trades, losing_trades, total_net_pnl (Decimal, closed trades; a closed trade
+        without net_pnl counts as 0); `summary["total_trades"]` reads it as a dict too.
         """
         return await trade_summary(self.store, None if bot_id is None else validate_bot_id(bot_id))
 

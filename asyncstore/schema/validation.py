@@ -11,14 +11,24 @@ import contextlib
 import math
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, ValidationError
 
 from asyncstore.errors import FieldError, InvalidDataError
 from asyncstore.schema.input_columns import InputRules, Refused, decimal_converter
-from asyncstore.schema.records import BotId, BotStatus, Money, Symbol, Utf8
+from asyncstore.schema.records import (
+    BotId,
+    BotStatus,
+    Money,
+    Name100,
+    Symbol,
+    TradeStatus,
+    TradeType,
+    Utf8,
+)
 
 __all__ = [
     "as_input",
@@ -32,8 +42,13 @@ __all__ = [
     "validate_chunk_size",
     "validate_limit",
     "validate_money",
+    "validate_name",
+    "validate_page_rows",
     "validate_row_id",
     "validate_symbol",
+    "validate_time",
+    "validate_trade_status",
+    "validate_trade_type",
 ]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -170,3 +185,47 @@ def require_number(name: str, value: Any) -> float:
     if number <= 0:
         raise InvalidDataError(name, [FieldError(name, f"must be > 0, got {value!r}")])
     return number
+
+
+# --- filters of trade queries (get_trades, iter_trades, get_strategy_summary) -----------------
+
+# A page is read and decoded whole: this bounds what one call holds (and asks of the server).
+MAX_PAGE_ROWS = 10_000
+_PAGE_ROWS: TypeAdapter[int] = TypeAdapter(
+    Annotated[int, Field(ge=1, le=MAX_PAGE_ROWS, strict=True)]
+)
+_TRADE_STATUS: TypeAdapter[str] = TypeAdapter(TradeStatus)
+_TRADE_TYPE: TypeAdapter[str] = TypeAdapter(TradeType)
+_NAME: TypeAdapter[str] = TypeAdapter(Annotated[Name100, Field(strict=True), Utf8])
+# Strict: a datetime object, never a string parsed by pydantic's rules (or a date).
+_TIME: TypeAdapter[datetime] = TypeAdapter(Annotated[AwareDatetime, Field(strict=True)])
+
+
+def validate_trade_status(value: Any) -> str:
+    """A status filter of trades: "open", "closed" or "cancelled"."""
+    return _argument(_TRADE_STATUS, "status", value)
+
+
+def validate_trade_type(value: Any) -> str:
+    """A trade_type filter: "paper", "live" or "optimization"."""
+    return _argument(_TRADE_TYPE, "trade_type", value)
+
+
+def validate_name(name: str, value: Any) -> str:
+    """A filter on a VARCHAR(100) name column (entry_logic_name, exit_logic_name)."""
+    return _argument(_NAME, name, value)
+
+
+def validate_time(name: str, value: Any) -> datetime:
+    """A time argument: a timezone-aware datetime (naive is refused), converted to UTC."""
+    aware = _argument(_TIME, name, value)
+    try:
+        return aware.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01 00:00+05:00, which is before year 1 in UTC
+        problem = f"{aware} is out of range in UTC"
+        raise InvalidDataError(name, [FieldError(name, problem)]) from None
+
+
+def validate_page_rows(name: str, value: Any) -> int:
+    """Rows of one page: a whole number from 1 to MAX_PAGE_ROWS."""
+    return _argument(_PAGE_ROWS, name, value)
