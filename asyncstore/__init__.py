@@ -26,6 +26,7 @@ from asyncstore.errors import (
     ForeignKeyError,
     IntegrityError,
     InvalidDataError,
+    LifecycleError,
     MigrationError,
     NotFoundError,
     SchemaVersionError,
@@ -34,7 +35,7 @@ from asyncstore.errors import (
 )
 from asyncstore.ids import new_id
 from asyncstore.operations.retention import CleanupProgress, CleanupReport
-from asyncstore.reports import HealthReport
+from asyncstore.reports import CompactReport, HealthReport
 from asyncstore.repository import BotRepository, TradeRepository
 from asyncstore.repository.summary import StrategySummary, TradeSummary
 from asyncstore.schema.records import (
@@ -63,6 +64,7 @@ __all__ = [
     "BotRepository",
     "CleanupProgress",
     "CleanupReport",
+    "CompactReport",
     "ConfigurationError",
     "DatabaseInUseError",
     "DatabaseUnavailableError",
@@ -72,6 +74,7 @@ __all__ = [
     "HealthReport",
     "IntegrityError",
     "InvalidDataError",
+    "LifecycleError",
     "MigrationError",
     "NotFoundError",
     "PerformanceMetricsCreate",

@@ -4,7 +4,8 @@
 AsyncStoreError
 ├─ ConfigurationError      bad URL or option; nothing was opened
 │  └─ SchemaVersionError   the database's schema revision is not the one this code needs
-├─ DatabaseInUseError      another process has the database open (restore, upgrade refused)
+├─ DatabaseInUseError      another process has the database open (restore, upgrade, and the
+│                          one-time VACUUM of compacting an old SQLite file, refused)
 ├─ BackupError             a backup could not be taken, or failed its integrity check
 ├─ MigrationError          a schema upgrade failed; says whether the backup was restored
 ├─ StoreClosedError        the Store is not open (never started, or closed)
@@ -81,7 +82,8 @@ class SchemaVersionError(ConfigurationError):
 
 
 class DatabaseInUseError(AsyncStoreError):
-    """Another process (or Store) has the database open, so it cannot be restored or upgraded."""
+    """Another process (or Store) has the database open, so it cannot be restored, upgraded,
+    or (an SQLite file made before incremental auto-vacuum) compacted by a full VACUUM."""
 
 
 class BackupError(AsyncStoreError):

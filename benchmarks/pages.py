@@ -153,8 +153,8 @@ async def measure(backend: str, url: str, trades: int, table: Table, streams: Ta
 
         calls = {"iter_trades(page_size=1000)": stream, "get_trades(limit=10000)": big_page}
         for label, call in calls.items():
-            read, seconds, longest, growth = await stall(call)
-            row = [f"{read:,}", f"{seconds:.2f}", longest, f"{growth:.0f}"]
+            read, took, longest, growth = await stall(call)
+            row = [f"{read:,}", f"{took:.2f}", longest, f"{growth:.0f}"]
             streams.add(backend, f"{trades:,}", label, *row)
 
 

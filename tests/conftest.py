@@ -146,7 +146,8 @@ def trade_data(**overrides: Any) -> dict[str, Any]:
     if data["status"] == "closed" and "exit_price" not in overrides:
         data["exit_price"] = 50500.0
     exit_time = overrides.get("exit_time")
-    if isinstance(exit_time, datetime) and "entry_time" not in overrides:
+    aware = isinstance(exit_time, datetime) and exit_time.utcoffset() is not None
+    if aware and "entry_time" not in overrides:
         data["entry_time"] = min(data["entry_time"], exit_time)
     return data
 

@@ -33,7 +33,9 @@ async def test_cross_bot_access_is_refused(repo: TradeRepository, bot: str) -> N
 async def test_scoped_writes_and_reads_work(repo: TradeRepository, bot: str) -> None:
     mine = repo.for_bot(BOT_ID)
     trade = await mine.create_trade(trade_data())
-    closed = await mine.update_trade(trade.id, {"status": "closed", "exit_price": "51000", "net_pnl": "2.5"})
+    closed = await mine.update_trade(
+        trade.id, {"status": "closed", "exit_price": "51000", "net_pnl": "2.5"}
+    )
     assert closed.net_pnl == 2.5 and [t.id for t in await mine.get_closed_trades()] == [trade.id]
     assert await mine.bulk_create_trades(row for row in [trade_data(), trade_data()]) == 2
     await mine.heartbeat()

@@ -166,6 +166,12 @@ def targets(w: World) -> dict[str, Target]:
             Param("on_conflict", "text", "error", True),
         ],
         "create_performance_metrics": [Param("data", "data", {"bot_id": BOT_ID})],
+        "close_trade": [trade_id, Param("data", "data", {"exit_price": "50100"})],
+        "bulk_update_trades": [
+            Param("updates", "rows", [(w.trade_id, {"exit_reason": "sweep"})]),
+            Param("missing", "text", "error", True),
+        ],
+        "atomic": [],
     }
     cleanup = [Param("days_to_keep", "days", 90), Param("metrics_days_to_keep", "days", 365, True)]
     cleanup += [
@@ -208,7 +214,7 @@ def targets(w: World) -> dict[str, Target]:
     of_store = {
         "fetch_all": [*query, Param("primary", "flag", False, True)],
         "submit": [Param("op", "op", AtomicStatements([], "sweep"))],
-        **{name: [] for name in ("health", "storage", "create_tables")},
+        **{name: [] for name in ("health", "storage", "create_tables", "compact")},
     }
     calls: dict[str, Target] = {}
     for owner, methods in [

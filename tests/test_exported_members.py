@@ -30,7 +30,18 @@ def test_public_api_contract_names() -> None:
     # DESIGN.md §3, the newer part: pages and time ranges.
     for method in ["get_trades", "iter_trades", "get_strategy_summary"]:
         assert callable(getattr(TradeRepository, method)), method
-    for method in ["start", "close", "create_tables", "health", "__aenter__", "__aexit__"]:
+    # … and bookkeeping: closing with PnL, units of work, bulk updates.
+    for method in ["close_trade", "atomic", "bulk_update_trades"]:
+        assert callable(getattr(TradeRepository, method)), method
+    for method in [
+        "start",
+        "close",
+        "create_tables",
+        "health",
+        "compact",
+        "__aenter__",
+        "__aexit__",
+    ]:
         assert callable(getattr(Store, method)), method
 
 

@@ -19,7 +19,9 @@ async def _close(
     repo: TradeRepository, when: datetime, pnl: str | None, bot_id: str = BOT_ID
 ) -> None:
     trade = await repo.create_trade(trade_data(bot_id=bot_id, entry_time=when))
-    await repo.update_trade(trade.id, {"status": "closed", "exit_price": "51000", "exit_time": when, "net_pnl": pnl})
+    await repo.update_trade(
+        trade.id, {"status": "closed", "exit_price": "51000", "exit_time": when, "net_pnl": pnl}
+    )
 
 
 async def _worked_example(repo: TradeRepository) -> None:

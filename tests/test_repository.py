@@ -100,9 +100,11 @@ async def test_metrics_for_unknown_bot_is_foreign_key_error(repo: TradeRepositor
 
 async def test_update_unknown_trade_and_bot_are_not_found(repo: TradeRepository, bot: str) -> None:
     with pytest.raises(NotFoundError):
-        await repo.update_trade("01900000-0000-7000-8000-000000000000", {"status": "closed"})
+        await repo.update_trade(
+            "01900000-0000-7000-8000-000000000000", {"status": "closed", "exit_price": "51000"}
+        )
     with pytest.raises(NotFoundError):
-        await repo.update_trade("not-a-uuid", {"status": "closed"})
+        await repo.update_trade("not-a-uuid", {"status": "closed", "exit_price": "51000"})
     with pytest.raises(NotFoundError):
         await repo.update_bot_instance("ghost", {"status": "stopped"})
     assert await repo.get_trade_by_id("not-a-uuid") is None
@@ -160,7 +162,7 @@ async def test_open_and_closed_filters(repo: TradeRepository, bot: str) -> None:
     assert cancelled.id not in {t.id for t in await repo.get_closed_trades()}
 
     for trade in (mine_btc, mine_eth, theirs):
-        await repo.update_trade(trade.id, {"status": "closed"})
+        await repo.update_trade(trade.id, {"status": "closed", "exit_price": "51000"})
     assert [t.id for t in await repo.get_closed_trades(bot_id=BOT_ID, symbol="BTCUSDT")] == [
         mine_btc.id
     ]
@@ -172,7 +174,9 @@ async def test_trade_summary_counts_and_exact_pnl(repo: TradeRepository, bot: st
     pnls = ["0.10000001", "0.20000002", "-0.05", "123456789012.12345678", "-0.00000001", None]
     for pnl in pnls:
         trade = await repo.create_trade(trade_data())
-        await repo.update_trade(trade.id, {"status": "closed", "net_pnl": pnl})
+        await repo.update_trade(
+            trade.id, {"status": "closed", "exit_price": "51000", "net_pnl": pnl}
+        )
     await repo.create_trade(trade_data())  # open
     await repo.create_trade(trade_data(status="cancelled", net_pnl="5"))
 

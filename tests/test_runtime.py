@@ -83,7 +83,9 @@ async def test_recovery_after_a_real_crash(tmp_path: Path) -> None:
             inherited |= {t.id for t in recovery.open_trades}
             await asyncio.gather(
                 *(
-                    repo.update_trade(t.id, {"status": "closed", "exit_price": "51000", "net_pnl": 0})
+                    repo.update_trade(
+                        t.id, {"status": "closed", "exit_price": "51000", "net_pnl": 0}
+                    )
                     for t in recovery.open_trades
                 )
             )

@@ -192,7 +192,9 @@ async def test_bad_read_filter_is_named_alike_on_both_backends(
     repo: TradeRepository, bot: str, method: str, arguments: dict[str, Any], field: str, reason: str
 ) -> None:
     # Without this check the same call gave [] on SQLite and a driver error on PostgreSQL.
-    await repo.update_trade((await repo.create_trade(trade_data())).id, {"status": "closed", "exit_price": "51000"})
+    await repo.update_trade(
+        (await repo.create_trade(trade_data())).id, {"status": "closed", "exit_price": "51000"}
+    )
     with pytest.raises(InvalidDataError) as caught:
         await getattr(repo, method)(**arguments)
     assert [e.field for e in caught.value.errors] == [field]
@@ -201,7 +203,9 @@ async def test_bad_read_filter_is_named_alike_on_both_backends(
 
 async def test_good_read_filters_still_work(repo: TradeRepository, bot: str) -> None:
     for _ in range(3):
-        await repo.update_trade((await repo.create_trade(trade_data())).id, {"status": "closed", "exit_price": "51000"})
+        await repo.update_trade(
+            (await repo.create_trade(trade_data())).id, {"status": "closed", "exit_price": "51000"}
+        )
     assert len(await repo.get_closed_trades(bot_id=BOT_ID, symbol="BTCUSDT", limit=2)) == 2
     assert await repo.get_closed_trades(limit=0) == []
     assert await repo.get_open_trades(bot_id="no_such_bot") == []

@@ -46,7 +46,9 @@ async def test_hundreds_of_coroutines_write_at_once(
             trade = await repo.create_trade(trade_data(bot_id=bot_id))
             await repo.heartbeat(bot_id)
             ids.append(trade.id)
-        await repo.update_trade(ids[0], {"status": "closed", "exit_price": "51000", "net_pnl": "1.5"})
+        await repo.update_trade(
+            ids[0], {"status": "closed", "exit_price": "51000", "net_pnl": "1.5"}
+        )
         return ids
 
     written = await asyncio.gather(*(bot_session(b) for b in bots))

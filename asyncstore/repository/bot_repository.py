@@ -6,19 +6,20 @@ bot is invisible (None / NotFoundError), and data naming another bot_id is refus
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from asyncstore.errors import FieldError, InvalidDataError
 from asyncstore.repository import bots, metrics, trade_pages, trades
+from asyncstore.repository.atomic import AtomicUnit
 from asyncstore.repository.bulk import BulkTradeWriter, require_rows
-from asyncstore.repository.changes import Data
+from asyncstore.repository.bulk_update import bulk_update_trades
+from asyncstore.repository.changes import Data, claim_for_bot
 from asyncstore.repository.summary import TradeSummary, trade_summary
 from asyncstore.repository.trades import TRADE_CODEC
 from asyncstore.schema.records import BotInstanceRecord, PerformanceMetricsRecord, TradeRecord
-from asyncstore.schema.validation import as_input, require_type, validate_bot_id
+from asyncstore.schema.validation import require_type, validate_bot_id
 from asyncstore.store import Store
 
 __all__ = ["BotRepository"]
@@ -31,16 +32,7 @@ class BotRepository:
         self.bot_id = validate_bot_id(bot_id)
 
     def _own(self, data: Data, subject: str) -> Any:
-        values = as_input(data)
-        if not isinstance(values, Mapping):
-            return values  # validation names the problem
-        claimed = values.get("bot_id", self.bot_id)
-        if claimed != self.bot_id:
-            raise InvalidDataError(
-                subject,
-                [FieldError("bot_id", f"{claimed!r} is not this repository's bot {self.bot_id!r}")],
-            )
-        return {**values, "bot_id": self.bot_id}
+        return claim_for_bot(data, self.bot_id, subject)
 
     async def get_bot_instance(self) -> BotInstanceRecord | None:
         return await bots.get_bot_instance(self.store, self.bot_id)
@@ -57,6 +49,25 @@ class BotRepository:
     async def update_trade(self, trade_id: str, data: Data) -> TradeRecord:
         """NotFoundError for a trade of another bot, exactly as for an unknown id."""
         return await trades.update_trade(self.store, trade_id, data, owner=self.bot_id)
+
+    async def close_trade(self, trade_id: str, data: Data) -> TradeRecord:
+        """TradeRepository.close_trade, for this bot's trades only."""
+        return await trades.close_trade(self.store, trade_id, data, owner=self.bot_id)
+
+    def atomic(self) -> AtomicUnit:
+        """TradeRepository.atomic, whose writes may touch this bot's rows only."""
+        return AtomicUnit(self.store, owner=self.bot_id)
+
+    async def bulk_update_trades(
+        self,
+        updates: Iterable[tuple[str, Data]] | AsyncIterable[tuple[str, Data]],
+        *,
+        missing: Literal["error", "ignore"] = "error",
+    ) -> int:
+        """TradeRepository.bulk_update_trades; a trade of another bot counts as missing."""
+        return await bulk_update_trades(
+            self.store, TRADE_CODEC, updates, missing=missing, owner=self.bot_id
+        )
 
     async def get_trade_by_id(self, trade_id: str) -> TradeRecord | None:
         trade = await trades.get_trade_by_id(self.store, trade_id)

@@ -17,8 +17,10 @@ from typing import Literal
 
 from asyncstore.operations.retention import CleanupReport, ProgressCallback
 from asyncstore.repository import bots, metrics, trade_pages, trades
+from asyncstore.repository.atomic import AtomicUnit
 from asyncstore.repository.bot_repository import BotRepository
 from asyncstore.repository.bulk import BulkTradeWriter
+from asyncstore.repository.bulk_update import bulk_update_trades
 from asyncstore.repository.changes import Data
 from asyncstore.repository.cleanup import cleanup
 from asyncstore.repository.summary import (
@@ -85,6 +87,43 @@ class TradeRepository:
 
     async def get_trade_by_id(self, trade_id: str) -> TradeRecord | None:
         return await trades.get_trade_by_id(self.store, trade_id)
+
+    async def close_trade(self, trade_id: str, data: Data) -> TradeRecord:
+        """Close an open trade and book its PnL; returns the closed trade.
+
+        `data`: exit_price (required), exit_time (default now), commission (the trade's total;
+        default the stored one, else 0), exit_reason, the buy/sell order times. Computes
+        exit_value, entry_value (when not stored), gross_pnl, net_pnl and pnl_percentage, each
+        rounded half-even to its column (formulas: asyncstore.repository.lifecycle), and in
+        the same transaction moves the bot's total_pnl (NULL counts as 0) and current_balance
+        (when set) by net_pnl. LifecycleError naming the status when the trade is not open;
+        NotFoundError for an unknown id. Nothing is written unless all of it is.
+        """
+        return await trades.close_trade(self.store, trade_id, data)
+
+    def atomic(self) -> AtomicUnit:
+        """`async with repo.atomic() as unit:` several writes, all committed or none (see
+        asyncstore.repository.atomic). `unit` has create_trade, update_trade, close_trade,
+        create_bot_instance, update_bot_instance, heartbeat and create_performance_metrics;
+        each validates at once and returns what will be written."""
+        return AtomicUnit(self.store)
+
+    async def bulk_update_trades(
+        self,
+        updates: Iterable[tuple[str, Data]] | AsyncIterable[tuple[str, Data]],
+        *,
+        missing: Literal["error", "ignore"] = "error",
+    ) -> int:
+        """Apply many `(trade_id, changes)` pairs, in order; returns how many were applied (a
+        trade given twice counts twice; skipped missing ids do not count).
+
+        Chunked through the bulk lane like bulk inserts (each chunk atomic, interleaving with
+        other writes); each change validated as update_trade validates it, lifecycle rules
+        included. `missing="error"`: NotFoundError naming the unknown ids (that chunk writes
+        nothing); `"ignore"`: skip them. On an error, `rows_committed` says how many trades
+        earlier chunks already updated.
+        """
+        return await bulk_update_trades(self.store, TRADE_CODEC, updates, missing=missing)
 
     async def get_open_trades(
         self, *, bot_id: str | None = None, symbol: str | None = None

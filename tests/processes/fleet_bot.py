@@ -30,7 +30,9 @@ async def bot(repo: TradeRepository, bot_id: str, trades: int) -> int:
             }
         )
         if n % 2:
-            await repo.update_trade(trade.id, {"status": "closed", "exit_price": "50001", "net_pnl": PNL})
+            await repo.update_trade(
+                trade.id, {"status": "closed", "exit_price": "50001", "net_pnl": PNL}
+            )
         await repo.heartbeat(bot_id)
     return trades
 
