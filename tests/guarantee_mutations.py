@@ -221,9 +221,9 @@ MUTATIONS = [
     ),
     Mutation(
         "a connection lost during COMMIT says the write may have committed",
-        "asyncstore/postgres/backend.py",
-        '                    phase = "commit"',
-        "                    pass",
+        "asyncstore/postgres/batch.py",
+        '        return _all_failed(exc, ops, "commit")',
+        '        return _all_failed(exc, ops, "before_commit")',
         "tests/test_postgres_unavailable.py::"
         "test_a_connection_lost_during_commit_says_the_write_may_have_committed",
     ),
