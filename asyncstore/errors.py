@@ -11,9 +11,10 @@ AsyncStoreError
 ├─ StoreClosedError        the Store is not open (never started, or closed)
 ├─ InvalidDataError        input failed validation, or an argument has the wrong type; names
 │  │                       the field or argument; nothing was written (also a ValueError)
-│  └─ LifecycleError       the change breaks a trade's lifecycle (a closed trade reopened, closed
-│                          without an exit price, exit before entry); checked against the
-│                          stored trade inside the write's transaction
+│  └─ LifecycleError       the change breaks a trade's lifecycle (a closed or cancelled
+│                          trade's status changed, closed without an exit price, exit before
+│                          entry); checked against the stored trade inside the write's
+│                          transaction
 ├─ NotFoundError           the trade or bot the call names does not exist
 ├─ DatabaseUnavailableError  the connection was lost or refused; says whether the write may
 │                          have committed (`may_have_committed`)
@@ -162,7 +163,7 @@ def _readable(field: str, message: str, error_type: str) -> str:
 class LifecycleError(InvalidDataError):
     """The write breaks a trade's lifecycle rules; `errors` names each field and why.
 
-    The rules: a closed or cancelled trade cannot return to open; a closed trade needs an exit
+    The rules: a closed or cancelled trade keeps its status; a closed trade needs an exit
     price; exit_time is not before entry_time; only an open trade can be closed (close_trade).
     They are checked against the trade as stored, inside the transaction that writes, so two
     writers racing cannot slip past them. Nothing of the call was written."""

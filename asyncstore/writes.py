@@ -120,12 +120,15 @@ class ScriptStatement:
     """One statement of a script: a SQLAlchemy statement and its values by bind name.
 
     `many`: `values` is a sequence of such mappings, run as one executemany (no rows come
-    back). `subject` words the statement's errors ("trade 0190…" inside an atomic unit)."""
+    back). `subject` words the statement's errors ("trade 0190…" inside an atomic unit).
+    `reads`: the statement writes nothing (a SELECT, FOR UPDATE or not), so a script that
+    refuses after only such statements has nothing to undo."""
 
     statement: Executable
     values: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     subject: str
     many: bool = False
+    reads: bool = False
 
 
 # A script: yields statements, is sent each one's rows (tuples, every column the statement

@@ -398,6 +398,36 @@ MUTATIONS = [
         "        pass\n",
         "tests/test_trade_queries.py::test_trades_without_entry_time_come_last_by_id",
     ),
+    Mutation(
+        "close_trade locks the trade FOR UPDATE against other processes",
+        "asyncstore/repository/scripts.py",
+        "    return query.with_for_update()",
+        "    return query",
+        "tests/test_bookkeeping.py::test_racing_closes_book_the_trade_once[postgresql]",
+    ),
+    Mutation(
+        "the books are computed in asyncstore's decimal context, not the caller's",
+        "asyncstore/repository/scripts.py",
+        "    add = DECIMAL_CONTEXT.add",
+        "    add = Decimal.__add__",
+        "tests/test_bookkeeping.py::"
+        "test_the_callers_decimal_context_does_not_change_the_books[postgresql]",
+    ),
+    Mutation(
+        "a script refused before writing fails alone (PostgreSQL: no batch replay)",
+        "asyncstore/postgres/writes.py",
+        "            return Refused(refusal)",
+        "            raise",
+        "tests/test_bookkeeping.py::"
+        "test_a_refused_close_fails_alone_without_replaying_its_batch[postgresql]",
+    ),
+    Mutation(
+        "bulk update checks the pairs of one trade in order",
+        "asyncstore/repository/bulk_update.py",
+        "                current = {**current, **changes}\n",
+        "",
+        "tests/test_bulk_update.py::test_pairs_of_one_trade_in_a_chunk_are_checked_in_order",
+    ),
 ]
 
 

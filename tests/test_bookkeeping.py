@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Context, Decimal, localcontext
 from typing import Any
 
 import pytest
@@ -217,6 +217,10 @@ async def test_every_lifecycle_refusal_names_its_field_and_writes_nothing(
             await repo.update_trade(done.id, {"status": "open"})
         assert [e.field for e in reopened.value.errors] == ["status"]
         assert f"the trade is {final}" in str(reopened.value)
+        other_final = "cancelled" if final == "closed" else "closed"
+        with pytest.raises(LifecycleError) as switched:  # a booked close is never cancelled
+            await repo.update_trade(done.id, {"status": other_final, "exit_price": "2"})
+        assert [e.field for e in switched.value.errors] == ["status"]
         if final == "closed":
             with pytest.raises(LifecycleError):  # clearing a closed trade's exit price
                 await repo.update_trade(done.id, {"exit_price": None})
@@ -246,19 +250,62 @@ async def test_racing_closes_book_the_trade_once(db_url: str, repo: TradeReposit
     once; the loser hears the trade is closed."""
     await _bot(repo, BOT_ID, "0")
     trades = [await _open(repo, entry_price="100", size="1") for _ in range(20)]
+    outcomes: list[object] = []
     async with Store(db_url) as second:
         other = TradeRepository(second)
-        outcomes = await asyncio.gather(
-            *(
-                r.close_trade(t.id, {"exit_price": price})
-                for t in trades
-                for r, price in ((repo, "101"), (other, "102"))
-            ),
-            return_exceptions=True,
-        )
+        for trade in trades:  # one close per Store at a time: each its own transaction
+            outcomes += await asyncio.gather(
+                repo.close_trade(trade.id, {"exit_price": "101"}),
+                other.close_trade(trade.id, {"exit_price": "102"}),
+                return_exceptions=True,
+            )
     closed = [o for o in outcomes if isinstance(o, TradeRecord)]
     refused = [o for o in outcomes if isinstance(o, LifecycleError)]
     assert len(closed) == len(refused) == 20, outcomes
     bot = await repo.get_bot_instance(BOT_ID)
     assert bot is not None
     assert bot.total_pnl == bot.current_balance == sum(c.net_pnl or 0 for c in closed)
+
+
+async def test_the_callers_decimal_context_does_not_change_the_books(db_url: str) -> None:
+    """Bots set a low decimal precision for their own maths; the writer (on PostgreSQL a task
+    that inherits the context) must not compute money in it."""
+    with localcontext(Context(prec=8, rounding=ROUND_DOWN)):
+        async with Store(db_url) as store:
+            repo = TradeRepository(store)
+            await repo.create_bot_instance(
+                {"id": BOT_ID, "type": "live", "current_balance": "12345678.12345678"}
+            )
+            trade = await repo.create_trade(
+                trade_data(entry_time=T0, entry_price="12345.67891234", size="0.12345678")
+            )
+            closed = await repo.close_trade(
+                trade.id, {"exit_price": "12346.67891234", "commission": "0.00000001"}
+            )
+            bot = await repo.get_bot_instance(BOT_ID)
+    assert closed.gross_pnl == Decimal("0.12345678")  # 1 × 0.12345678
+    assert closed.net_pnl == Decimal("0.12345677")
+    assert bot is not None
+    assert bot.total_pnl == Decimal("0.12345677")
+    assert bot.current_balance == Decimal("12345678.24691355")  # 16 digits: more than prec 8
+
+
+async def test_a_refused_close_fails_alone_without_replaying_its_batch(
+    repo: TradeRepository,
+) -> None:
+    """A refusal decided before the script wrote anything fails that call only: the group
+    commit it met is not rolled back and run again (on PostgreSQL that replay would cost every
+    other caller in the batch a transaction of its own)."""
+    await _bot(repo, BOT_ID, "0")
+    trade = await _open(repo, entry_price="1", size="1")
+    await repo.close_trade(trade.id, {"exit_price": "2"})
+    retried = repo.store.write_stats.retried_operations
+    outcomes = await asyncio.gather(
+        *(repo.heartbeat(BOT_ID) for _ in range(200)),
+        repo.close_trade(trade.id, {"exit_price": "3"}),
+        *(repo.heartbeat(BOT_ID) for _ in range(200)),
+        return_exceptions=True,
+    )
+    assert [type(o) for o in outcomes].count(LifecycleError) == 1
+    assert sum(isinstance(o, datetime) for o in outcomes) == 400
+    assert repo.store.write_stats.retried_operations == retried

@@ -168,3 +168,32 @@ async def test_a_million_row_update_streams_in_bounded_memory(db_url: str, backe
             ("rebalanced",),
         )
     assert counts == [(rows,)]
+
+
+async def test_pairs_of_one_trade_in_a_chunk_are_checked_in_order(
+    repo: TradeRepository, bot: str
+) -> None:
+    ids = await _trades(repo, 3)
+    reopened = [(ids[0], {"status": "closed", "exit_price": "101"}), (ids[0], {"status": "open"})]
+    with pytest.raises(LifecycleError) as caught:
+        await repo.bulk_update_trades(reopened)
+    assert [e.field for e in caught.value.errors] == ["row 1.status"]
+    assert (await _column(repo.store, "status"))[ids[0]] == "open"
+    twice = [(ids[1], {"exit_reason": "first"}), (ids[1], {"exit_reason": "second"})]
+    assert await repo.bulk_update_trades(twice) == 2
+    assert (await _column(repo.store, "exit_reason"))[ids[1]] == "second"
+
+
+async def test_a_chunk_larger_than_one_state_read(db_url: str) -> None:
+    """Stored states are read 512 ids at a time: a chunk of 1,300 (past any single statement's
+    parameter limit when bulk_chunk_rows is set high) updates every trade."""
+    async with Store(db_url, bulk_chunk_rows=1300) as store:
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        ids = await _trades(repo, 1300)
+        pairs = [(i, {"status": "cancelled"}) for i in ids]
+        pairs.append((UNKNOWN, {"status": "cancelled"}))
+        with pytest.raises(NotFoundError, match="row 1300"):
+            await repo.bulk_update_trades(pairs)
+        assert await repo.bulk_update_trades(pairs, missing="ignore") == 1300
+        assert set((await _column(store, "status")).values()) == {"cancelled"}

@@ -30,7 +30,7 @@ from asyncstore.batch_plan import (
 )
 from asyncstore.postgres.errors import Phase, is_connection_loss, translate_postgres_error
 from asyncstore.postgres.statements import HEARTBEATS_SQL, insert_sql
-from asyncstore.postgres.writes import StatementLog, run_write
+from asyncstore.postgres.writes import Refused, StatementLog, run_write
 from asyncstore.writes import WriteOp
 
 __all__ = ["StaleConnection", "run_batch"]
@@ -112,7 +112,17 @@ async def run_batch(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -
         await transaction.commit()
     except Exception as exc:  # an error now came while committing
         return _all_failed(exc, ops, "commit")
-    return BatchResult([(True, result) for result in results], heartbeat_statements)
+    return BatchResult(
+        [_outcome(result, op) for result, op in zip(results, ops, strict=True)],
+        heartbeat_statements,
+    )
+
+
+def _outcome(result: Any, op: WriteOp[Any]) -> Outcome:
+    """A run operation's outcome: its result, or the error of a script that refused."""
+    if isinstance(result, Refused):
+        return _failed(result.error, op, "before_commit")
+    return True, result
 
 
 def _all_failed(
@@ -141,5 +151,5 @@ async def _one_by_one(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog)
                 return BatchResult(outcomes + rest, heartbeat_statements, len(ops), True)
             continue
         heartbeat_statements += beats
-        outcomes.append((True, result))
+        outcomes.append(_outcome(result, op))
     return BatchResult(outcomes, heartbeat_statements, retried_operations=len(ops))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -34,7 +35,7 @@ from asyncstore.writes import (
     WriteOp,
 )
 
-__all__ = ["StatementLog", "copy_text", "run_write"]
+__all__ = ["Refused", "StatementLog", "copy_text", "run_write"]
 
 # Called with each statement and its values before it is sent (SQL logging).
 StatementLog = Callable[[str, Sequence[Any]], None]
@@ -150,17 +151,33 @@ async def run_write(conn: Any, op: WriteOp[Any], log: StatementLog) -> tuple[Any
     raise TypeError(f"not a write operation: {op!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A script's result when it refused (raised) before writing anything: the operation fails
+    with `error`, and the batch's transaction goes on (no statement failed, nothing to undo;
+    rolling the whole group commit back for a refused close would cost every other caller)."""
+
+    error: Exception
+
+
 async def _run_script(conn: Any, op: TransactionScript[Any], log: StatementLog) -> Any:
     """Drive a script: run each statement it yields, send it the rows. A statement's error is
     translated with that statement's subject (inside an atomic unit: the write that failed);
-    a lost connection stays the driver's error, for the batch to see it as one."""
+    a lost connection stays the driver's error, for the batch to see it as one. A script that
+    raises after reads only is `Refused`; after a write, its error aborts the batch."""
     script = op.script()
     rows: list[tuple[Any, ...]] | None = None
+    wrote = False
     while True:
         try:
             step = script.send(rows)  # type: ignore[arg-type]  # None starts the generator
         except StopIteration as done:
             return done.value
+        except Exception as refusal:
+            if wrote:
+                raise
+            return Refused(refusal)
+        wrote = wrote or not step.reads
         try:
             rows = await _script_statement(conn, step, log)
         except Exception as exc:

@@ -42,13 +42,23 @@ _STATE_COLUMNS = ("id", "bot_id", *sorted(LIFECYCLE_COLUMNS))
 _ROWS_PER_YIELD = 64  # validating this many changes holds the loop well under a millisecond
 
 
+# The stored state is read this many ids per SELECT at most, each SELECT padded to a power of
+# two (the last id repeated): a few statements compiled once, never a PostgreSQL statement
+# past its 32,767 parameters whatever bulk_chunk_rows is.
+_IDS_PER_READ = 512
+
+
 @dataclass(slots=True)
 class _Change:
-    index: int  # position in the caller's input
+    """Every pair of one trade in a chunk: checked in order, written as one UPDATE."""
+
     row_id: str
-    changes: dict[str, Any]  # validated, as the row will hold them (for the rules)
-    values: dict[str, Any]  # encoded, with updated_at
-    pairs: int = 1  # the caller's pairs merged into this change (a trade given twice: 2)
+    steps: list[tuple[int, dict[str, Any]]]  # (input position, validated changes), in order
+    values: dict[str, Any]  # encoded, merged in order (later pairs win), with updated_at
+
+    @property
+    def index(self) -> int:
+        return self.steps[0][0]
 
 
 @lru_cache(maxsize=32)
@@ -59,7 +69,10 @@ def _states(count: int, owned: bool) -> Select[Any]:
     )
     if owned:
         query = query.where(TRADES.c.bot_id == bindparam("owner"))
-    # A fixed lock order: two bulk updates over the same trades cannot deadlock.
+    # A fixed lock order, so two bulk updates over the same trades do not deadlock each other.
+    # (A batch that also holds other rows, a close_trade's bot say, can still meet another
+    # process's locks in the other order: PostgreSQL then ends one transaction, and the writer
+    # runs that batch again one operation at a time.)
     return query.order_by(TRADES.c.id).with_for_update()
 
 
@@ -130,8 +143,8 @@ def _require_updates(updates: Any) -> None:
 async def _prepare(
     store: Store, codec: TableCodec, pairs: Sequence[Any], offset: int
 ) -> list[_Change]:
-    """Validate and encode a chunk, yielding to the loop every few rows; several changes of
-    one trade merge, later ones winning."""
+    """Validate and encode a chunk, yielding to the loop every few rows; several pairs of one
+    trade are kept in order (each is checked against the state the ones before it leave)."""
     now = utc_now()
     merged: dict[str, _Change] = {}
     for index, pair in enumerate(pairs, start=offset):
@@ -154,11 +167,10 @@ async def _prepare(
             row_id = str(trade_id)
         earlier = merged.get(row_id)
         if earlier is None:
-            merged[row_id] = _Change(index, row_id, changes, values)
+            merged[row_id] = _Change(row_id, [(index, changes)], values)
         else:
-            earlier.changes.update(changes)
+            earlier.steps.append((index, changes))
             earlier.values.update(values)
-            earlier.pairs += 1
     return list(merged.values())
 
 
@@ -177,10 +189,17 @@ async def _submit(
 def _chunk_script(
     codec: TableCodec, chunk: list[_Change], missing: Missing, owner: str | None, subject: str
 ) -> Script[int]:
-    binds: dict[str, Any] = {f"id_{n}": change.row_id for n, change in enumerate(chunk)}
-    binds["owner"] = owner
-    rows = yield ScriptStatement(_states(len(chunk), owner is not None), binds, subject)
-    stored = {row[0]: dict(zip(_STATE_COLUMNS, row, strict=True)) for row in rows}
+    stored: dict[str, dict[str, Any]] = {}
+    ordered = sorted(change.row_id for change in chunk)  # locks taken in one order
+    for start in range(0, len(ordered), _IDS_PER_READ):
+        ids = ordered[start : start + _IDS_PER_READ]
+        padded = 1 << (len(ids) - 1).bit_length()
+        ids += ids[-1:] * (padded - len(ids))
+        binds: dict[str, Any] = {f"id_{n}": row_id for n, row_id in enumerate(ids)}
+        binds["owner"] = owner
+        query = _states(padded, owner is not None)
+        rows = yield ScriptStatement(query, binds, subject, reads=True)
+        stored.update((row[0], dict(zip(_STATE_COLUMNS, row, strict=True))) for row in rows)
     unknown = [change for change in chunk if change.row_id not in stored]
     if unknown and missing == "error":
         named = ", ".join(f"row {change.index}: {change.row_id}" for change in unknown[:20])
@@ -196,9 +215,11 @@ def _chunk_script(
         state = stored.get(change.row_id)
         if state is None:
             continue
-        if not LIFECYCLE_COLUMNS.isdisjoint(change.changes):
-            decoded = codec.decode_values(state)
-            problems += lifecycle_problems(decoded, change.changes, prefix=f"row {change.index}.")
+        if any(not LIFECYCLE_COLUMNS.isdisjoint(changes) for _, changes in change.steps):
+            current = codec.decode_values(state)
+            for index, changes in change.steps:  # in order: closed, then "open" is refused
+                problems += lifecycle_problems(current, changes, prefix=f"row {index}.")
+                current = {**current, **changes}
         columns = tuple(sorted(change.values))
         values = {f"set_{name}": value for name, value in change.values.items()}
         groups.setdefault(columns, []).append({**values, "row_id": change.row_id})
@@ -206,4 +227,4 @@ def _chunk_script(
         raise LifecycleError("bulk update", problems)
     for columns, rows_of_group in groups.items():
         yield ScriptStatement(_update(columns), rows_of_group, subject, many=True)
-    return sum(change.pairs for change in chunk) - sum(change.pairs for change in unknown)
+    return sum(len(change.steps) for change in chunk) - sum(len(c.steps) for c in unknown)

@@ -1,7 +1,8 @@
 """A trade's lifecycle rules, and the PnL close_trade computes.
 
 The rules (LifecycleError names the field at fault):
-- a closed or cancelled trade cannot return to open;
+- closed and cancelled are final: such a trade keeps its status (a closed trade's PnL is booked
+  in its bot's balance; cancelling it afterwards would leave the books counting it);
 - a closed trade needs an exit price;
 - exit_time is not before entry_time.
 A new trade is checked against its own values when it is validated. A change is checked against
@@ -65,11 +66,13 @@ def lifecycle_problems(
     after = {**stored, **changes} if stored else changes
     problems = []
     before = None if stored is None else stored.get("status")
-    if changes.get("status") == "open" and before in FINAL_STATUSES:
+    wanted = changes.get("status")
+    if before in FINAL_STATUSES and wanted is not None and wanted != before:
         problems.append(
             FieldError(
                 f"{prefix}status",
-                f"the trade is {before}; a closed or cancelled trade cannot return to open",
+                f"the trade is {before}; a closed or cancelled trade keeps its status "
+                f"(it cannot become {wanted})",
             )
         )
     decided = stored is not None or "exit_price" in changes
@@ -140,7 +143,12 @@ def closing_values(
     if commission is None:  # not given: the commission stored on the trade, else none
         commission = trade["commission"] if trade["commission"] is not None else Decimal(0)
     context = DECIMAL_CONTEXT  # 60 digits: every product and sum of two columns is exact
-    move = exit_price - entry_price if trade["direction"] == "long" else entry_price - exit_price
+    # Every operation in asyncstore's own context: on PostgreSQL this runs in the writer task,
+    # which would otherwise inherit the application's decimal context (a bot's prec=8).
+    if trade["direction"] == "long":
+        move = context.subtract(exit_price, entry_price)
+    else:
+        move = context.subtract(entry_price, exit_price)
     gross = context.multiply(move, size)
     entry_value = trade["entry_value"]
     if entry_value is None:

@@ -25,6 +25,7 @@ from asyncstore.repository.lifecycle import (
 )
 from asyncstore.schema.codec import InputRules, TableCodec
 from asyncstore.schema.tables import BOTS
+from asyncstore.types import DECIMAL_CONTEXT
 from asyncstore.writes import Params, Script, ScriptStatement, update_returning_statement
 
 __all__ = [
@@ -90,7 +91,9 @@ def _read_locked(
     codec: TableCodec, row_id: str, subject: str, owner: str | None
 ) -> Script[dict[str, Any]]:
     binds = {"row_id": row_id, "owner": owner}
-    rows = yield ScriptStatement(_locked_by_id(codec.table, owner is not None), binds, subject)
+    rows = yield ScriptStatement(
+        _locked_by_id(codec.table, owner is not None), binds, subject, reads=True
+    )
     if not rows:
         raise NotFoundError(f"no {subject} exists")
     return codec.decode(rows[0])
@@ -109,7 +112,7 @@ def trade_update_script(
     encoded, plus updated_at. Its one write is its last statement (TransactionScript.one_write)."""
     binds = {"row_id": row_id, "owner": owner}
     query = _locked_by_id(codec.table, owner is not None, _RULE_COLUMNS)
-    rows = yield ScriptStatement(query, binds, subject)
+    rows = yield ScriptStatement(query, binds, subject, reads=True)
     if not rows:
         raise NotFoundError(f"no {subject} exists")
     stored = codec.decode_values(dict(zip(_RULE_COLUMNS, rows[0], strict=True)))
@@ -138,9 +141,10 @@ def close_trade_script(
     bot_subject = f"bot instance {trade['bot_id']!r}"
     bot = yield from _read_locked(bot_codec, trade["bot_id"], bot_subject, None)
     net_pnl = figures["net_pnl"]
-    balance = {"total_pnl": (bot["total_pnl"] or 0) + net_pnl}
+    add = DECIMAL_CONTEXT.add  # not the caller's context (see closing_values)
+    balance = {"total_pnl": add(bot["total_pnl"] or 0, net_pnl)}
     if bot["current_balance"] is not None:
-        balance["current_balance"] = bot["current_balance"] + net_pnl
+        balance["current_balance"] = add(bot["current_balance"], net_pnl)
     moved = bot_codec.encode_input_values(
         {**balance, "updated_at": close["updated_at"]}, _COMPUTED, f"close of {subject}"
     )
