@@ -44,14 +44,16 @@ async def _trading_bots(
     repo: Any, names: list[str], stop: asyncio.Event, full: bool
 ) -> list[float]:
     latencies: list[float] = []
-    closing = full_close(0) if full else {"status": "closed", "exit_price": Decimal("50100")}
+
+    def closing() -> dict[str, Any]:  # made at the close: its exit_time is after the entry
+        return full_close(0) if full else {"status": "closed", "exit_price": Decimal("50100")}
 
     async def one(bot_id: str) -> None:
         while not stop.is_set():
             row = bench_row(full, 0, bot_id, "open")
             trade = await timed(latencies, repo.create_trade(row))
             await asyncio.sleep(0.01)
-            await repo.update_trade(trade if isinstance(trade, str) else trade.id, closing)
+            await repo.update_trade(trade if isinstance(trade, str) else trade.id, closing())
             await asyncio.sleep(0.05)
 
     await asyncio.gather(*(one(b) for b in names))
