@@ -69,7 +69,9 @@ class InsertRows(WriteOp[int]):
 class UpdateRow(WriteOp["tuple[Any, ...] | None"]):
     """UPDATE of one row by id (and by owner bot, when given), returning every column.
 
-    Result: the updated row as stored, or None when no row matched.
+    Result: the updated row as stored, or None when no row matched. `guarded`: the UPDATE to
+    run instead, with more conditions in its WHERE clause (a trade's lifecycle rules), whose
+    extra binds are `guard_values`; None then also means a condition held the row back.
     """
 
     table: Table
@@ -78,9 +80,13 @@ class UpdateRow(WriteOp["tuple[Any, ...] | None"]):
     subject: str
     owner: str | None = None
     bulk: bool = False
+    guarded: Update | None = None
+    guard_values: Mapping[str, Any] | None = None
 
     @property
     def statement(self) -> Update:
+        if self.guarded is not None:
+            return self.guarded
         return update_returning_statement(
             self.table, tuple(sorted(self.values)), self.owner is not None
         )
@@ -88,6 +94,7 @@ class UpdateRow(WriteOp["tuple[Any, ...] | None"]):
     @property
     def bind_values(self) -> dict[str, Any]:
         binds = {f"set_{name}": value for name, value in self.values.items()}
+        binds.update(self.guard_values or ())
         return {**binds, "row_id": self.row_id, "owner": self.owner}
 
 
@@ -122,13 +129,15 @@ class ScriptStatement:
     `many`: `values` is a sequence of such mappings, run as one executemany (no rows come
     back). `subject` words the statement's errors ("trade 0190…" inside an atomic unit).
     `reads`: the statement writes nothing (a SELECT, FOR UPDATE or not), so a script that
-    refuses after only such statements has nothing to undo."""
+    refuses after only such statements has nothing to undo. `guarded`: a write whose RETURNING
+    gives back every row it changed, so when it returns none it wrote nothing either."""
 
     statement: Executable
     values: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     subject: str
     many: bool = False
     reads: bool = False
+    guarded: bool = False
 
 
 # A script: yields statements, is sent each one's rows (tuples, every column the statement

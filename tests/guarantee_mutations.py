@@ -355,9 +355,9 @@ MUTATIONS = [
     ),
     Mutation(
         "update_trade checks the lifecycle against the stored trade",
-        "asyncstore/repository/scripts.py",
-        '    require_lifecycle(stored, changes, f"update of {subject}")\n',
-        "",
+        "asyncstore/repository/guarded_update.py",
+        "    return statement.where(*(_condition(guard) for guard in guards))",
+        "    return statement",
         "tests/test_bookkeeping.py::"
         "test_every_lifecycle_refusal_names_its_field_and_writes_nothing",
     ),

@@ -177,9 +177,9 @@ async def _run_script(conn: Any, op: TransactionScript[Any], log: StatementLog) 
             if wrote:
                 raise
             return Refused(refusal)
-        wrote = wrote or not step.reads
         try:
             rows = await _script_statement(conn, step, log)
+            wrote = wrote or not (step.reads or (step.guarded and not rows))
         except Exception as exc:
             if is_connection_loss(exc):
                 raise

@@ -18,6 +18,7 @@ from sqlalchemy import Insert, Select, bindparam, insert, select, update
 from sqlalchemy.sql.expression import Update
 
 from asyncstore.errors import NotFoundError
+from asyncstore.repository.guarded_update import guard_binds, guarded_update, guards_for
 from asyncstore.repository.lifecycle import (
     LIFECYCLE_COLUMNS,
     closing_values,
@@ -107,17 +108,25 @@ def trade_update_script(
     subject: str,
     owner: str | None = None,
 ) -> Script[Row]:
-    """A trade's update, checked against the lifecycle rules with the trade as stored (only
-    the columns the rules read). `changes`: the validated values (decoded), `values`: the same
-    encoded, plus updated_at. Its one write is its last statement (TransactionScript.one_write)."""
-    binds = {"row_id": row_id, "owner": owner}
+    """A trade's update with the lifecycle rules checked by its own WHERE clause against the
+    trade as stored (asyncstore.repository.guarded_update). `changes`: the validated values
+    (decoded), `values`: the same encoded, plus updated_at. Its one write is its first
+    statement; when it matched nothing, a read says why (TransactionScript.one_write)."""
+    columns = tuple(sorted(values))
+    statement = guarded_update(columns, owner is not None, guards_for(changes))
+    binds = {f"set_{name}": value for name, value in values.items()}
+    binds |= {"row_id": row_id, "owner": owner, **guard_binds(values)}
+    rows = yield ScriptStatement(statement, binds, subject, guarded=True)
+    if rows:
+        return rows[0]
     query = _locked_by_id(codec.table, owner is not None, _RULE_COLUMNS)
-    rows = yield ScriptStatement(query, binds, subject, reads=True)
-    if not rows:
+    state = yield ScriptStatement(query, {"row_id": row_id, "owner": owner}, subject, reads=True)
+    if not state:
         raise NotFoundError(f"no {subject} exists")
-    stored = codec.decode_values(dict(zip(_RULE_COLUMNS, rows[0], strict=True)))
+    stored = codec.decode_values(dict(zip(_RULE_COLUMNS, state[0], strict=True)))
     require_lifecycle(stored, changes, f"update of {subject}")
-    return (yield from update_script(codec.table, row_id, values, subject, owner))
+    # The guard held the row back, yet the rules find nothing: a guard and its rule disagree.
+    raise AssertionError(f"update of {subject}: refused by its guard, allowed by the rules")
 
 
 def close_trade_script(

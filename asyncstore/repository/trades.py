@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncstore.clock import utc_now
-from asyncstore.errors import LifecycleError, NotFoundError
+from asyncstore.errors import FieldError, LifecycleError, NotFoundError
 from asyncstore.ids import new_id
 from asyncstore.repository.bots import BOT_CODEC
 from asyncstore.repository.changes import Data, changes_of
+from asyncstore.repository.guarded_update import guard_binds, guarded_update, guards_for
 from asyncstore.repository.lifecycle import LIFECYCLE_COLUMNS, entry_value_of, lifecycle_problems
 from asyncstore.repository.queries import TRADE_BY_ID, TRADES, trades_with_status
 from asyncstore.repository.records import from_row, from_rows, from_updated_row, from_values
@@ -31,7 +32,7 @@ from asyncstore.schema.validation import (
 )
 from asyncstore.store import Store
 from asyncstore.types import UTCDateTime
-from asyncstore.writes import InsertRows, Params, Script, TransactionScript, UpdateRow, WriteOp
+from asyncstore.writes import InsertRows, Params, Script, TransactionScript, UpdateRow
 
 __all__ = [
     "TRADE_CODEC",
@@ -133,16 +134,38 @@ async def update_trade(
     store: Store, trade_id: Any, data: Data, *, owner: str | None = None
 ) -> TradeRecord:
     prepared = prepare_update_trade(store, trade_id, data, owner)
-    if prepared.needs_stored_trade:
-        op: WriteOp[tuple[Any, ...] | None] = TransactionScript(
-            prepared.script, prepared.subject, one_write=True
-        )
-    else:
-        op = UpdateRow(TRADES, prepared.row_id, prepared.values, prepared.subject, owner=owner)
+    guards = guards_for(prepared.changes) if prepared.needs_stored_trade else ()
+    # The rules travel in the UPDATE's own WHERE clause: one statement, checked against the
+    # trade as the database has it when the UPDATE runs (see guarded_update).
+    op = UpdateRow(
+        TRADES,
+        prepared.row_id,
+        prepared.values,
+        prepared.subject,
+        owner=owner,
+        guarded=guarded_update(tuple(sorted(prepared.values)), owner is not None, guards)
+        if guards
+        else None,
+        guard_values=guard_binds(prepared.values) if guards else None,
+    )
     row = await store.submit(op)
     if row is None:
-        raise NotFoundError(f"no {prepared.subject} exists")
+        raise await _why_not_updated(store, prepared)
     return from_updated_row(TradeRecord, TRADE_CODEC, row)
+
+
+async def _why_not_updated(store: Store, prepared: PreparedTradeUpdate) -> Exception:
+    """The error for an UPDATE that matched no row: the trade does not exist (for this bot), or
+    a lifecycle rule held it back, named from the trade as it is now (read after the refusal,
+    which the UPDATE's own WHERE clause made inside its transaction)."""
+    rows = await store.fetch_all(TRADE_BY_ID, {"id": prepared.row_id}, primary=True)
+    stored = from_row(TradeRecord, TRADE_CODEC, rows[0]) if rows else None
+    if stored is None or (prepared.owner is not None and stored.bot_id != prepared.owner):
+        return NotFoundError(f"no {prepared.subject} exists")
+    problems = lifecycle_problems(stored.__dict__, prepared.changes)
+    if not problems:  # another writer changed the trade between the refusal and this read
+        problems = [FieldError("status", "the trade changed while this update ran; retry it")]
+    return LifecycleError(f"update of {prepared.subject}", problems)
 
 
 def prepare_close_trade(
