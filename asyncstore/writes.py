@@ -154,14 +154,11 @@ class TransactionScript(WriteOp[ResultT]):
     UPDATE against writers of other processes; on SQLite the writer holds the write lock).
 
     `script` makes a fresh generator each time it is called: a backend that rolls a batch back
-    runs the operation again from the start. Result: what the script returns.
-    `one_write`: the script's only write is its last statement (its reads and checks come
-    first), so a failure never leaves part of it behind: SQLite needs no savepoint for it."""
+    runs the operation again from the start. Result: what the script returns."""
 
     script: Callable[[], Script[ResultT]]
     subject: str
     bulk: bool = False
-    one_write: bool = False
 
 
 # Every write operation a backend executes (a bare WriteOp, or another subclass, is not one).

@@ -24,10 +24,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from asyncstore.clock import utc_now
 from asyncstore.errors import AsyncStoreError, FieldError, InvalidDataError
-from asyncstore.repository.bots import BOT_CODEC, prepare_create_bot_instance
-from asyncstore.repository.changes import Data, changes_of, claim_for_bot
+from asyncstore.repository.bots import BOT_CODEC, heartbeat_stamp, prepare_create_bot_instance
+from asyncstore.repository.changes import Data, changes_of, claim_for_bot, encoded_changes
 from asyncstore.repository.metrics import prepare_performance_metrics
 from asyncstore.repository.records import from_updated_row
 from asyncstore.repository.scripts import heartbeat_script, insert_script, run_all, update_script
@@ -46,7 +45,6 @@ from asyncstore.schema.records import (
 from asyncstore.schema.tables import BOTS, METRICS, TRADES
 from asyncstore.schema.validation import validate_bot_id
 from asyncstore.store import Store
-from asyncstore.types import UTCDateTime
 from asyncstore.writes import Script, TransactionScript
 
 __all__ = ["AtomicUnit", "PendingWrite"]
@@ -127,9 +125,7 @@ class AtomicUnit:
         bot_id = self._require_own_bot(validate_bot_id(bot_id))
         subject = f"bot instance {bot_id!r}"
         changes = changes_of(self._store, BotInstanceUpdate, data, f"update of {subject}")
-        values = BOT_CODEC.encode_input_values(
-            {**changes, "updated_at": utc_now()}, self._store.input_rules, subject
-        )
+        values = encoded_changes(self._store, BOT_CODEC, changes, subject)
         pending: PendingWrite[BotInstanceRecord] = PendingWrite(subject)
         self._add(
             lambda: update_script(BOTS, bot_id, values, subject),
@@ -139,9 +135,7 @@ class AtomicUnit:
 
     def heartbeat(self, bot_id: Any) -> datetime:
         bot_id = self._require_own_bot(validate_bot_id(bot_id))
-        at = utc_now()
-        stamp = UTCDateTime.to_db(at) or ""
-        subject = f"heartbeat of bot {bot_id!r}"
+        at, stamp, subject = heartbeat_stamp(bot_id)
         self._add(lambda: heartbeat_script(bot_id, stamp, subject), None)
         return at
 

@@ -23,6 +23,7 @@ __all__ = [
     "get_bot_instance",
     "get_bot_instances",
     "heartbeat",
+    "heartbeat_stamp",
     "prepare_create_bot_instance",
     "update_bot_instance",
 ]
@@ -68,10 +69,15 @@ async def update_bot_instance(store: Store, bot_id: Any, data: Data) -> BotInsta
     return from_updated_row(BotInstanceRecord, BOT_CODEC, row)
 
 
+def heartbeat_stamp(bot_id: str) -> tuple[datetime, str, str]:
+    """A heartbeat of `bot_id` now: (the time, its stored form, the subject of its errors)."""
+    at = utc_now()
+    return at, UTCDateTime.to_db(at) or "", f"heartbeat of bot {bot_id!r}"
+
+
 async def heartbeat(store: Store, bot_id: Any) -> datetime:
     bot_id = validate_bot_id(bot_id)
-    at = utc_now()
-    op = StampHeartbeat(bot_id, UTCDateTime.to_db(at) or "", f"heartbeat of bot {bot_id!r}")
-    if not await store.submit(op):
+    at, stamp, subject = heartbeat_stamp(bot_id)
+    if not await store.submit(StampHeartbeat(bot_id, stamp, subject)):
         raise NotFoundError(f"no bot instance {bot_id!r} exists")
     return at

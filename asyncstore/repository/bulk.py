@@ -24,10 +24,9 @@ from asyncstore.errors import (
     FieldError,
     ForeignKeyError,
     InvalidDataError,
-    LifecycleError,
 )
 from asyncstore.ids import new_ids
-from asyncstore.repository.lifecycle import entry_value_of, lifecycle_problems
+from asyncstore.repository.lifecycle import complete_new_trade
 from asyncstore.repository.queries import TRADES, bots_existing
 from asyncstore.schema.codec import TableCodec
 from asyncstore.schema.records import TradeCreate
@@ -140,11 +139,7 @@ class BulkTradeWriter:
                         continue
                     raise DuplicateError(f"row {index}.id: {row_id} repeats row {earlier}")
                 values = trade.__dict__
-                if values["entry_value"] is None and "entry_value" not in trade.model_fields_set:
-                    values["entry_value"] = entry_value_of(trade.entry_price, trade.size)
-                problems = lifecycle_problems({}, values, prefix=f"row {index}.")
-                if problems:
-                    raise LifecycleError("trades", problems)
+                complete_new_trade(values, trade.model_fields_set, "trades", f"row {index}.")
                 now = next(stamps)
                 fixed = {"id": row_id, "created_at": now, "updated_at": now}
                 encoded.append(

@@ -14,7 +14,7 @@ from asyncstore.schema.validation import as_input, validate
 from asyncstore.store import Store
 from asyncstore.writes import UpdateRow
 
-__all__ = ["Data", "changes_of", "claim_for_bot", "update_row"]
+__all__ = ["Data", "changes_of", "claim_for_bot", "encoded_changes", "update_row"]
 
 # What callers pass as a row: a mapping, or any pydantic model (its set fields count).
 Data = Mapping[str, Any] | BaseModel
@@ -28,6 +28,15 @@ def changes_of(store: Store, model: type[BaseModel], data: Any, subject: str) ->
     return changes
 
 
+def encoded_changes(
+    store: Store, codec: TableCodec, changes: Mapping[str, Any], subject: str
+) -> dict[str, Any]:
+    """An update's validated `changes` in storage form, with a new updated_at."""
+    return codec.encode_input_values(
+        {**changes, "updated_at": utc_now()}, store.input_rules, subject
+    )
+
+
 async def update_row(
     store: Store,
     codec: TableCodec,
@@ -38,9 +47,7 @@ async def update_row(
     owner: str | None = None,
 ) -> tuple[Any, ...]:
     """Apply `changes` (and a new updated_at) to one row; the row as stored, or NotFoundError."""
-    values = codec.encode_input_values(
-        {**changes, "updated_at": utc_now()}, store.input_rules, subject
-    )
+    values = encoded_changes(store, codec, changes, subject)
     row = await store.submit(UpdateRow(codec.table, row_id, values, subject, owner=owner))
     if row is None:
         raise NotFoundError(f"no {subject} exists")

@@ -24,11 +24,12 @@ from sqlalchemy import bindparam, literal_column, or_, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import Update
 
-from asyncstore.repository.lifecycle import FINAL_STATUSES
+from asyncstore.errors import FieldError, LifecycleError, NotFoundError
+from asyncstore.repository.lifecycle import FINAL_STATUSES, lifecycle_problems
 from asyncstore.schema.tables import TRADES
 from asyncstore.writes import update_returning_statement
 
-__all__ = ["guard_binds", "guards_for", "guarded_update"]
+__all__ = ["guard_binds", "guards_for", "guarded_update", "refusal"]
 
 # The new values the guards compare the stored ones with, bound under their own names.
 _COMPARED = ("status", "exit_time", "entry_time")
@@ -77,3 +78,16 @@ def guarded_update(columns: tuple[str, ...], owned: bool, guards: tuple[Guard, .
 def guard_binds(values: Mapping[str, Any]) -> dict[str, Any]:
     """The guards' binds from the update's encoded values."""
     return {f"guard_{name}": values.get(name) for name in _COMPARED}
+
+
+def refusal(
+    stored: Mapping[str, Any] | None, changes: Mapping[str, Any], subject: str
+) -> Exception:
+    """Why a guarded UPDATE matched no row, from the trade as read afterwards (None: it does not
+    exist, or not for this bot): NotFoundError, or the LifecycleError naming the rule."""
+    if stored is None:
+        return NotFoundError(f"no {subject} exists")
+    problems = lifecycle_problems(stored, changes)
+    if not problems:  # another writer changed the trade between the refusal and the read
+        problems = [FieldError("status", "the trade changed while this update ran; retry it")]
+    return LifecycleError(f"update of {subject}", problems)

@@ -22,6 +22,7 @@ against the row. It is None when entry_value is 0 or the percentage does not fit
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "FINAL_STATUSES",
     "LIFECYCLE_COLUMNS",
     "closing_values",
+    "complete_new_trade",
     "entry_value_of",
     "lifecycle_problems",
     "require_lifecycle",
@@ -89,6 +91,19 @@ def lifecycle_problems(
             )
         )
     return problems
+
+
+def complete_new_trade(
+    values: dict[str, Any], given: AbstractSet[str], subject: str, prefix: str = ""
+) -> None:
+    """A new trade's validated `values`, made whole and checked (create_trade and bulk inserts
+    alike): entry_value filled in when it is not among the fields `given`; LifecycleError when
+    the trade breaks a rule by itself."""
+    if "entry_value" not in given:
+        values["entry_value"] = entry_value_of(values["entry_price"], values["size"])
+    problems = lifecycle_problems({}, values, prefix)
+    if problems:
+        raise LifecycleError(subject, problems)
 
 
 def require_lifecycle(stored: Mapping[str, Any], changes: Mapping[str, Any], subject: str) -> None:

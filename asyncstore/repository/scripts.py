@@ -18,7 +18,7 @@ from sqlalchemy import Insert, Select, bindparam, insert, select, update
 from sqlalchemy.sql.expression import Update
 
 from asyncstore.errors import NotFoundError
-from asyncstore.repository.guarded_update import guard_binds, guarded_update, guards_for
+from asyncstore.repository.guarded_update import refusal
 from asyncstore.repository.lifecycle import (
     LIFECYCLE_COLUMNS,
     closing_values,
@@ -27,7 +27,13 @@ from asyncstore.repository.lifecycle import (
 from asyncstore.schema.codec import InputRules, TableCodec
 from asyncstore.schema.tables import BOTS
 from asyncstore.types import DECIMAL_CONTEXT
-from asyncstore.writes import Params, Script, ScriptStatement, update_returning_statement
+from asyncstore.writes import (
+    Params,
+    Script,
+    ScriptStatement,
+    UpdateRow,
+    update_returning_statement,
+)
 
 __all__ = [
     "close_trade_script",
@@ -101,32 +107,20 @@ def _read_locked(
 
 
 def trade_update_script(
-    codec: TableCodec,
-    row_id: str,
-    changes: Mapping[str, Any],
-    values: Mapping[str, Any],
-    subject: str,
-    owner: str | None = None,
+    codec: TableCodec, update: UpdateRow, changes: Mapping[str, Any]
 ) -> Script[Row]:
-    """A trade's update with the lifecycle rules checked by its own WHERE clause against the
-    trade as stored (asyncstore.repository.guarded_update). `changes`: the validated values
-    (decoded), `values`: the same encoded, plus updated_at. Its one write is its first
-    statement; when it matched nothing, a read says why (TransactionScript.one_write)."""
-    columns = tuple(sorted(values))
-    statement = guarded_update(columns, owner is not None, guards_for(changes))
-    binds = {f"set_{name}": value for name, value in values.items()}
-    binds |= {"row_id": row_id, "owner": owner, **guard_binds(values)}
-    rows = yield ScriptStatement(statement, binds, subject, guarded=True)
+    """A trade's update inside a unit: the same (guarded) UPDATE update_trade submits; when it
+    matched nothing, a read in the same transaction says why. `changes`: the validated values
+    (decoded), for naming the rule."""
+    rows = yield ScriptStatement(update.statement, update.bind_values, update.subject, guarded=True)
     if rows:
         return rows[0]
-    query = _locked_by_id(codec.table, owner is not None, _RULE_COLUMNS)
-    state = yield ScriptStatement(query, {"row_id": row_id, "owner": owner}, subject, reads=True)
-    if not state:
-        raise NotFoundError(f"no {subject} exists")
-    stored = codec.decode_values(dict(zip(_RULE_COLUMNS, state[0], strict=True)))
-    require_lifecycle(stored, changes, f"update of {subject}")
-    # The guard held the row back, yet the rules find nothing: a guard and its rule disagree.
-    raise AssertionError(f"update of {subject}: refused by its guard, allowed by the rules")
+    owned = update.owner is not None
+    query = _locked_by_id(codec.table, owned, _RULE_COLUMNS)
+    binds = {"row_id": update.row_id, "owner": update.owner}
+    state = yield ScriptStatement(query, binds, update.subject, reads=True)
+    stored = codec.decode_values(dict(zip(_RULE_COLUMNS, state[0], strict=True))) if state else None
+    raise refusal(stored, changes, update.subject)
 
 
 def close_trade_script(

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncstore.clock import utc_now
-from asyncstore.errors import FieldError, LifecycleError, NotFoundError
+from asyncstore.errors import LifecycleError, NotFoundError
 from asyncstore.ids import new_id
 from asyncstore.repository.bots import BOT_CODEC
 from asyncstore.repository.changes import Data, changes_of
-from asyncstore.repository.guarded_update import guard_binds, guarded_update, guards_for
-from asyncstore.repository.lifecycle import LIFECYCLE_COLUMNS, entry_value_of, lifecycle_problems
+from asyncstore.repository.guarded_update import guard_binds, guarded_update, guards_for, refusal
+from asyncstore.repository.lifecycle import complete_new_trade, lifecycle_problems
 from asyncstore.repository.queries import TRADE_BY_ID, TRADES, trades_with_status
 from asyncstore.repository.records import from_row, from_rows, from_updated_row, from_values
 from asyncstore.repository.scripts import close_trade_script, trade_update_script
@@ -61,15 +61,25 @@ class PreparedTradeUpdate:
     subject: str
     owner: str | None
 
-    @property
-    def needs_stored_trade(self) -> bool:
-        """Whether a lifecycle rule may depend on the stored trade (else a plain UPDATE)."""
-        return not LIFECYCLE_COLUMNS.isdisjoint(self.changes)
+    def operation(self) -> UpdateRow:
+        """The UPDATE; the lifecycle rules the stored trade decides travel in its WHERE clause
+        (one statement, checked against the trade as it is when the UPDATE runs)."""
+        guards = guards_for(self.changes)
+        if not guards:
+            return UpdateRow(TRADES, self.row_id, self.values, self.subject, owner=self.owner)
+        statement = guarded_update(tuple(sorted(self.values)), self.owner is not None, guards)
+        return UpdateRow(
+            TRADES,
+            self.row_id,
+            self.values,
+            self.subject,
+            owner=self.owner,
+            guarded=statement,
+            guard_values=guard_binds(self.values),
+        )
 
     def script(self) -> Script[tuple[Any, ...]]:
-        return trade_update_script(
-            TRADE_CODEC, self.row_id, self.changes, self.values, self.subject, self.owner
-        )
+        return trade_update_script(TRADE_CODEC, self.operation(), self.changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +103,7 @@ def prepare_create_trade(store: Store, data: Data) -> tuple[TradeRecord, Params,
     trade = validate(TradeCreate, data, "trade")
     now = utc_now()
     values = {**trade.__dict__, "id": trade.id or new_id()}
-    if "entry_value" not in trade.model_fields_set:
-        values["entry_value"] = entry_value_of(trade.entry_price, trade.size)
-    problems = lifecycle_problems({}, values)
-    if problems:
-        raise LifecycleError("trade", problems)
+    complete_new_trade(values, trade.model_fields_set, "trade")
     stamp = UTCDateTime.to_db(now)  # once for both stamps
     row = TRADE_CODEC.encode_input(
         values, store.input_rules, "trade", fixed={"created_at": stamp, "updated_at": stamp}
@@ -134,38 +140,14 @@ async def update_trade(
     store: Store, trade_id: Any, data: Data, *, owner: str | None = None
 ) -> TradeRecord:
     prepared = prepare_update_trade(store, trade_id, data, owner)
-    guards = guards_for(prepared.changes) if prepared.needs_stored_trade else ()
-    # The rules travel in the UPDATE's own WHERE clause: one statement, checked against the
-    # trade as the database has it when the UPDATE runs (see guarded_update).
-    op = UpdateRow(
-        TRADES,
-        prepared.row_id,
-        prepared.values,
-        prepared.subject,
-        owner=owner,
-        guarded=guarded_update(tuple(sorted(prepared.values)), owner is not None, guards)
-        if guards
-        else None,
-        guard_values=guard_binds(prepared.values) if guards else None,
-    )
-    row = await store.submit(op)
-    if row is None:
-        raise await _why_not_updated(store, prepared)
+    row = await store.submit(prepared.operation())
+    if row is None:  # unknown, or held back by a rule: read the trade to say which
+        rows = await store.fetch_all(TRADE_BY_ID, {"id": prepared.row_id}, primary=True)
+        stored = TRADE_CODEC.decode(rows[0]) if rows else None
+        if stored is not None and owner is not None and stored["bot_id"] != owner:
+            stored = None
+        raise refusal(stored, prepared.changes, prepared.subject)
     return from_updated_row(TradeRecord, TRADE_CODEC, row)
-
-
-async def _why_not_updated(store: Store, prepared: PreparedTradeUpdate) -> Exception:
-    """The error for an UPDATE that matched no row: the trade does not exist (for this bot), or
-    a lifecycle rule held it back, named from the trade as it is now (read after the refusal,
-    which the UPDATE's own WHERE clause made inside its transaction)."""
-    rows = await store.fetch_all(TRADE_BY_ID, {"id": prepared.row_id}, primary=True)
-    stored = from_row(TradeRecord, TRADE_CODEC, rows[0]) if rows else None
-    if stored is None or (prepared.owner is not None and stored.bot_id != prepared.owner):
-        return NotFoundError(f"no {prepared.subject} exists")
-    problems = lifecycle_problems(stored.__dict__, prepared.changes)
-    if not problems:  # another writer changed the trade between the refusal and this read
-        problems = [FieldError("status", "the trade changed while this update ran; retry it")]
-    return LifecycleError(f"update of {prepared.subject}", problems)
 
 
 def prepare_close_trade(

@@ -119,7 +119,7 @@ def _statement_count(op: WriteOp[Any]) -> int:
     if isinstance(op, AtomicStatements):
         return len(op.statements)
     if isinstance(op, TransactionScript):
-        return 1 if op.one_write else 2  # several writes: behind a savepoint
+        return 2  # any number: always behind a savepoint
     return 1
 
 
