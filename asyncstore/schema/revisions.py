@@ -45,7 +45,8 @@ T = TypeVar("T")
 PACKAGED_MIGRATIONS = "asyncstore.schema:migrations"
 # The revision a database created by asyncstore 0.1's create_tables() (no version table) is at.
 BASELINE_REVISION = "0001"
-SPEC_TABLES = frozenset(table.name for table in Base.metadata.sorted_tables)
+# The spec's tables: a database with all of them and no revision is asyncstore 0.1's.
+SPEC_TABLES = frozenset({"bot_instances", "trades", "performance_metrics"})
 
 Status = Literal["empty", "current", "behind", "ahead"]
 

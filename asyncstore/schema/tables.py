@@ -42,6 +42,8 @@ __all__ = [
     "TRADE_TYPES",
     "Base",
     "BotInstance",
+    "CHANGE_LOG",
+    "ChangeLogEntry",
     "PerformanceMetrics",
     "Trade",
 ]
@@ -169,6 +171,24 @@ class PerformanceMetrics(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class ChangeLogEntry(Base):
+    """One committed write transaction's changes, for the change feed of other processes.
+
+    The writer adds one row per group commit, inside that transaction, so a row exists exactly
+    when its changes are committed, and `seq` follows commit order (SQLite runs one write
+    transaction at a time). A process watching the database reads the rows after the last
+    `seq` it saw (asyncstore.sqlite.feed). PostgreSQL announces commits with NOTIFY instead
+    and leaves this table empty. The writer keeps only the most recent rows
+    (asyncstore.feed.log)."""
+
+    __tablename__ = "change_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    committed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    origin: Mapped[str] = mapped_column(String(36), nullable=False)  # the writing Store
+    changes: Mapped[str] = mapped_column(String, nullable=False)  # JSON (asyncstore.feed.wire)
+
+
 # The retention age of DESIGN.md §2, as indexed expressions; the retention SQL spells them
 # exactly so, which is what lets SQLite use these indexes.
 TRADE_RETENTION_AGE = func.coalesce(Trade.exit_time, Trade.created_at)
@@ -190,3 +210,4 @@ Index("ix_performance_metrics_retention", METRICS_RETENTION_AGE)
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
 BOTS: Table = BotInstance.__table__  # type: ignore[assignment]
 METRICS: Table = PerformanceMetrics.__table__  # type: ignore[assignment]
+CHANGE_LOG: Table = ChangeLogEntry.__table__  # type: ignore[assignment]
