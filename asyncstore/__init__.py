@@ -37,6 +37,7 @@ from asyncstore.ids import new_id
 from asyncstore.operations.retention import CleanupProgress, CleanupReport
 from asyncstore.reports import CompactReport, HealthReport
 from asyncstore.repository import BotRepository, TradeRepository
+from asyncstore.repository.activity import ActivityBucket, EquityPoint
 from asyncstore.repository.summary import StrategySummary, TradeSummary
 from asyncstore.schema.records import (
     BotInstanceCreate,
@@ -54,6 +55,7 @@ from asyncstore.store import Store, StoreState
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivityBucket",
     "AsyncStoreError",
     "BackupError",
     "BotHeartbeat",
@@ -69,6 +71,7 @@ __all__ = [
     "DatabaseInUseError",
     "DatabaseUnavailableError",
     "DuplicateError",
+    "EquityPoint",
     "FieldError",
     "ForeignKeyError",
     "HealthReport",

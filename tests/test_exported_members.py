@@ -52,6 +52,19 @@ def test_summaries_are_exported() -> None:
     assert TradeSummary.__module__ == StrategySummary.__module__ == "asyncstore.repository.summary"
 
 
+def test_activity_reads_and_records_are_exported() -> None:
+    from asyncstore import ActivityBucket, BotRepository, EquityPoint, TradeRepository
+    from asyncstore.repository import activity
+
+    assert {"ActivityBucket", "EquityPoint"} <= set(asyncstore.__all__)
+    assert EquityPoint.__module__ == ActivityBucket.__module__ == "asyncstore.repository.activity"
+    # The dashboard calls these by name (issue #15).
+    assert callable(activity.equity_history) and callable(activity.heartbeat_timeline)
+    for repository in (TradeRepository, BotRepository):
+        for method in ["equity_history", "heartbeat_timeline"]:
+            assert callable(getattr(repository, method)), (repository, method)
+
+
 def test_error_tree() -> None:
     from asyncstore import (
         AsyncStoreError,

@@ -109,7 +109,7 @@ async def _all_trades(db_url: str, **options: Any) -> list[Any]:
 
 
 def test_head_is_the_newest_packaged_revision() -> None:
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 async def test_an_empty_database_is_created_at_head(db_url: str, db_path: Path) -> None:

@@ -11,7 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from asyncstore.repository import bots, metrics, trade_pages, trades
+from asyncstore.repository import activity, bots, metrics, trade_pages, trades
+from asyncstore.repository.activity import ActivityBucket, EquityPoint
 from asyncstore.repository.atomic import AtomicUnit
 from asyncstore.repository.bulk import BulkTradeWriter, require_rows
 from asyncstore.repository.bulk_update import bulk_update_trades
@@ -42,6 +43,18 @@ class BotRepository:
 
     async def heartbeat(self) -> datetime:
         return await bots.heartbeat(self.store, self.bot_id)
+
+    async def equity_history(
+        self, *, since: datetime | None = None, max_points: int = 1000
+    ) -> list[EquityPoint]:
+        """TradeRepository.equity_history for this bot."""
+        return await activity.equity_history(
+            self.store, self.bot_id, since=since, max_points=max_points
+        )
+
+    async def heartbeat_timeline(self, *, since: datetime | None = None) -> list[ActivityBucket]:
+        """TradeRepository.heartbeat_timeline for this bot."""
+        return await activity.heartbeat_timeline(self.store, self.bot_id, since=since)
 
     async def create_trade(self, data: Data) -> TradeRecord:
         return await trades.create_trade(self.store, self._own(data, "trade"))

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 from asyncstore.operations.retention import CleanupReport, ProgressCallback
-from asyncstore.repository import bots, metrics, trade_pages, trades
+from asyncstore.repository import activity, bots, metrics, trade_pages, trades
+from asyncstore.repository.activity import ActivityBucket, EquityPoint
 from asyncstore.repository.atomic import AtomicUnit
 from asyncstore.repository.bot_repository import BotRepository
 from asyncstore.repository.bulk import BulkTradeWriter
@@ -71,6 +72,22 @@ class TradeRepository:
         bot.
         """
         return await bots.heartbeat(self.store, bot_id)
+
+    async def equity_history(
+        self, bot_id: str, *, since: datetime | None = None, max_points: int = 1000
+    ) -> list[EquityPoint]:
+        """The bot's balance and total PnL over time (one point per heartbeat bucket, recorded
+        by the database), oldest first, downsampled by the database to at most `max_points`
+        (1 to 10,000); the last point is the latest heartbeat's. `since`: points from then
+        on. See asyncstore.repository.activity."""
+        return await activity.equity_history(self.store, bot_id, since=since, max_points=max_points)
+
+    async def heartbeat_timeline(
+        self, bot_id: str, *, since: datetime | None = None
+    ) -> list[ActivityBucket]:
+        """The bot's heartbeats per minute (per hour once rolled up by cleanup), oldest first:
+        a gap between buckets is downtime."""
+        return await activity.heartbeat_timeline(self.store, bot_id, since=since)
 
     # --- trades ---------------------------------------------------------------------------
 

@@ -8,6 +8,10 @@ Every column, enumeration CHECK, foreign key and the four named indexes of
 - `ix_trades_retention` and `ix_performance_metrics_retention` index the retention age (revision
   0002), so each chunk of `cleanup_old_data` finds its rows without scanning the table: without
   them the last chunk of every cleanup scans every trade while holding the write lock.
+
+Beside the spec's tables, asyncstore keeps `change_log` (revision 0004, the change feed of other
+processes) and `bot_activity` (revision 0005, each bot's heartbeats and balance per minute,
+recorded by a trigger: asyncstore.schema.activity).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from asyncstore.types import ExactDecimal, JSONDocument, UTCDateTime
 
 __all__ = [
+    "BOT_ACTIVITY",
     "BOTS",
     "BOT_STATUSES",
     "BOT_TYPES",
@@ -41,6 +46,7 @@ __all__ = [
     "TRADE_STATUSES",
     "TRADE_TYPES",
     "Base",
+    "BotActivity",
     "BotInstance",
     "CHANGE_LOG",
     "ChangeLogEntry",
@@ -189,6 +195,39 @@ class ChangeLogEntry(Base):
     changes: Mapped[str] = mapped_column(String, nullable=False)  # JSON (asyncstore.feed.wire)
 
 
+class BotActivity(Base):
+    """One bot's heartbeats in one time bucket: minutes (60 s), rolled up into hours (3600 s).
+
+    Written by the database itself: a trigger on bot_instances upserts the minute bucket of
+    every heartbeat (asyncstore.schema.activity); retention folds minutes older than
+    `activity_minutes_days` into hourly buckets and deletes hours older than the trades'
+    retention (asyncstore.operations.activity_retention). Read by
+    asyncstore.repository.activity (equity history, heartbeat timeline). A missing bucket is
+    time without a heartbeat: downtime.
+
+    The primary key starts with the bot, so one bot's buckets of one size are one index range in
+    time order (every read and every roll-up chunk is such a range). `status` has no CHECK of
+    its own: it is copied from bot_instances, which checks it, and a second list of statuses
+    here could fall out of step and make heartbeats fail."""
+
+    __tablename__ = "bot_activity"
+    __table_args__ = (CheckConstraint("bucket_seconds IN (60, 3600)", name="bucket_seconds"),)
+
+    # Activity is derived from the bot's own heartbeats: it goes with the bot, never keeps it.
+    bot_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("bot_instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    bucket_seconds: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    # As of the bucket's latest heartbeat.
+    current_balance: Mapped[Decimal | None] = mapped_column(Money)
+    total_pnl: Mapped[Decimal | None] = mapped_column(Money)
+    heartbeats: Mapped[int] = mapped_column(Integer, nullable=False)
+    first_beat: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_beat: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 # The retention age of DESIGN.md §2, as indexed expressions; the retention SQL spells them
 # exactly so, which is what lets SQLite use these indexes.
 TRADE_RETENTION_AGE = func.coalesce(Trade.exit_time, Trade.created_at)
@@ -211,3 +250,4 @@ TRADES: Table = Trade.__table__  # type: ignore[assignment]
 BOTS: Table = BotInstance.__table__  # type: ignore[assignment]
 METRICS: Table = PerformanceMetrics.__table__  # type: ignore[assignment]
 CHANGE_LOG: Table = ChangeLogEntry.__table__  # type: ignore[assignment]
+BOT_ACTIVITY: Table = BotActivity.__table__  # type: ignore[assignment]

@@ -20,6 +20,7 @@ from alembic import command
 from asyncstore.config import StoreSettings, backup_folder, sqlite_url
 from asyncstore.errors import MigrationError, SchemaVersionError
 from asyncstore.reports import BackupInfo, UpgradeReport
+from asyncstore.schema.activity import activity_trigger_statements
 from asyncstore.schema.numeric_views import create_view_statements
 from asyncstore.schema.revisions import (
     BASELINE_REVISION,
@@ -96,6 +97,8 @@ def _create_at_head(conn: sqlite3.Connection) -> SchemaState:
             for ddl in head_schema_ddl():
                 conn.execute(compiled(ddl).sql)
             for sql in create_view_statements(SQLITE):  # what revision 0003 creates
+                conn.execute(sql)
+            for sql in activity_trigger_statements(SQLITE.name):  # what revision 0005 creates
                 conn.execute(sql)
             conn.execute(VERSION_TABLE_DDL)
             conn.execute("DELETE FROM alembic_version")

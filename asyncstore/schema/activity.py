@@ -1,0 +1,170 @@
+"""The heartbeat trigger that fills `bot_activity`, and the bucket-time expressions it shares.
+
+The database records activity itself: a row trigger `AFTER UPDATE OF last_heartbeat ON
+bot_instances` upserts the minute bucket of NEW.last_heartbeat, whichever path stamped it (the
+coalesced heartbeat UPDATE of a group commit, an atomic unit, update_bot_instance, another
+tool's SQL). The bucket keeps the bot's status, current_balance and total_pnl as of its latest
+heartbeat (money copied as stored, never through a float), the number of heartbeats, and the
+first and last beat. A beat whose time is older than the bucket's last one (clocks of two hosts)
+is counted but does not overwrite the newer figures.
+
+SQLite stores times as asyncstore's text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC), so the minute is
+the text's first 16 characters plus ':00.000000', which is that same format (text order is time
+order). PostgreSQL truncates the timestamptz in UTC (`date_trunc(..., 'UTC')`), whatever the
+session's TimeZone. The trigger assumes last_heartbeat holds asyncstore's text on SQLite, as
+every asyncstore write path binds it; another tool writing another format gets oddly keyed
+buckets, never a failed update.
+
+The DDL lives here only, used by revision 0005 and by SQLite's build of an empty database at
+head (PostgreSQL builds its head by running the revisions).
+
+A later revision must keep the trigger alive:
+- on SQLite, a batch rebuild of `bot_instances` (create, copy, drop, rename) drops the trigger
+  with the old table: call `create_activity_trigger(op.get_bind())` after the rebuild;
+- a rebuild of `bot_activity` itself must drop the trigger first (`drop_activity_trigger`) and
+  create it again last: SQLite refuses to rename a table while a trigger names a missing one,
+  as it does for the numeric views (asyncstore.schema.numeric_views).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+from asyncstore.types import UTCDateTime
+
+__all__ = [
+    "ACTIVITY_TRIGGER",
+    "MINUTE_SECONDS",
+    "HOUR_SECONDS",
+    "EpochSeconds",
+    "HourStart",
+    "activity_trigger_statements",
+    "create_activity_trigger",
+    "drop_activity_trigger",
+    "drop_activity_trigger_statements",
+]
+
+ACTIVITY_TRIGGER = "bot_activity_on_heartbeat"
+# PostgreSQL runs a trigger through a function of its own.
+ACTIVITY_FUNCTION = "bot_activity_record_heartbeat"
+MINUTE_SECONDS = 60
+HOUR_SECONDS = 3600
+
+_COLUMNS = (
+    "bot_id, bucket_seconds, bucket_start, status, current_balance, total_pnl, "
+    "heartbeats, first_beat, last_beat"
+)
+
+
+def _upsert(minute_of_beat: str, row: str, least: str, greatest: str) -> str:
+    """The minute bucket's upsert. `row` names the stored bucket in DO UPDATE (SQLite's
+    unqualified columns are the stored row; PostgreSQL's need the INSERT's alias)."""
+    newer = f"EXCLUDED.last_beat >= {row}last_beat"
+
+    def latest(column: str) -> str:
+        return f"{column} = CASE WHEN {newer} THEN EXCLUDED.{column} ELSE {row}{column} END"
+
+    return (
+        f"INSERT INTO bot_activity {'AS bucket ' if row else ''}({_COLUMNS}) "
+        f"VALUES (NEW.id, {MINUTE_SECONDS}, {minute_of_beat}, NEW.status, NEW.current_balance, "
+        "NEW.total_pnl, 1, NEW.last_heartbeat, NEW.last_heartbeat) "
+        "ON CONFLICT (bot_id, bucket_seconds, bucket_start) DO UPDATE SET "
+        f"heartbeats = {row}heartbeats + 1, "
+        f"first_beat = {least}({row}first_beat, EXCLUDED.first_beat), "
+        f"{latest('status')}, {latest('current_balance')}, {latest('total_pnl')}, "
+        f"last_beat = {greatest}({row}last_beat, EXCLUDED.last_beat)"
+    )
+
+
+_SQLITE_TRIGGER = (
+    f"CREATE TRIGGER {ACTIVITY_TRIGGER} AFTER UPDATE OF last_heartbeat ON bot_instances "
+    "FOR EACH ROW WHEN NEW.last_heartbeat IS NOT NULL BEGIN "
+    + _upsert("substr(NEW.last_heartbeat, 1, 16) || ':00.000000'", "", "min", "max")
+    + "; END"
+)
+
+_POSTGRES_FUNCTION = (
+    f"CREATE FUNCTION {ACTIVITY_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    + _upsert("date_trunc('minute', NEW.last_heartbeat, 'UTC')", "bucket.", "LEAST", "GREATEST")
+    + "; RETURN NULL; END $$"
+)
+_POSTGRES_TRIGGER = (
+    f"CREATE TRIGGER {ACTIVITY_TRIGGER} AFTER UPDATE OF last_heartbeat ON bot_instances "
+    "FOR EACH ROW WHEN (NEW.last_heartbeat IS NOT NULL) "
+    f"EXECUTE FUNCTION {ACTIVITY_FUNCTION}()"
+)
+
+
+def activity_trigger_statements(dialect_name: str) -> list[str]:
+    """CREATE the heartbeat trigger (and PostgreSQL's function) for `dialect_name`."""
+    if dialect_name == "sqlite":
+        return [_SQLITE_TRIGGER]
+    if dialect_name == "postgresql":
+        return [_POSTGRES_FUNCTION, _POSTGRES_TRIGGER]
+    raise ValueError(f"no activity trigger for the {dialect_name!r} dialect")
+
+
+def drop_activity_trigger_statements(dialect_name: str) -> list[str]:
+    if dialect_name == "postgresql":
+        return [
+            f"DROP TRIGGER IF EXISTS {ACTIVITY_TRIGGER} ON bot_instances",
+            f"DROP FUNCTION IF EXISTS {ACTIVITY_FUNCTION}()",
+        ]
+    return [f"DROP TRIGGER IF EXISTS {ACTIVITY_TRIGGER}"]
+
+
+def create_activity_trigger(connection: Connection) -> None:
+    for sql in activity_trigger_statements(connection.dialect.name):
+        connection.exec_driver_sql(sql)
+
+
+def drop_activity_trigger(connection: Connection) -> None:
+    for sql in drop_activity_trigger_statements(connection.dialect.name):
+        connection.exec_driver_sql(sql)
+
+
+# --- bucket times in SQL, for the roll-up and the downsampling reads ------------------------
+
+
+class HourStart(FunctionElement[Any]):
+    """The start of the UTC hour of a stored time, in the column's own stored form."""
+
+    inherit_cache = True
+    type = UTCDateTime()
+
+
+@compiles(HourStart, "sqlite")
+def _sqlite_hour_start(element: HourStart, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"(substr({compiler.process(column, **kw)}, 1, 13) || ':00:00.000000')"
+
+
+@compiles(HourStart, "postgresql")
+def _postgres_hour_start(element: HourStart, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"date_trunc('hour', {compiler.process(column, **kw)}, 'UTC')"
+
+
+class EpochSeconds(FunctionElement[Any]):
+    """A stored time as whole seconds since 1970 (an integer to divide into wider buckets)."""
+
+    inherit_cache = True
+    type = BigInteger()
+
+
+@compiles(EpochSeconds, "sqlite")
+def _sqlite_epoch_seconds(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
+    # strftime('%s') rather than unixepoch(): the latter needs SQLite 3.38.
+    (column,) = element.clauses
+    return f"CAST(strftime('%s', {compiler.process(column, **kw)}) AS INTEGER)"
+
+
+@compiles(EpochSeconds, "postgresql")
+def _postgres_epoch_seconds(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"CAST(floor(extract(epoch FROM {compiler.process(column, **kw)})) AS BIGINT)"
