@@ -33,6 +33,7 @@ from asyncstore.errors import (
     StoreClosedError,
     UnreadableRowError,
 )
+from asyncstore.feed import Change, ChangeStream
 from asyncstore.ids import new_id
 from asyncstore.operations.retention import CleanupProgress, CleanupReport
 from asyncstore.reports import CompactReport, HealthReport
@@ -64,6 +65,8 @@ __all__ = [
     "BotInstanceUpdate",
     "BotRecovery",
     "BotRepository",
+    "Change",
+    "ChangeStream",
     "CleanupProgress",
     "CleanupReport",
     "CompactReport",

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.sql.expression import Executable
 
 from asyncstore.config import StoreSettings, is_postgresql
+from asyncstore.feed.hub import ChangeStream
 from asyncstore.reports import (
     BackupInfo,
     CheckReport,
@@ -94,6 +95,11 @@ class Backend(Protocol):
     ) -> AsyncGenerator[list[Row], None]:
         """The rows of one read-only query, `rows_per_chunk` at a time, from one snapshot (one
         connection is held until the iterator ends or is closed). Binds as `fetch`."""
+        ...
+
+    def changes(self) -> ChangeStream:
+        """A new subscription to the change feed: this Store's commits, and (once ready) other
+        processes' (SQLite: data_version and the change log; PostgreSQL: LISTEN)."""
         ...
 
     async def create_tables(self) -> None:

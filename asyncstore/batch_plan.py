@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table
 
+from asyncstore.feed.change import Note
 from asyncstore.schema.tables import BOTS
 from asyncstore.writes import (
     AtomicStatements,
@@ -48,6 +50,9 @@ class BatchResult:
     heartbeat_statements: int = 0  # heartbeat UPDATEs the database ran (counted as they ran)
     retried_operations: int = 0  # operations run again on their own after a failure near them
     connection_lost: bool = False  # the connection broke: the writer must connect afresh
+    # What the committed batch changed, for the change feed (asyncstore.feed), and when.
+    notes: list[Note] = field(default_factory=list)
+    committed_at: datetime | None = None
 
 
 @dataclass(slots=True)

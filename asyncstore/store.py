@@ -23,6 +23,7 @@ from sqlalchemy.sql.expression import Executable
 from asyncstore.backend import COMPACT_STEP_PAGES, Backend, backend_for
 from asyncstore.config import StoreSettings, load_settings, redacted
 from asyncstore.errors import AsyncStoreError, FieldError, InvalidDataError, StoreClosedError
+from asyncstore.feed.hub import ChangeStream
 from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
 from asyncstore.schema.input_columns import InputRules
 from asyncstore.schema.revisions import SchemaState
@@ -213,6 +214,23 @@ class Store:
             async with contextlib.aclosing(chunks):
                 async for rows in chunks:
                     yield rows
+
+    def changes(self) -> ChangeStream:
+        """Every committed change, as it commits: an async iterator of `asyncstore.Change`.
+
+        ```python
+        async with store.changes() as feed:  # ready: other processes' commits are watched
+            async for change in feed:
+                print(change.table, change.operation, change.row_id, change.bot_id)
+        ```
+        A change is delivered only after its COMMIT. This Store's own writes come straight
+        from its writer; other processes' from the database (SQLite: `PRAGMA data_version`
+        and the change log, polled every 50 ms; PostgreSQL: LISTEN/NOTIFY sent in the writing
+        transaction). Writes made by tools other than asyncstore are not seen. A bulk chunk or
+        a cleanup chunk is one change per bot (`row_id` None, `count` rows). A subscriber that
+        falls far behind gets one `resync` change instead of its backlog. The stream ends when
+        the Store closes; `aclose()` (or leaving `async with`) ends it earlier."""
+        return self._open_backend("the change feed").changes()
 
     async def create_tables(self) -> None:
         """Create the spec's tables and indexes if they do not exist.

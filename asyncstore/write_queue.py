@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 from asyncstore.batch_plan import BatchResult, Outcome
 from asyncstore.config import StoreSettings
 from asyncstore.errors import AsyncStoreError, StoreClosedError
+from asyncstore.feed.hub import ChangeHub
 from asyncstore.reports import WriteStats
 from asyncstore.writes import StampHeartbeat, WriteOp
 
@@ -57,8 +58,15 @@ class _Pending:
 
 
 class WriteQueue:
-    def __init__(self, runner: BatchRunner, settings: StoreSettings, stats: WriteStats) -> None:
+    def __init__(
+        self,
+        runner: BatchRunner,
+        settings: StoreSettings,
+        stats: WriteStats,
+        feed: ChangeHub | None = None,
+    ) -> None:
         self._runner = runner
+        self._feed = feed  # told what each committed batch changed
         self._settings = settings
         self._small: deque[_Pending] = deque()
         self._bulk: deque[_Pending] = deque()
@@ -149,10 +157,12 @@ class WriteQueue:
                     # outcome to its callers before stopping, never a made-up failure.
                     result = await running
                     self._count(batch, result)
+                    self._announce(result)
                     self._resolve(batch, result.outcomes)
                     batch = []
                     raise
                 self._count(batch, result)
+                self._announce(result)
                 await self._resolve_in_slices(batch, result.outcomes)
                 batch = []
         except BaseException as exc:
@@ -177,6 +187,11 @@ class WriteQueue:
         stats.retried_operations += result.retried_operations
         stats.heartbeats += sum(isinstance(pending.op, StampHeartbeat) for pending in batch)
         stats.heartbeat_statements += result.heartbeat_statements
+
+    def _announce(self, result: BatchResult) -> None:
+        """After COMMIT: this process's change-feed subscribers hear what the batch changed."""
+        if self._feed is not None and result.notes and result.committed_at is not None:
+            self._feed.publish_notes(result.notes, result.committed_at)
 
     async def _resolve_in_slices(self, batch: list[_Pending], outcomes: list[Outcome]) -> None:
         """Wake the callers of a committed batch a slice at a time.

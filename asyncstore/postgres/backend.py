@@ -21,6 +21,7 @@ import contextlib
 import contextvars
 import logging
 import time
+import uuid
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,9 +30,11 @@ from sqlalchemy.sql.expression import Executable
 
 from asyncstore.config import StoreSettings, redacted
 from asyncstore.errors import ConfigurationError, StoreClosedError
+from asyncstore.feed.hub import ChangeHub, ChangeStream, Publish
 from asyncstore.postgres.compaction import vacuum_tables
 from asyncstore.postgres.connection import asyncpg_dsn, create_pool, require_asyncpg
 from asyncstore.postgres.errors import Phase, translate_postgres_error
+from asyncstore.postgres.feed import PostgresChangeWatcher
 from asyncstore.postgres.raw_sql import numbered_placeholders
 from asyncstore.postgres.replicas import (
     REPLICA_CONNECT_TIMEOUT_S,
@@ -138,6 +141,14 @@ class PostgresBackend:
         self.in_flight = 0
         self.stats = WriteStats()
         self.replica_fallbacks = 0  # replica reads the primary answered instead
+        self._origin = uuid.uuid4().hex  # this Store's writer, in its NOTIFY payloads
+        self._feed = ChangeHub(self._watcher)
+
+    def _watcher(self, publish: Publish) -> PostgresChangeWatcher:
+        return PostgresChangeWatcher(self.dsn, self._origin, publish)
+
+    def changes(self) -> ChangeStream:
+        return self._feed.subscribe()
 
     @property
     def queue_depth(self) -> int:
@@ -169,9 +180,9 @@ class PostgresBackend:
             self._replicas = ReplicaSet(replicas)
             async with self._write_pool.acquire() as conn:
                 schema = await prepare_schema(conn, self.settings)
-            self._runner = PostgresBatchRunner(self.dsn, self._log)
+            self._runner = PostgresBatchRunner(self.dsn, self._log, self._origin)
             await self._runner.open()
-            self._writer = WriteQueue(self._runner, self.settings, self.stats)
+            self._writer = WriteQueue(self._runner, self.settings, self.stats, self._feed)
             self._writer.start()
             return schema
         except BaseException:
@@ -185,6 +196,7 @@ class PostgresBackend:
         writer, runner = self._writer, self._runner
         self._writer = self._runner = None
         try:
+            await self._feed.stop_watching()
             if writer is not None:
                 closing = asyncio.ensure_future(writer.close())
                 try:
@@ -198,6 +210,7 @@ class PostgresBackend:
         finally:
             if runner is not None:
                 await runner.close()
+            await self._feed.close()  # after the writer's last commit was published
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), CLOSE_GRACE_S)
         pools = [self._write_pool, self._read_pool, *self._replicas.pools]

@@ -28,10 +28,13 @@ from asyncstore.batch_plan import (
     latest_beats,
     plan,
 )
+from asyncstore.feed.change import Note
+from asyncstore.feed.notes import batch_notes
 from asyncstore.postgres.errors import Phase, is_connection_loss, translate_postgres_error
+from asyncstore.postgres.feed import notify_changes
 from asyncstore.postgres.statements import HEARTBEATS_SQL, insert_sql
 from asyncstore.postgres.writes import Refused, StatementLog, run_write
-from asyncstore.writes import WriteOp
+from asyncstore.writes import TransactionScript, WriteOp
 
 __all__ = ["StaleConnection", "run_batch"]
 
@@ -49,11 +52,20 @@ def _failed(exc: BaseException, op: WriteOp[Any], phase: Phase) -> Outcome:
 
 
 async def _run_step(
-    conn: Any, step: Step, ops: Sequence[WriteOp[Any]], results: list[Any], log: StatementLog
+    conn: Any,
+    step: Step,
+    ops: Sequence[WriteOp[Any]],
+    results: list[Any],
+    log: StatementLog,
+    script_notes: dict[int, list[Note]],
 ) -> int:
-    """Run one step, filling in its members' results; returns heartbeat UPDATEs sent."""
+    """Run one step, filling in its members' results (and what scripts wrote); returns
+    heartbeat UPDATEs sent."""
     if isinstance(step, Alone):
-        results[step.member], heartbeat_statements = await run_write(conn, ops[step.member], log)
+        notes = script_notes.setdefault(step.member, []) if _is_script(ops[step.member]) else None
+        results[step.member], heartbeat_statements = await run_write(
+            conn, ops[step.member], log, notes
+        )
         return heartbeat_statements
     if isinstance(step, InsertGroup):
         sql = insert_sql(step.table, False, 1)
@@ -78,11 +90,20 @@ async def _run_heartbeats(
     return 1
 
 
-async def run_batch(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -> BatchResult:
+def _is_script(op: WriteOp[Any]) -> bool:
+    return isinstance(op, TransactionScript)
+
+
+async def run_batch(
+    conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog, origin: str
+) -> BatchResult:
     """Run `ops` as one transaction; never raises for an operation's failure: each gets its
     outcome. `connection_lost` tells the writer to connect afresh; StaleConnection, raised
-    when BEGIN finds the connection dead, that it may run the batch again on a fresh one."""
+    when BEGIN finds the connection dead, that it may run the batch again on a fresh one.
+    What the batch changed is announced with NOTIFY in the same transaction (`origin`: this
+    writer), and handed back for this process's subscribers."""
     results: list[Any] = [None] * len(ops)
+    script_notes: dict[int, list[Note]] = {}
     heartbeat_statements = 0
     transaction = conn.transaction()
     log("BEGIN", ())
@@ -96,7 +117,10 @@ async def run_batch(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -
         return _all_failed(exc, ops, "before_commit", lost=True)
     try:
         for step in plan(ops):
-            heartbeat_statements += await _run_step(conn, step, ops, results, log)
+            heartbeat_statements += await _run_step(conn, step, ops, results, log, script_notes)
+        outcomes = [_outcome(result, op) for result, op in zip(results, ops, strict=True)]
+        notes = batch_notes(ops, outcomes, script_notes)
+        committed_at = await notify_changes(conn, origin, notes, log) if notes else None
     except Exception as exc:
         if not is_connection_loss(exc):
             try:
@@ -105,17 +129,14 @@ async def run_batch(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -
                 return _all_failed(lost, ops, "before_commit", lost=True)
             # One operation's error aborted the transaction, now rolled back: run each
             # operation again on its own, so only the faulty one fails.
-            return await _one_by_one(conn, ops, log)
+            return await _one_by_one(conn, ops, log, origin)
         return _all_failed(exc, ops, "before_commit")
     log("COMMIT", ())
     try:
         await transaction.commit()
     except Exception as exc:  # an error now came while committing
         return _all_failed(exc, ops, "commit")
-    return BatchResult(
-        [_outcome(result, op) for result, op in zip(results, ops, strict=True)],
-        heartbeat_statements,
-    )
+    return BatchResult(outcomes, heartbeat_statements, notes=notes, committed_at=committed_at)
 
 
 def _outcome(result: Any, op: WriteOp[Any]) -> Outcome:
@@ -135,21 +156,44 @@ def _all_failed(
     )
 
 
-async def _one_by_one(conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog) -> BatchResult:
+async def _one_by_one(
+    conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog, origin: str
+) -> BatchResult:
     outcomes: list[Outcome] = []
     heartbeat_statements = 0
+    all_notes: list[Note] = []
+    committed_at = None
     for index, op in enumerate(ops):
         phase: Phase = "before_commit"
+        written: list[Note] = []
         try:
             async with conn.transaction():
-                result, beats = await run_write(conn, op, log)
+                result, beats = await run_write(conn, op, log, written)
+                outcome = _outcome(result, op)
+                notes = batch_notes([op], [outcome], {0: written} if _is_script(op) else {})
+                at = await notify_changes(conn, origin, notes, log) if notes else None
                 phase = "commit"
         except Exception as exc:
             outcomes.append(_failed(exc, op, phase))
             if is_connection_loss(exc):  # the rest cannot run: nothing of them was sent
                 rest = _all_failed(exc, ops[index + 1 :], "before_commit").outcomes
-                return BatchResult(outcomes + rest, heartbeat_statements, len(ops), True)
+                return BatchResult(
+                    outcomes + rest,
+                    heartbeat_statements,
+                    len(ops),
+                    True,
+                    notes=all_notes,
+                    committed_at=committed_at,
+                )
             continue
         heartbeat_statements += beats
-        outcomes.append(_outcome(result, op))
-    return BatchResult(outcomes, heartbeat_statements, retried_operations=len(ops))
+        outcomes.append(outcome)
+        all_notes += notes
+        committed_at = at or committed_at
+    return BatchResult(
+        outcomes,
+        heartbeat_statements,
+        retried_operations=len(ops),
+        notes=all_notes,
+        committed_at=committed_at,
+    )

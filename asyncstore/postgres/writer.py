@@ -35,9 +35,10 @@ CLOSE_TIMEOUT_S = 10.0
 class PostgresBatchRunner:
     """Runs the WriteQueue's batches on the writer's own connection, reconnecting as needed."""
 
-    def __init__(self, dsn: str, log: StatementLog) -> None:
+    def __init__(self, dsn: str, log: StatementLog, origin: str) -> None:
         self._dsn = dsn
         self._log = log
+        self._origin = origin  # this writer, in its NOTIFY payloads (asyncstore.postgres.feed)
         self._conn: Any = None
         self._closed = False
         self._backoff_s = 0.0
@@ -87,7 +88,7 @@ class PostgresBatchRunner:
         except Exception as exc:  # refused, timed out, server starting up: nothing sent
             return BatchResult([(False, exc)] * len(ops))  # the queue translates it
         try:
-            result = await run_batch(conn, ops, self._log)
+            result = await run_batch(conn, ops, self._log, self._origin)
         except StaleConnection:
             self._drop(conn)
             raise

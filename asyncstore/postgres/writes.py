@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy.sql.expression import Executable
 
+from asyncstore.feed.change import Note
+from asyncstore.feed.notes import statement_notes
 from asyncstore.postgres.errors import is_connection_loss, translate_postgres_error
 from asyncstore.postgres.statements import (
     HEARTBEAT,
@@ -129,8 +131,11 @@ def _bound(
     return text.sql, params
 
 
-async def run_write(conn: Any, op: WriteOp[Any], log: StatementLog) -> tuple[Any, int]:
-    """Run `op` on `conn`; returns (its result, heartbeat UPDATEs sent)."""
+async def run_write(
+    conn: Any, op: WriteOp[Any], log: StatementLog, notes: list[Note] | None = None
+) -> tuple[Any, int]:
+    """Run `op` on `conn`; returns (its result, heartbeat UPDATEs sent). A script adds what each
+    of its statements wrote to `notes`."""
     if isinstance(op, InsertRows):
         return await _insert(conn, op, log), 0
     if isinstance(op, UpdateRow):
@@ -147,7 +152,7 @@ async def run_write(conn: Any, op: WriteOp[Any], log: StatementLog) -> tuple[Any
             counts.append(_rowcount(await conn.execute(sql, *params)))
         return counts, 0
     if isinstance(op, TransactionScript):
-        return await _run_script(conn, op, log), 0
+        return await _run_script(conn, op, log, [] if notes is None else notes), 0
     raise TypeError(f"not a write operation: {op!r}")
 
 
@@ -160,7 +165,9 @@ class Refused:
     error: Exception
 
 
-async def _run_script(conn: Any, op: TransactionScript[Any], log: StatementLog) -> Any:
+async def _run_script(
+    conn: Any, op: TransactionScript[Any], log: StatementLog, notes: list[Note]
+) -> Any:
     """Drive a script: run each statement it yields, send it the rows. A statement's error is
     translated with that statement's subject (inside an atomic unit: the write that failed);
     a lost connection stays the driver's error, for the batch to see it as one. A script that
@@ -180,6 +187,7 @@ async def _run_script(conn: Any, op: TransactionScript[Any], log: StatementLog) 
         try:
             rows = await _script_statement(conn, step, log)
             wrote = wrote or not (step.reads or (step.guarded and not rows))
+            notes.extend(statement_notes(step, rows))
         except Exception as exc:
             if is_connection_loss(exc):
                 raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,11 +17,13 @@ from sqlalchemy.sql.expression import Executable
 
 from asyncstore.config import StoreSettings, sqlite_path
 from asyncstore.errors import ConfigurationError, StoreClosedError
+from asyncstore.feed.hub import ChangeHub, ChangeStream, Publish
 from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
 from asyncstore.schema.compiled import named_params, positional_params
 from asyncstore.schema.revisions import SchemaState, head_schema_ddl
 from asyncstore.sqlite.compaction import compact_online
 from asyncstore.sqlite.errors import translate_sqlite_error
+from asyncstore.sqlite.feed import SQLiteChangeWatcher
 from asyncstore.sqlite.file_lock import DatabaseLock
 from asyncstore.sqlite.readers import ReadPool
 from asyncstore.sqlite.schema import prepare_schema
@@ -47,6 +50,16 @@ class SQLiteBackend:
         self._writer: WriteQueue | None = None
         self._runner: SQLiteBatchRunner | None = None
         self._reader: ReadPool | None = None
+        self._origin = uuid.uuid4().hex  # this Store's writer, in the change log
+        self._feed = ChangeHub(self._watcher)
+
+    def _watcher(self, publish: Publish) -> SQLiteChangeWatcher:
+        return SQLiteChangeWatcher(
+            self.path, self._origin, publish, busy_timeout_ms=self.settings.busy_timeout_ms
+        )
+
+    def changes(self) -> ChangeStream:
+        return self._feed.subscribe()
 
     @property
     def queue_depth(self) -> int:
@@ -59,9 +72,9 @@ class SQLiteBackend:
             # The check (and an upgrade, if asked) runs on a worker thread; a cancelled start
             # waits for it before giving up the lock (nothing may open a half-upgraded file).
             schema = await in_thread_to_the_end(prepare_schema, path, self.settings, self._lock)
-            runner = SQLiteBatchRunner(path, self.settings)
+            runner = SQLiteBatchRunner(path, self.settings, self._origin)
             await runner.open()  # switches the file to WAL
-            writer = WriteQueue(runner, self.settings, self.stats)
+            writer = WriteQueue(runner, self.settings, self.stats, self._feed)
             writer.start()
         except BaseException as exc:
             self._lock.release()
@@ -84,9 +97,11 @@ class SQLiteBackend:
     async def close(self) -> None:
         writer, runner, reader = self._writer, self._runner, self._reader
         self._writer, self._runner, self._reader = None, None, None
-        # Readers go first so that the writer's connection is the file's last one: closing it
-        # checkpoints the WAL into the database and removes it (read-only ones cannot).
+        # Readers (the feed's watcher among them) go first so that the writer's connection is
+        # the file's last one: closing it checkpoints the WAL into the database and removes it
+        # (read-only ones cannot). The feed's streams end after the writer's last commit.
         try:
+            await self._feed.stop_watching()
             if reader is not None:
                 await reader.close()
         finally:
@@ -99,6 +114,7 @@ class SQLiteBackend:
                         await runner.close()
                 finally:
                     self._lock.release()
+                    await self._feed.close()
 
     async def submit(self, op: WriteOp[ResultT]) -> ResultT:
         if self._writer is None:

@@ -36,8 +36,11 @@ from asyncstore.batch_plan import (
     latest_beats,
     plan,
 )
+from asyncstore.feed.change import Note
+from asyncstore.feed.notes import batch_notes, statement_notes
 from asyncstore.sqlite.connections import StatementTrace
 from asyncstore.sqlite.errors import translate_sqlite_error
+from asyncstore.sqlite.feed import record_changes
 from asyncstore.sqlite.statements import (
     HEARTBEATS_SQL,
     ROWS_PER_STATEMENT,
@@ -80,6 +83,7 @@ class _Batch:
         self.ops = ops
         self.trace = trace
         self.outcomes: list[Outcome] = [(False, None)] * len(ops)
+        self.script_notes: dict[int, list[Note]] = {}  # what each script that ran wrote
         self.retried = 0
         self._heartbeats_before = trace.count
 
@@ -99,8 +103,9 @@ class _Batch:
         several = _statement_count(op) > 1
         if several:
             self.conn.execute("SAVEPOINT op")
+        notes: list[Note] = []
         try:
-            result = _execute(self, op)
+            result = _execute(self, op, notes)
         except Exception as exc:  # sqlite3's, or a value it cannot bind (OverflowError, …)
             _check_transaction(self.conn, exc)
             if several:
@@ -110,6 +115,8 @@ class _Batch:
             return
         if several:
             self.conn.execute("RELEASE op")
+        if isinstance(op, TransactionScript):
+            self.script_notes[member] = notes
         self.ok(member, result)
 
 
@@ -148,8 +155,9 @@ def _stamp(
         return {bot_id for (bot_id,) in conn.execute(sql, params).fetchall()}
 
 
-def _execute(batch: _Batch, op: WriteOp[Any]) -> Any:
-    """The one place the SQLite backend executes a write operation."""
+def _execute(batch: _Batch, op: WriteOp[Any], notes: list[Note]) -> Any:
+    """The one place the SQLite backend executes a write operation (a script adds what each of
+    its statements wrote to `notes`)."""
     conn = batch.conn
     if isinstance(op, InsertRows):
         return _insert_rows(conn, op)
@@ -167,11 +175,11 @@ def _execute(batch: _Batch, op: WriteOp[Any]) -> Any:
             counts.append(conn.execute(text.sql, text.params(values)).rowcount)
         return counts
     if isinstance(op, TransactionScript):
-        return _run_script(conn, op)
+        return _run_script(conn, op, notes)
     raise TypeError(f"not a write operation: {op!r}")
 
 
-def _run_script(conn: sqlite3.Connection, op: TransactionScript[Any]) -> Any:
+def _run_script(conn: sqlite3.Connection, op: TransactionScript[Any], notes: list[Note]) -> Any:
     """Drive a script: run each statement it yields, send it the rows. A statement's error is
     translated with that statement's subject (inside an atomic unit: the write that failed)."""
     script = op.script()
@@ -185,6 +193,7 @@ def _run_script(conn: sqlite3.Connection, op: TransactionScript[Any]) -> Any:
             rows = _script_statement(conn, step)
         except sqlite3.Error as exc:
             raise translate_sqlite_error(exc, step.subject) from exc
+        notes.extend(statement_notes(step, rows))
 
 
 def _script_statement(conn: sqlite3.Connection, step: ScriptStatement) -> list[tuple[Any, ...]]:
@@ -239,9 +248,11 @@ def _run_heartbeats(batch: _Batch, group: HeartbeatGroup) -> None:
 
 
 def run_batch(
-    conn: sqlite3.Connection, ops: Sequence[WriteOp[Any]], trace: StatementTrace
+    conn: sqlite3.Connection, ops: Sequence[WriteOp[Any]], trace: StatementTrace, origin: str
 ) -> BatchResult:
-    """Run `ops` as one transaction; never raises: each operation gets its own outcome."""
+    """Run `ops` as one transaction; never raises: each operation gets its own outcome. What
+    the batch changed is logged for the change feed in the same transaction (`origin`: this
+    writer), and handed back for this process's subscribers."""
     batch = _Batch(conn, ops, trace)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -250,6 +261,8 @@ def run_batch(
     try:
         for step in plan(ops):
             _run_step(batch, step)
+        notes = batch_notes(ops, batch.outcomes, batch.script_notes)
+        committed_at = record_changes(conn, origin, notes) if notes else None
         conn.execute("COMMIT")
     except _TransactionLost as lost:
         outcomes: list[Outcome] = [(False, lost.__cause__ or lost)] * len(ops)
@@ -260,5 +273,11 @@ def run_batch(
                 conn.execute("ROLLBACK")
         outcomes = [(False, exc)] * len(ops)
     else:
-        outcomes = batch.outcomes
+        return BatchResult(
+            batch.outcomes,
+            batch.heartbeat_statements,
+            batch.retried,
+            notes=notes,
+            committed_at=committed_at,
+        )
     return BatchResult(outcomes, batch.heartbeat_statements, batch.retried)

@@ -41,13 +41,18 @@ class StatementTrace:
         self.conn = conn  # the writer's connection, which this trace watches
         self._echo = echo
         self._counting = False
+        self._last: str | None = None
         self.count = 0
         if echo:
             conn.set_trace_callback(self)
 
     def __call__(self, sql: str) -> None:
-        if self._counting:
+        # SQLite traces the statements a trigger runs too, and Python's sqlite3 reports each
+        # with the text of the statement that fired it (bound values included): a repeat of
+        # the text just traced is the same statement's trigger, not another statement sent.
+        if self._counting and sql != self._last:
             self.count += 1
+            self._last = sql
         if self._echo:
             log_statement(sql)
 
@@ -56,6 +61,7 @@ class StatementTrace:
         """Count every statement SQLite runs inside the block (a trace costs a GIL hop per
         statement, so it is on only around the statements being counted)."""
         self._counting = True
+        self._last = None
         if not self._echo:
             self.conn.set_trace_callback(self)
         try:

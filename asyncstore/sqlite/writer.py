@@ -26,9 +26,10 @@ __all__ = ["SQLiteBatchRunner"]
 class SQLiteBatchRunner:
     """Runs the WriteQueue's batches on the writer connection's own thread."""
 
-    def __init__(self, path: Path, settings: StoreSettings) -> None:
+    def __init__(self, path: Path, settings: StoreSettings, origin: str) -> None:
         self._path = path
         self._settings = settings
+        self._origin = origin  # this writer, in the change log (asyncstore.sqlite.feed)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asyncstore-writer")
         # The writer's connection, inside its statement trace (opened on the writer thread).
         self._trace: StatementTrace | None = None
@@ -69,7 +70,9 @@ class SQLiteBatchRunner:
             raise StoreClosedError("the writer connection is closed")
         trace = self._trace
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, run_batch, trace.conn, ops, trace)
+        return await loop.run_in_executor(
+            self._executor, run_batch, trace.conn, ops, trace, self._origin
+        )
 
     async def checkpoint(self, mode: str, wait_ms: int) -> tuple[int, int, int]:
         """`PRAGMA wal_checkpoint(mode)` on the writer's connection, between two batches: no
