@@ -86,8 +86,9 @@ export class BotView {
     setText(el, message);
   }
 
-  render(details, clock) {
+  render(details, clock, generatedAt) {
     this.details = details;
+    this.generatedAt = generatedAt;
     this.clock = clock;
     byId("bot-missing").hidden = true;
     const bot = details.bot;
@@ -190,15 +191,11 @@ export class BotView {
     const equity = (activity.equity ?? []).filter((p) => plotNumber(p.balance) !== null);
     this.activityChart.update([equity.map((p) => epochSeconds(p.t)), equity.map((p) => plotNumber(p.balance))]);
 
-    const uptime = activity.uptime ?? [];
-    const bucket = bucketSeconds(uptime);
-    const box = byId("uptime");
-    syncTimeline(box, uptime, bucket);
-    const up = uptime.reduce((sum, u) => sum + Number(u.seconds || 0), 0);
-    const beats = uptime.reduce((sum, u) => sum + Number(u.heartbeats || 0), 0);
+    const generated = epochSeconds(this.generatedAt ?? "") ?? Date.now() / 1000;
+    const { up, span, beats } = renderUptime(byId("uptime"), activity.uptime ?? [], generated);
     setText(
       byId("uptime-summary"),
-      uptime.length ? `${duration(up)} up, ${count(beats)} heartbeats in ${uptime.length} slots of ${duration(bucket)}` : "no heartbeats recorded",
+      span ? `up ${duration(up)} of the last ${duration(span)} (${Math.round((100 * up) / span)} %), ${count(beats)} heartbeats` : "no heartbeats recorded",
     );
   }
 
@@ -310,37 +307,51 @@ function directionTag(direction) {
   return h("span", { class: `dir dir-${direction}`, text: direction ?? "—" });
 }
 
-// The uptime slots' length: the most common gap between consecutive slots (an hour if unknown).
-function bucketSeconds(uptime) {
-  const gaps = new Map();
-  for (let i = 1; i < uptime.length; i++) {
-    const gap = Math.round(epochSeconds(uptime[i].t) - epochSeconds(uptime[i - 1].t));
-    if (gap > 0) gaps.set(gap, (gaps.get(gap) ?? 0) + 1);
+// The heartbeat timeline: each slot is a bucket of time (a minute, or an hour once rolled up) in
+// which the bot heartbeated; time between slots is silence. Adjacent slots of one status merge
+// into one run, drawn at its place on the time axis (from the first slot to now).
+function uptimeRuns(uptime) {
+  const runs = [];
+  for (const slot of uptime) {
+    const start = epochSeconds(slot.t);
+    if (start === null) continue;
+    const end = start + Number(slot.seconds || 60);
+    const last = runs[runs.length - 1];
+    if (last && last.status === slot.status && start - last.end <= 1) {
+      last.end = Math.max(last.end, end);
+      last.heartbeats += Number(slot.heartbeats || 0);
+    } else {
+      runs.push({ start, end, status: slot.status ?? "", heartbeats: Number(slot.heartbeats || 0) });
+    }
   }
-  let best = null;
-  for (const [gap, n] of gaps) if (best === null || n > gaps.get(best)) best = gap;
-  if (best !== null) return best;
-  const longest = Math.max(0, ...uptime.map((u) => Number(u.seconds || 0)));
-  return longest > 0 ? Math.max(longest, 60) : 3600;
+  return runs;
 }
 
-function syncTimeline(box, uptime, bucket) {
-  const cells = uptime.map((u) => {
-    const share = Math.min(1, Number(u.seconds || 0) / bucket);
-    const state = share >= 0.95 ? "up" : share > 0 ? "part" : "down";
-    return { u, share, state };
-  });
-  while (box.children.length > cells.length) box.lastElementChild.remove();
-  while (box.children.length < cells.length) box.append(h("i", { "data-testid": "uptime-slot" }));
-  cells.forEach(({ u, share, state }, i) => {
+function renderUptime(box, uptime, nowSeconds) {
+  const runs = uptimeRuns(uptime);
+  box.dataset.slots = String(uptime.length);
+  if (!runs.length) {
+    box.replaceChildren();
+    return { up: 0, span: 0, beats: 0 };
+  }
+  const from = runs[0].start;
+  const to = Math.max(runs[runs.length - 1].end, nowSeconds);
+  const span = Math.max(1, to - from);
+  while (box.children.length > runs.length) box.lastElementChild.remove();
+  while (box.children.length < runs.length) box.append(h("i", { "data-testid": "uptime-run" }));
+  runs.forEach((run, i) => {
     const el = box.children[i];
-    setAttr(el, "class", state);
-    setAttr(el, "data-status", u.status ?? "");
+    setAttr(el, "class", `run status-${run.status}`);
+    setAttr(el, "data-status", run.status);
+    setAttr(el, "style", `left:${(100 * (run.start - from)) / span}%;width:${(100 * (run.end - run.start)) / span}%`);
     setAttr(
       el,
       "title",
-      `${time(u.t)}: ${duration(Number(u.seconds || 0))} up (${Math.round(share * 100)} %), ${count(u.heartbeats)} heartbeats${u.status ? `, ${u.status}` : ""}`,
+      `${time(new Date(run.start * 1000).toISOString())} – ${time(new Date(run.end * 1000).toISOString())}: ${run.status}, ${count(run.heartbeats)} heartbeats`,
     );
   });
-  box.dataset.slots = String(cells.length);
+  setAttr(box, "data-from", new Date(from * 1000).toISOString());
+  const up = runs.reduce((sum, run) => sum + (run.end - run.start), 0);
+  const beats = runs.reduce((sum, run) => sum + run.heartbeats, 0);
+  return { up, span, beats };
 }
