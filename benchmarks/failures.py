@@ -77,7 +77,7 @@ def _measure(path: Path, existing_id: str) -> list[tuple[str, int, int, float]]:
         for _ in range(ROUNDS):
             ops = _ops(bad, existing_id)
             started = time.perf_counter()
-            result = run_batch(conn, ops, trace)
+            result = run_batch(conn, ops, trace, "benchmark")
             times.append(time.perf_counter() - started)
             retried = result.retried_operations
             failed = sum(not ok for ok, _ in result.outcomes)
