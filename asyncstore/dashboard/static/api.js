@@ -1,5 +1,6 @@
-// The server's JSON API, same origin. Authorisation rides on the cookie the server set when the
-// page was opened with ?token=…, so no URL here ever carries the token.
+// The server's JSON API: same origin, paths relative to the page (a proxy may mount it under a
+// prefix). Authorisation rides on the cookie the server set when the page was opened with
+// ?token=…, so no URL here ever carries the token.
 
 export class HttpError extends Error {
   constructor(status, message) {
@@ -27,14 +28,14 @@ async function getJSON(path) {
   return response.json();
 }
 
-export const fetchFleet = () => getJSON("/api/fleet");
+export const fetchFleet = () => getJSON("api/fleet");
 
-export const fetchBot = (botId) => getJSON(`/api/bots/${encodeURIComponent(botId)}`);
+export const fetchBot = (botId) => getJSON(`api/bots/${encodeURIComponent(botId)}`);
 
 export function fetchTrades(botId, { after = null, limit = 50 } = {}) {
   const query = new URLSearchParams({ status: "closed", limit: String(limit) });
   if (after !== null && after !== undefined) query.set("after", after);
-  return getJSON(`/api/bots/${encodeURIComponent(botId)}/trades?${query}`);
+  return getJSON(`api/bots/${encodeURIComponent(botId)}/trades?${query}`);
 }
 
-export const STREAM_URL = "/api/stream";
+export const STREAM_URL = "api/stream";

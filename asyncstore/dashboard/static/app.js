@@ -43,7 +43,7 @@ async function refreshBot({ withTrades }) {
   try {
     const details = await fetchBot(botId);
     if (botView.botId !== botId) return;
-    botView.render(details, fleetView.clock, fleetView.fleet?.generated_at);
+    botView.render(details, fleetView.fleet?.generated_at);
     if (withTrades) await botView.loadTrades({ keep: botView.trades.rows.length });
   } catch (error) {
     if (botView.botId !== botId) return;

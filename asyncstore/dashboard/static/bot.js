@@ -3,7 +3,7 @@
 import { fetchTrades } from "./api.js";
 import { lineChart, periodBarChart } from "./charts.js";
 import { byId, h, setAttr, setText, syncRows } from "./dom.js";
-import { moneyCell } from "./fleet.js";
+import { Clock, moneyCell } from "./fleet.js";
 import { age, count, duration, epochSeconds, money, number, plotNumber, shortTime, time, tone } from "./format.js";
 
 const PAGE = 50;
@@ -37,7 +37,9 @@ export class BotView {
     this.period = "daily";
     this.periodView = "chart";
     this.metric = "sharpe_ratio";
-    this.trades = { rows: [], next: null, loading: false };
+    this.trades = { rows: [], next: null };
+    this.tradesWork = Promise.resolve(); // trade loads run one after another, never interleaved
+    this.clock = new Clock();
     this.equityChart = lineChart(byId("bot-equity-chart"), "cumulative PnL");
     this.periodChart = periodBarChart(byId("period-chart"));
     this.metricsChart = lineChart(byId("metrics-chart"), "metric", "#d29922", "rgba(210,153,34,0.10)");
@@ -66,7 +68,7 @@ export class BotView {
   open(botId) {
     this.botId = botId;
     this.details = null;
-    this.trades = { rows: [], next: null, loading: false };
+    this.trades = { rows: [], next: null };
     setText(byId("bot-title"), botId);
     byId("bot-missing").hidden = true;
     for (const id of ["trade-rows", "position-rows", "symbol-rows", "strategy-rows", "period-rows", "uptime"]) {
@@ -86,10 +88,10 @@ export class BotView {
     setText(el, message);
   }
 
-  render(details, clock, generatedAt) {
+  render(details, generatedAt) {
     this.details = details;
     this.generatedAt = generatedAt;
-    this.clock = clock;
+    this.clock.mark();
     byId("bot-missing").hidden = true;
     const bot = details.bot;
     setText(byId("bot-title"), bot.id);
@@ -123,7 +125,7 @@ export class BotView {
   }
 
   tick() {
-    if (!this.details || !this.clock) return;
+    if (!this.details) return;
     const bot = this.details.bot;
     const seconds = this.clock.ageOf(bot.heartbeat_age_seconds);
     setText(byId("bot-heartbeat"), `heartbeat ${seconds === null ? "never" : age(seconds)}`);
@@ -242,7 +244,31 @@ export class BotView {
 
   // Closed trades: the first page on open, more pages on demand; a live refresh reloads as many
   // rows as are shown (page by page with the server's cursor) and updates the table in place.
-  async loadTrades({ keep = 0 } = {}) {
+  loadTrades(options) {
+    return this.serialised(() => this.reloadTrades(options));
+  }
+
+  // "more": one page per click (the button is disabled until that page is shown).
+  async loadMoreTrades() {
+    const button = byId("trades-more");
+    if (button.disabled) return;
+    button.disabled = true;
+    try {
+      await this.serialised(() => this.appendTrades());
+    } catch (error) {
+      this.onError(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  serialised(work) {
+    const run = this.tradesWork.then(work);
+    this.tradesWork = run.catch(() => {});
+    return run;
+  }
+
+  async reloadTrades({ keep = 0 } = {}) {
     const botId = this.botId;
     const rows = [];
     let next = null;
@@ -252,29 +278,19 @@ export class BotView {
       rows.push(...(page.trades ?? []));
       next = page.next ?? null;
     } while (next !== null && rows.length < keep);
-    this.trades = { rows, next, loading: false };
+    this.trades = { rows, next };
     this.renderTrades();
   }
 
-  async loadMoreTrades() {
+  async appendTrades() {
     const botId = this.botId;
-    if (this.trades.loading || this.trades.next === null) return;
-    this.trades.loading = true;
-    const button = byId("trades-more");
-    button.disabled = true;
-    try {
-      const page = await fetchTrades(botId, { after: this.trades.next, limit: PAGE });
-      if (this.botId !== botId) return;
-      const seen = new Set(this.trades.rows.map((t) => t.id));
-      this.trades.rows.push(...(page.trades ?? []).filter((t) => !seen.has(t.id)));
-      this.trades.next = page.next ?? null;
-      this.renderTrades();
-    } catch (error) {
-      this.onError(error);
-    } finally {
-      this.trades.loading = false;
-      button.disabled = false;
-    }
+    if (this.trades.next === null) return;
+    const page = await fetchTrades(botId, { after: this.trades.next, limit: PAGE });
+    if (this.botId !== botId) return;
+    const seen = new Set(this.trades.rows.map((t) => t.id));
+    this.trades.rows.push(...(page.trades ?? []).filter((t) => !seen.has(t.id)));
+    this.trades.next = page.next ?? null;
+    this.renderTrades();
   }
 
   renderTrades() {
