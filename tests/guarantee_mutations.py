@@ -34,6 +34,49 @@ class Mutation:
 
 MUTATIONS = [
     Mutation(
+        "change feed: only operations that succeeded are announced",
+        "asyncstore/feed/notes.py",
+        "        if not ok:\n            continue\n",
+        "",
+        "tests/test_feed.py::test_failed_writes_are_not_announced",
+    ),
+    Mutation(
+        "change feed: SQLite logs each commit for other processes",
+        "asyncstore/sqlite/feed.py",
+        "    cursor = conn.execute(_RECORD, (_stored_time(committed_at), origin, encode_notes(notes)))\n"
+        "    seq = cursor.lastrowid or 0\n",
+        "    seq = 1\n",
+        "tests/test_feed.py::test_another_process_s_writes_arrive_once",
+    ),
+    Mutation(
+        "change feed: PostgreSQL NOTIFYs in the writing transaction",
+        "asyncstore/postgres/feed.py",
+        "    await conn.execute(_NOTIFY, CHANNEL, parts)\n",
+        "",
+        "tests/test_feed.py::test_another_process_s_writes_arrive_once",
+    ),
+    Mutation(
+        "change feed: the watcher skips what this Store's writer delivered",
+        "asyncstore/sqlite/feed.py",
+        "                if origin != self._origin:",
+        "                if True:",
+        "tests/test_feed.py::test_another_process_s_writes_arrive_once",
+    ),
+    Mutation(
+        "change feed: a subscriber that falls behind gets a resync",
+        "asyncstore/feed/hub.py",
+        "            self._waiting.append(resync(utc_now()))\n",
+        "",
+        "tests/test_feed.py::test_a_subscriber_that_falls_behind_is_told_to_resync",
+    ),
+    Mutation(
+        "change feed: the change log is pruned",
+        "asyncstore/sqlite/feed.py",
+        "        conn.execute(_PRUNE, (seq - KEEP_COMMITS,))",
+        "        pass",
+        "tests/test_feed.py::test_the_change_log_stays_bounded_and_a_lagging_reader_resyncs",
+    ),
+    Mutation(
         "numeric views give SQLite money as REAL",
         "asyncstore/schema/numeric_views.py",
         'if _is_money(table, name) and dialect.name == "sqlite":',
