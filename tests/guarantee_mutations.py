@@ -43,7 +43,8 @@ MUTATIONS = [
     Mutation(
         "change feed: SQLite logs each commit for other processes",
         "asyncstore/sqlite/feed.py",
-        "    cursor = conn.execute(_RECORD, (_stored_time(committed_at), origin, encode_notes(notes)))\n"
+        "    cursor = conn.execute(_RECORD, (_stored_time(committed_at), origin, "
+        "encode_notes(notes)))\n"
         "    seq = cursor.lastrowid or 0\n",
         "    seq = 1\n",
         "tests/test_feed.py::test_another_process_s_writes_arrive_once",
