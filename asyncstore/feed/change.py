@@ -3,15 +3,14 @@ chunk or a cleanup), after the transaction that wrote it committed.
 
 Inside the writer a change travels as a `Note`, a plain tuple (cheap to make for every write of
 a group commit, and what the change log and NOTIFY payloads carry); a subscriber gets `Change`
-models, made only when someone listens.
+objects, made only when someone listens.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 __all__ = ["Change", "Note", "Operation", "changes_of", "resync"]
 
@@ -21,7 +20,8 @@ Operation = Literal["insert", "update", "delete", "resync"]
 Note = tuple[str, str, "str | None", "str | None", int]
 
 
-class Change(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Change:
     """One committed change.
 
     `row_id` names the row; None when the change covers `count` rows at once (a bulk insert
@@ -29,9 +29,11 @@ class Change(BaseModel):
     known (None: several bots, or rows without one). `committed_at` is the writer's clock just
     before COMMIT. `operation == "resync"` (table "*") means the feed could not keep up and
     changes were missed: read afresh whatever you show.
-    """
 
-    model_config = ConfigDict(frozen=True)
+    A plain frozen dataclass, not a pydantic model: a busy fleet commits tens of thousands of
+    changes a second, each made from stored values (nothing to validate), and a dataclass is
+    made in a fraction of a model's time.
+    """
 
     table: str
     operation: Operation
@@ -44,20 +46,11 @@ class Change(BaseModel):
 def changes_of(notes: list[Note], committed_at: datetime) -> list[Change]:
     """The notes of one commit as Change models (stored values, trusted: not re-validated)."""
     return [
-        Change.model_construct(
-            table=table,
-            operation=operation,  # type: ignore[arg-type]  # one of Operation, by construction
-            row_id=row_id,
-            bot_id=bot_id,
-            count=count,
-            committed_at=committed_at,
-        )
+        Change(table, operation, row_id, bot_id, count, committed_at)  # type: ignore[arg-type]
         for table, operation, row_id, bot_id, count in notes
     ]
 
 
 def resync(at: datetime) -> Change:
     """The change that tells a subscriber it missed some."""
-    return Change.model_construct(
-        table="*", operation="resync", row_id=None, bot_id=None, count=0, committed_at=at
-    )
+    return Change("*", "resync", None, None, 0, at)

@@ -89,7 +89,8 @@ class ChangeStream:
         return self
 
     async def __anext__(self) -> Change:
-        await self.ready()
+        if not self._ready:
+            await self.ready()
         while not self._waiting:
             if self._closed:
                 raise StopAsyncIteration
