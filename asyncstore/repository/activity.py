@@ -1,19 +1,21 @@
 """A bot's intraday equity history and heartbeat timeline, read from `bot_activity`.
 
-The database fills `bot_activity` itself (a trigger on every heartbeat, see
-asyncstore.schema.activity): one bucket per bot per minute, folded into hourly buckets by
-retention. Both reads are one range of the primary key (bot, bucket size, time) per bucket
-size, and both are computed by the database:
+The database fills `bot_activity` itself (a trigger records each bot's first heartbeat of every
+minute, see asyncstore.schema.activity): one bucket per bot per minute with a heartbeat, folded
+into hourly buckets by retention. Both reads are one range of the primary key (bot, bucket
+size, time) per bucket size, and both are computed by the database:
 
-- `equity_history` downsamples IN SQL: the buckets in range are grouped into at most
-  `max_points` groups of equal width in time, and each group gives its latest bucket's balance
-  and total PnL (exact: money is decoded from its stored text, never through a float). The
-  newest bucket is always the last of its group, so the last point is the bot's balance at its
-  latest heartbeat. A group without a bucket (downtime) gives no point.
-- `heartbeat_timeline` gives every bucket, minute and hourly alike, oldest first: a missing
-  bucket is time without a heartbeat.
+- `equity_history`: the bot's balance and total PnL as of each bucket's last recorded
+  heartbeat, then, as the newest point, the bot as it is now (bot_instances: its balance at
+  its latest heartbeat, recorded or not). Downsampled IN SQL: the points in range are grouped
+  into at most `max_points` groups of equal width in time, and each group gives its newest
+  point. So the last point is always the bot's current balance. A stretch without buckets
+  (downtime) gives no point. Money is decoded from its stored text, never through a float.
+- `heartbeat_timeline`: every bucket, minute and hourly alike, oldest first: a missing bucket
+  is time without a heartbeat.
 
-`since` keeps the buckets with a heartbeat at or after it. An unknown bot has no buckets: [].
+`since` keeps the points and buckets with a (recorded) heartbeat at or after it. An unknown bot,
+or one that never beat, has none: [].
 """
 
 from __future__ import annotations
@@ -25,12 +27,23 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Integer, Select, bindparam, func, select, text, true
+from sqlalchemy import (
+    CTE,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+    union_all,
+)
 from sqlalchemy.sql.expression import ColumnElement, TextClause
 
 from asyncstore.repository.records import from_values
 from asyncstore.schema.activity import HOUR_SECONDS, MINUTE_SECONDS, EpochSeconds
-from asyncstore.schema.tables import BOT_ACTIVITY
+from asyncstore.schema.tables import BOT_ACTIVITY, BOTS
 from asyncstore.schema.validation import validate_bot_id, validate_page_rows, validate_time
 from asyncstore.store import Store
 from asyncstore.threads import per_rows_off_loop
@@ -53,7 +66,7 @@ _WIDEST_BUCKET = timedelta(seconds=HOUR_SECONDS)
 
 
 class EquityPoint(BaseModel):
-    """A bot's balance and total PnL as of one heartbeat (the last of its bucket or group)."""
+    """A bot's balance and total PnL as of one heartbeat (the newest of its group)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -90,48 +103,60 @@ def _of_bot(since: bool) -> list[ColumnElement[bool] | TextClause]:
     return conditions
 
 
+def _points(since: bool) -> CTE:
+    """Every equity point of one bot: (time, balance, total PnL, epoch seconds, live), its
+    buckets' and, marked live, the bot's own row."""
+    buckets = select(
+        ACTIVITY.c.last_beat.label("at"),
+        ACTIVITY.c.current_balance,
+        ACTIVITY.c.total_pnl,
+        EpochSeconds(ACTIVITY.c.last_beat).label("epoch"),
+        literal_column("0").label("live"),
+    ).where(*_of_bot(since))
+    bot = select(
+        BOTS.c.last_heartbeat,
+        BOTS.c.current_balance,
+        BOTS.c.total_pnl,
+        EpochSeconds(BOTS.c.last_heartbeat),
+        literal_column("1"),
+    ).where(BOTS.c.id == bindparam("bot_id"), BOTS.c.last_heartbeat.is_not(None))
+    if since:
+        bot = bot.where(BOTS.c.last_heartbeat >= bindparam("since", type_=UTCDateTime()))
+    return union_all(buckets, bot).cte("points")
+
+
 @lru_cache(maxsize=2)
 def equity_history_query(*, since: bool) -> Select[Any]:
-    """At most `max_points` (bind) rows (last_beat, current_balance, total_pnl), oldest first.
+    """At most `max_points` (bind) rows (at, current_balance, total_pnl), oldest first.
 
-    Groups have a whole number of seconds as width: (newest start - oldest start) //
-    max_points + 1, so the group numbers run from 0 to max_points - 1 at most."""
-    epoch = EpochSeconds(ACTIVITY.c.bucket_start)
-    points = (
-        select(
-            ACTIVITY.c.bucket_start,
-            ACTIVITY.c.last_beat,
-            ACTIVITY.c.current_balance,
-            ACTIVITY.c.total_pnl,
-            epoch.label("epoch"),
-        )
-        .where(*_of_bot(since))
-        .cte("points")
-    )
+    Groups have a whole number of seconds as width: (newest - oldest) // max_points + 1, so the
+    group numbers run from 0 to max_points - 1 at most. Within a group the newest point wins,
+    the live one on a tie (the bot's row is at least as new as its last recorded beat)."""
+    points = _points(since)
     max_points = bindparam("max_points", type_=Integer())
     span = select(
         func.min(points.c.epoch).label("low"),
         ((func.max(points.c.epoch) - func.min(points.c.epoch)) // max_points + 1).label("width"),
     ).cte("span")
     group = (points.c.epoch - span.c.low) // span.c.width
-    latest_first = func.row_number().over(
-        partition_by=group, order_by=(points.c.last_beat.desc(), points.c.bucket_start.desc())
+    newest_first = func.row_number().over(
+        partition_by=group, order_by=(points.c.at.desc(), points.c.live.desc())
     )
     ranked = (
         select(
-            points.c.bucket_start,
-            points.c.last_beat,
+            points.c.at,
             points.c.current_balance,
             points.c.total_pnl,
-            latest_first.label("latest_first"),
+            points.c.live,
+            newest_first.label("newest_first"),
         )
         .select_from(points.join(span, true()))
         .subquery("ranked")
     )
     return (
-        select(ranked.c.last_beat, ranked.c.current_balance, ranked.c.total_pnl)
-        .where(ranked.c.latest_first == 1)
-        .order_by(ranked.c.bucket_start)
+        select(ranked.c.at, ranked.c.current_balance, ranked.c.total_pnl)
+        .where(ranked.c.newest_first == literal_column("1"))
+        .order_by(ranked.c.at, ranked.c.live)
     )
 
 
