@@ -45,6 +45,11 @@ class StoreSettings(BaseSettings):
     max_batch_ops: int = Field(default=1_000, ge=1)
     # Bulk inserts are cut into chunks of this many rows, so small writes slip in between.
     bulk_chunk_rows: int = Field(default=200, ge=1)
+    # Bot activity (heartbeats and balance per minute, table bot_activity) keeps its minute
+    # buckets this many days; a cleanup rolls older ones up into hourly buckets, which go with
+    # the trades' retention (asyncstore.operations.activity_retention). 0: roll up every
+    # complete hour.
+    activity_minutes_days: int = Field(default=2, ge=0)
     # Round over-precise decimals half-even to the column's scale instead of refusing them.
     round_decimals: bool = False
     # The largest extra_metadata document accepted, in bytes of its JSON text: a bigger one is

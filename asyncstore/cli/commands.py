@@ -22,6 +22,7 @@ from asyncstore.backend import BackendAdmin, admin_for
 from asyncstore.config import StoreSettings
 from asyncstore.errors import AsyncStoreError, ConfigurationError
 from asyncstore.operations import preview_cleanup
+from asyncstore.operations.activity_retention import ActivityCleanup
 from asyncstore.operations.archive import ARCHIVE_FORMATS, open_archive
 from asyncstore.operations.compaction import compact_database
 from asyncstore.operations.export import TRADES, export_trades
@@ -194,10 +195,26 @@ def _cleanup_dry_run(ctx: CommandContext) -> int:
         if args.archive:
             out.print(f"would archive them to {args.archive} first")
         out.print(f"{report.total} rows would be deleted in all")
+        _render_activity(out, report.activity, "would ")
 
     data = {"dry_run": True, "would_delete": report.would_delete, "total": report.total}
-    ctx.emit({**data, "cutoffs": report.cutoffs}, render)
+    ctx.emit({**data, "cutoffs": report.cutoffs, "activity": report.activity}, render)
     return EXIT_OK
+
+
+def _render_activity(out: Console, activity: ActivityCleanup, would: str = "") -> None:
+    """Bot activity's retention, apart from the rows deleted (its buckets are derived data)."""
+    if activity.buckets_deleted:
+        before = f"{activity.deleted_before:%Y-%m-%d %H:%M} UTC"
+        verb = "delete" if would else "deleted"
+        out.print(f"{would}{verb} {activity.buckets_deleted} bot activity buckets before {before}")
+    if activity.minutes_rolled_up:
+        before = f"{activity.rolled_up_before:%Y-%m-%d %H:%M} UTC"
+        verb = "roll" if would else "rolled"
+        out.print(
+            f"{would}{verb} {activity.minutes_rolled_up} minute buckets of bot activity before "
+            f"{before} up into {activity.hours_written} hourly ones"
+        )
 
 
 def _cleanup(ctx: CommandContext) -> int:
@@ -258,10 +275,10 @@ def _cleanup(ctx: CommandContext) -> int:
         for path in report.archives:
             out.print(f"archived to {path}")
         out.print(f"{report.total} rows deleted in all")
+        _render_activity(out, report.activity)
 
-    ctx.emit(
-        {"deleted": report.deleted, "total": report.total, "archives": report.archives}, render
-    )
+    data = {"deleted": report.deleted, "total": report.total, "archives": report.archives}
+    ctx.emit({**data, "activity": report.activity}, render)
     return EXIT_OK
 
 

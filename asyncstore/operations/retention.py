@@ -2,6 +2,8 @@
 
 Which rows are old is DESIGN.md §2: closed or cancelled trades by `exit_time` (else `created_at`),
 metrics by `calculated_at` (else `created_at`); open trades and bot instances are never deleted.
+Bot activity follows, never archived: its minute buckets rolled up into hours, its buckets older
+than the trades' retention deleted (asyncstore.operations.activity_retention).
 
 Each chunk is its own short transaction in the writer's bulk lane, so bots keep writing during a
 million-row cleanup, and each chunk finds its rows through the retention indexes (revision 0002).
@@ -30,6 +32,12 @@ from typing import Any
 from sqlalchemy import Delete, Select, Table, and_, bindparam, case, delete, func, select, text
 from sqlalchemy.sql.expression import BindParameter, ColumnElement, Executable
 
+from asyncstore.operations.activity_retention import (
+    ACTIVITY_TABLE,
+    ActivityCleanup,
+    clean_activity,
+    count_activity,
+)
 from asyncstore.operations.archive import ArchiveFile, open_archive
 from asyncstore.schema.expressions import RowAddress
 from asyncstore.schema.tables import (
@@ -149,8 +157,9 @@ class CleanupProgress:
 
 @dataclass(slots=True)
 class CleanupReport:
-    deleted: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)  # trades and metrics, per table
     archives: list[Path] = field(default_factory=list)
+    activity: ActivityCleanup = field(default_factory=ActivityCleanup)  # bot_activity
 
     @property
     def total(self) -> int:
@@ -163,6 +172,7 @@ class CleanupPreview:
 
     would_delete: dict[str, int]
     cutoffs: dict[str, datetime]  # per table: rows older than this are old
+    activity: ActivityCleanup = ActivityCleanup()  # what bot_activity's retention would do
 
     @property
     def total(self) -> int:
@@ -198,6 +208,7 @@ async def run_cleanup(
         cleaner = _TableCleaner(store, rule, str(UTCDateTime.to_db(cutoff)), on_progress)
         deleting = cleaner.archive_and_delete(sink) if sink else cleaner.delete()
         report.deleted[rule.name] = await deleting
+    report.activity = await clean_activity(store, trade_cutoff, _activity_progress(on_progress))
     for sink in archives.values():
         finished = await asyncio.to_thread(_finish, sink)
         if finished is not None:
@@ -205,19 +216,25 @@ async def run_cleanup(
     return report
 
 
+def _activity_progress(on_progress: ProgressCallback | None) -> Callable[[int, int], None] | None:
+    if on_progress is None:
+        return None
+    return lambda done, expected: on_progress(CleanupProgress(ACTIVITY_TABLE, done, expected))
+
+
 async def count_old_rows(
     store: Store, *, trade_cutoff: datetime, metrics_cutoff: datetime
 ) -> CleanupPreview:
     """The dry run: how many rows `run_cleanup` with these cutoffs would delete now, per
     table. Each count is its rule's own `old` predicate (the one every delete chunk uses), read
-    on the primary; nothing is written."""
+    on the primary; nothing is written. Bot activity's are counted apart (`activity`)."""
     counts: dict[str, int] = {}
     cutoffs = {TRADES_RULE.name: trade_cutoff, METRICS_RULE.name: metrics_cutoff}
     for rule in (TRADES_RULE, METRICS_RULE):
         cutoff = str(UTCDateTime.to_db(cutoffs[rule.name]))
         ((count,),) = await store.fetch_all(rule.count, {"cutoff": cutoff}, primary=True)
         counts[rule.name] = int(count)
-    return CleanupPreview(counts, cutoffs)
+    return CleanupPreview(counts, cutoffs, await count_activity(store, trade_cutoff))
 
 
 def _finish(sink: ArchiveFile) -> Path | None:

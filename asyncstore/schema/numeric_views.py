@@ -16,6 +16,12 @@ A later revision that changes the columns of these tables must drop the views fi
 them again last (`drop_numeric_views(op.get_bind())` … `create_numeric_views(op.get_bind())`):
 a view names its columns, and on SQLite a batch table rebuild (create, copy, drop, rename)
 fails while a view still refers to the table.
+
+The same goes for the heartbeat trigger on bot_instances (revision 0005,
+asyncstore.schema.activity): on SQLite a batch rebuild of bot_instances drops the trigger with
+the old table, and a rebuild of bot_activity fails while the trigger names it. Such a revision
+calls `drop_activity_trigger(op.get_bind())` first and `create_activity_trigger(op.get_bind())`
+last, beside the views.
 """
 
 from __future__ import annotations
