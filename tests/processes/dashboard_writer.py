@@ -1,8 +1,9 @@
 """Child process: a bot writing beside a running dashboard, through its own Store.
 
-`python -m tests.processes.dashboard_writer URL BOT_ID TRADES [--new]`: with --new, first creates
-the bot (running, balance 1000); then opens and closes TRADES trades one by one, heartbeating
-after each, and prints one JSON line per closed trade ({"bot_id", "trade_id", "net_pnl"})."""
+`python -m tests.processes.dashboard_writer URL BOT_ID TRADES [--new] [--pause S]`: with --new,
+first creates the bot (running, balance 1000); then opens and closes TRADES trades one by one,
+heartbeating after each (and pausing S seconds: a steady stream of commits rather than one
+burst), and prints one JSON line per closed trade ({"bot_id", "trade_id", "net_pnl"})."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import orjson
 from asyncstore import Store, TradeRepository
 
 
-async def main(url: str, bot_id: str, trades: int, new: bool) -> None:
+async def main(url: str, bot_id: str, trades: int, new: bool, pause: float) -> None:
     async with Store(url) as store:
         repo = TradeRepository(store)
         if new:
@@ -46,6 +47,7 @@ async def main(url: str, bot_id: str, trades: int, new: bool) -> None:
             await repo.heartbeat(bot_id)
             line = {"bot_id": bot_id, "trade_id": trade.id, "net_pnl": str(closed.net_pnl)}
             print(orjson.dumps(line).decode(), flush=True)
+            await asyncio.sleep(pause)
 
 
 if __name__ == "__main__":
@@ -54,5 +56,6 @@ if __name__ == "__main__":
     parser.add_argument("bot_id")
     parser.add_argument("trades", type=int)
     parser.add_argument("--new", action="store_true")
+    parser.add_argument("--pause", type=float, default=0.0)
     args = parser.parse_args()
-    asyncio.run(main(args.url, args.bot_id, args.trades, args.new))
+    asyncio.run(main(args.url, args.bot_id, args.trades, args.new, args.pause))

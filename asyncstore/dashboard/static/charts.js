@@ -73,12 +73,15 @@ export class Chart {
   }
 }
 
+// Dots on a line only while there are few points (one point alone draws no line at all).
+const sparse = { show: (u) => u.data[0].length <= 60, size: 6 };
+
 // Cumulative PnL / equity over time: one line.
 export function lineChart(container, label, color = COLORS.line, fill = COLORS.fill) {
   return new Chart(container, () => ({
     scales: { x: { time: true } },
     axes: axes(),
-    series: [{}, { label, stroke: color, fill, width: 1.5, points: { show: false } }],
+    series: [{}, { label, stroke: color, fill, width: 1.5, points: { ...sparse, fill: color } }],
   }));
 }
 
@@ -94,7 +97,7 @@ export function multiLineChart(container, labels) {
         label,
         stroke: palette[i % palette.length],
         width: 1.5,
-        points: { show: false },
+        points: { ...sparse, fill: palette[i % palette.length] },
       })),
     ],
   }));
