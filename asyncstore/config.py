@@ -56,6 +56,10 @@ class StoreSettings(BaseSettings):
     # an InvalidDataError naming the field (encoding it would hold the event loop, and every
     # read of the row would pay for it).
     max_metadata_bytes: int = Field(default=1024 * 1024, ge=1)
+    # A Store that only reads (a dashboard, a report): no writer, no write lock, and it never
+    # creates, upgrades or checkpoints the database; a write is a StoreClosedError. The
+    # database must exist at the current schema. Reads and the change feed work as usual.
+    read_only: bool = False
     # Upgrade an older database's schema at start (after a verified backup). Off by default:
     # a bot should not migrate a shared database by surprise; `asyncstore upgrade` does it.
     upgrade_schema: bool = False

@@ -34,6 +34,14 @@ class Mutation:
 
 MUTATIONS = [
     Mutation(
+        "a read-only Store has no writer",
+        "asyncstore/sqlite/backend.py",
+        "        if self.settings.read_only:\n            return await self._start_read_only()\n",
+        "",
+        "tests/test_read_only_store.py::"
+        "test_a_read_only_store_reads_and_hears_changes_but_never_writes",
+    ),
+    Mutation(
         "change feed: only operations that succeeded are announced",
         "asyncstore/feed/notes.py",
         "        if not ok:\n            continue\n",

@@ -43,7 +43,7 @@ from asyncstore.postgres.replicas import (
     maybe_the_querys_own_fault,
     replica_cannot_answer,
 )
-from asyncstore.postgres.schema import prepare_schema
+from asyncstore.postgres.schema import prepare_schema, require_current_schema
 from asyncstore.postgres.statements import compiled
 from asyncstore.postgres.writer import PostgresBatchRunner
 from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
@@ -158,9 +158,13 @@ class PostgresBackend:
         size = self.settings.pg_pool_size
         # A start that failed closed what it had opened; a new attempt starts afresh.
         self._closing = False
+        read_only = self.settings.read_only
         try:
-            self._write_pool = await create_pool(self.dsn, size=size, read_only=False, min_size=1)
-            if await self._write_pool.fetchval("SELECT pg_is_in_recovery()"):
+            # A read-only Store's "write pool" is read-only too: the server refuses any write.
+            self._write_pool = await create_pool(
+                self.dsn, size=size, read_only=read_only, min_size=1
+            )
+            if not read_only and await self._write_pool.fetchval("SELECT pg_is_in_recovery()"):
                 raise ConfigurationError(
                     f"{self.shown_url} is a read-only standby: give the primary's URL as "
                     "the database URL, and standbys as read_replica_urls"
@@ -179,6 +183,8 @@ class PostgresBackend:
             ]
             self._replicas = ReplicaSet(replicas)
             async with self._write_pool.acquire() as conn:
+                if read_only:  # no writer; never creates or upgrades the schema
+                    return await require_current_schema(conn, self.shown_url)
                 schema = await prepare_schema(conn, self.settings)
             self._runner = PostgresBatchRunner(self.dsn, self._log, self._origin)
             await self._runner.open()
@@ -231,6 +237,8 @@ class PostgresBackend:
     async def submit(self, op: WriteOp[ResultT]) -> ResultT:
         last_write = self._writes_of_this_caller()
         if self._closing or self._writer is None:
+            if self.settings.read_only and not self._closing:
+                raise StoreClosedError(f"this Store is read-only (read_only=True): {op.subject}")
             raise StoreClosedError("the Store is closed")
         result = await self._writer.submit(op)
         last_write[0] = time.monotonic()
@@ -304,7 +312,8 @@ class PostgresBackend:
         started = time.perf_counter()
         await self.fetch("SELECT 1")
         read_done = time.perf_counter()
-        await self.submit(AtomicStatements([], subject="health check"))
+        if not self.settings.read_only:  # a read-only Store's health is its reads
+            await self.submit(AtomicStatements([], subject="health check"))
         return HealthReport(
             ok=True,
             database=self.shown_url,

@@ -12,6 +12,7 @@ from typing import Any
 from alembic import command
 
 from asyncstore.config import StoreSettings, redacted
+from asyncstore.errors import ConfigurationError
 from asyncstore.schema.revisions import (
     SchemaState,
     alembic_config,
@@ -32,6 +33,18 @@ async def read_schema_state(conn: Any) -> SchemaState:
     exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
     current = await conn.fetchval("SELECT version_num FROM alembic_version") if exists else None
     return schema_state_of(current)
+
+
+async def require_current_schema(conn: Any, where: str) -> SchemaState:
+    """A read-only Store's check: the schema must be at head already (nothing is created)."""
+    state = await read_schema_state(conn)
+    if state.status == "empty":
+        raise ConfigurationError(
+            f"{where} has no asyncstore tables: a read-only Store never creates them"
+        )
+    if state.status != "current":
+        raise schema_refusal(state, where)
+    return state
 
 
 async def prepare_schema(conn: Any, settings: StoreSettings) -> SchemaState:

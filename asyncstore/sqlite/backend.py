@@ -26,7 +26,7 @@ from asyncstore.sqlite.errors import translate_sqlite_error
 from asyncstore.sqlite.feed import SQLiteChangeWatcher
 from asyncstore.sqlite.file_lock import DatabaseLock
 from asyncstore.sqlite.readers import ReadPool
-from asyncstore.sqlite.schema import prepare_schema
+from asyncstore.sqlite.schema import check_schema_read_only, prepare_schema
 from asyncstore.sqlite.statements import compiled
 from asyncstore.sqlite.writer import SQLiteBatchRunner
 from asyncstore.threads import in_thread_to_the_end
@@ -66,6 +66,8 @@ class SQLiteBackend:
         return self._writer.depth if self._writer is not None else 0
 
     async def start(self) -> SchemaState:
+        if self.settings.read_only:
+            return await self._start_read_only()
         path = self.path
         try:
             self._lock.acquire_shared()
@@ -94,6 +96,23 @@ class SQLiteBackend:
         self._writer, self._runner, self._reader = writer, runner, reader
         return schema
 
+    async def _start_read_only(self) -> SchemaState:
+        """Readers (and the change feed) only: no writer connection, so nothing writes the
+        file, not even the checkpoint a writer's close makes. The shared file lock is held as
+        by any Store, so a restore does not rewrite the file under these readers."""
+        path = self.path
+        try:
+            self._lock.acquire_shared()
+            schema = await in_thread_to_the_end(check_schema_read_only, path, self.settings)
+            reader = ReadPool(path, self.settings)
+            await reader.start()
+        except BaseException as exc:
+            self._lock.release()
+            _raise_as_open_failure(exc, path)
+            raise
+        self._reader = reader
+        return schema
+
     async def close(self) -> None:
         writer, runner, reader = self._writer, self._runner, self._reader
         self._writer, self._runner, self._reader = None, None, None
@@ -118,6 +137,8 @@ class SQLiteBackend:
 
     async def submit(self, op: WriteOp[ResultT]) -> ResultT:
         if self._writer is None:
+            if self.settings.read_only:
+                raise StoreClosedError(f"this Store is read-only (read_only=True): {op.subject}")
             raise StoreClosedError("the Store is not open for writes")
         return await self._writer.submit(op)
 
@@ -155,7 +176,8 @@ class SQLiteBackend:
         started = time.perf_counter()
         ((journal_mode,),) = await self.fetch("PRAGMA journal_mode")
         read_done = time.perf_counter()
-        await self.submit(AtomicStatements([], subject="health check"))
+        if not self.settings.read_only:  # a read-only Store's health is its reads
+            await self.submit(AtomicStatements([], subject="health check"))
         return HealthReport(
             ok=str(journal_mode).lower() == "wal",
             database=self.shown_url,

@@ -18,7 +18,7 @@ from pathlib import Path
 from alembic import command
 
 from asyncstore.config import StoreSettings, backup_folder, sqlite_url
-from asyncstore.errors import MigrationError, SchemaVersionError
+from asyncstore.errors import ConfigurationError, MigrationError, SchemaVersionError
 from asyncstore.reports import BackupInfo, UpgradeReport
 from asyncstore.schema.activity import activity_trigger_statements
 from asyncstore.schema.numeric_views import create_view_statements
@@ -41,6 +41,7 @@ from asyncstore.sqlite.backup import (
     restore_database,
     timestamped_backup_path,
 )
+from asyncstore.sqlite.connections import read_only_connection
 from asyncstore.sqlite.file_lock import DatabaseLock
 from asyncstore.sqlite.statements import SQLITE, compiled
 
@@ -110,6 +111,25 @@ def _create_at_head(conn: sqlite3.Connection) -> SchemaState:
     if state.status == "empty" and conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
         conn.execute("VACUUM")  # the mode asked for above, applied
     return read_schema_state(conn)
+
+
+def check_schema_read_only(path: Path, settings: StoreSettings) -> SchemaState:
+    """What a read-only Store's start runs: the database must exist at the current schema
+    (read through a read-only connection: nothing is created, upgraded or written)."""
+    if not path.is_file():
+        raise ConfigurationError(
+            f"{path} does not exist: a read-only Store (read_only=True) never creates a "
+            "database; start the bots (or `asyncstore init`) first"
+        )
+    with closing(read_only_connection(path, settings.busy_timeout_ms)) as conn:
+        state = read_schema_state(conn)
+    if state.status == "empty":
+        raise ConfigurationError(
+            f"{path} has no asyncstore tables: a read-only Store never creates them"
+        )
+    if state.status != "current" or state.unversioned:
+        raise schema_refusal(state, path)
+    return state
 
 
 def prepare_schema(path: Path, settings: StoreSettings, lock: DatabaseLock) -> SchemaState:
