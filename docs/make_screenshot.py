@@ -4,7 +4,7 @@
 
 Seeds a realistic fleet into a throwaway SQLite file (12 bots, ~3,000 closed trades over 60 days
 booked through close_trade, open positions, a metrics row every few days computed from the
-trades so far, today's heartbeats every 5 minutes with a bot that went silent and one that
+trades so far, today's heartbeats every minute with a bot that went silent and one that
 errored), starts `asyncstore dashboard` on it as a real process, and photographs the page with
 Debian's Chromium through Playwright. Nothing leaves 127.0.0.1. The data is random with a fixed
 seed; the ages and dates follow the clock, so two runs differ only there.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import random
 import socket
 import subprocess
@@ -26,9 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import FloatRect, Page, async_playwright
 
 from asyncstore import Store, TradeRepository
+from asyncstore.repository.performance import ClosedTrades, compute_metrics
 
 DOCS = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
@@ -74,7 +74,8 @@ FLEET: list[BotSpec] = [
     ),
     ("macd_swing", "paper", 7_500, ["SOLUSDT", "BTCUSDT"], "MACDSwingEntry", "FixedRRExit", 0.1),
 ]
-SILENT = {"eth_meanrev_02": 25, "scalper_eth": 95}  # minutes since their last heartbeat
+# minutes since their last heartbeat (the errored bot stopped beating when it failed)
+SILENT = {"eth_meanrev_02": 25, "scalper_eth": 95, "alt_basket_02": 6}
 ERRORED = "alt_basket_02"
 PRICES = {
     "BTCUSDT": 97_000,
@@ -92,37 +93,20 @@ def money(value: float, places: str = "0.00000001") -> Decimal:
     return Decimal(str(value)).quantize(Decimal(places))
 
 
-def metrics_of(pnls: list[Decimal], start: Decimal) -> dict[str, object]:
-    """The figures the metrics table holds, for the trades so far (display data only)."""
-    wins = [p for p in pnls if p > 0]
-    losses = [p for p in pnls if p <= 0]
-    equity, peak, worst = start, start, Decimal(0)
-    for p in pnls:
-        equity += p
-        peak = max(peak, equity)
-        worst = max(worst, (peak - equity) / peak)
-    mean = sum(pnls, Decimal(0)) / len(pnls)
-    spread = math.sqrt(sum(float(p - mean) ** 2 for p in pnls) / len(pnls)) or 1.0
-    lost = -sum(losses, Decimal(0))
+# The metrics table's scales: DECIMAL(10,4) ratios, (5,2) win rate, (20,8) money.
+SCALES = {"win_rate": Decimal("0.01"), "avg_win": Decimal("1E-8"), "avg_loss": Decimal("1E-8")}
+
+
+def metrics_of(exits: list[datetime], pnls: list[Decimal], start: Decimal) -> dict[str, object]:
+    """The metrics of the trades so far, by asyncstore's own definitions (what
+    calculate_performance_metrics would have stored then), rounded to their columns."""
+    figures = compute_metrics(ClosedTrades(list(exits), list(pnls)), start)
     return {
-        "sharpe_ratio": money(
-            float(mean) / spread * math.sqrt(len(pnls) / 60 * 365) / 10, "0.0001"
-        ),
-        "win_rate": (Decimal(100) * len(wins) / len(pnls)).quantize(CENT),
-        "profit_factor": (sum(wins, Decimal(0)) / lost).quantize(Decimal("0.0001"))
-        if lost
-        else None,
-        "max_drawdown": (100 * worst).quantize(Decimal("0.0001")),
-        "total_return": (100 * (equity - start) / start).quantize(Decimal("0.0001")),
-        "total_trades": len(pnls),
-        "winning_trades": len(wins),
-        "losing_trades": len(losses),
-        "avg_win": (sum(wins, Decimal(0)) / len(wins)).quantize(Decimal("1E-8")) if wins else None,
-        "avg_loss": (sum(losses, Decimal(0)) / len(losses)).quantize(Decimal("1E-8"))
-        if losses
-        else None,
-        "largest_win": max(wins) if wins else None,
-        "largest_loss": min(losses) if losses else None,
+        key: value.quantize(SCALES.get(key, Decimal("0.0001")))
+        if isinstance(value, Decimal) and key not in ("largest_win", "largest_loss")
+        else value
+        for key, value in figures.items()
+        if value is not None
     }
 
 
@@ -140,6 +124,7 @@ async def seed_bot(repo: TradeRepository, spec: BotSpec, rng: random.Random, now
     )
     t = began + timedelta(minutes=rng.randint(0, 600))
     pnls: list[Decimal] = []
+    exits: list[datetime] = []
     next_metrics = began + timedelta(days=3)
     while True:
         t += timedelta(minutes=rng.expovariate(1 / 340) + 5)  # ~250 trades in 60 days
@@ -179,9 +164,13 @@ async def seed_bot(repo: TradeRepository, spec: BotSpec, rng: random.Random, now
         )
         assert closed.net_pnl is not None
         pnls.append(closed.net_pnl)
+        exits.append(t + hold)
         if t + hold >= next_metrics and len(pnls) > 5:
+            # Trades overlap: the figures as of this exit count the trades exited by then.
+            done = sorted((e, p) for e, p in zip(exits, pnls, strict=True) if e <= t + hold)
+            figures = metrics_of([e for e, _ in done], [p for _, p in done], Decimal(start))
             await repo.create_performance_metrics(
-                {"bot_id": bot_id, **metrics_of(pnls, Decimal(start)), "calculated_at": t + hold}
+                {"bot_id": bot_id, **figures, "calculated_at": t + hold}
             )
             next_metrics += timedelta(days=3)
     for _ in range(rng.choice([0, 1, 1, 2, 3])):
@@ -210,23 +199,26 @@ async def seed_bot(repo: TradeRepository, spec: BotSpec, rng: random.Random, now
 async def heartbeats_today(
     repo: TradeRepository, bot_id: str, rng: random.Random, now: datetime
 ) -> None:
-    """Heartbeats every 5 minutes since 8 hours ago (the database's trigger turns them into the
-    activity buckets), the balance drifting around the booked one, with the odd restart."""
+    """A heartbeat a minute since 8 hours ago (the database's trigger turns them into the
+    activity buckets), the balance wandering and arriving at the booked one, with the odd
+    restart (25 minutes without a heartbeat) and the silent bots' silence at the end."""
     bot = await repo.get_bot_instance(bot_id)
     assert bot is not None and bot.current_balance is not None
     booked = bot.current_balance
     silent_for = SILENT.get(bot_id, 0)
-    beat = now - timedelta(hours=8)
-    drift = Decimal(0)
+    start = now - timedelta(hours=8)
+    minutes = int((now - start).total_seconds() // 60) - silent_for
+    walk, drift = [], Decimal(0)
+    for _ in range(minutes):
+        drift += money(float(booked) * rng.gauss(0, 0.0006), "0.01")
+        walk.append(drift)
     restart = rng.randint(60, 400) if rng.random() < 0.4 else None
-    while beat < now - timedelta(minutes=silent_for + 1):
-        minute = int((beat - (now - timedelta(hours=8))).total_seconds() // 60)
-        if restart is None or not restart <= minute < restart + 25:
-            drift += money(float(booked) * rng.gauss(0, 0.0015), "0.01")
-            await repo.update_bot_instance(
-                bot_id, {"last_heartbeat": beat, "current_balance": booked + drift}
-            )
-        beat += timedelta(minutes=5)
+    for minute, step in enumerate(walk[:-1]):
+        if restart is not None and restart <= minute < restart + 25:
+            continue
+        balance = booked + step - walk[-1]  # ends at the booked balance
+        beat = start + timedelta(minutes=minute, seconds=rng.randint(0, 50))
+        await repo.update_bot_instance(bot_id, {"last_heartbeat": beat, "current_balance": balance})
     last = now - timedelta(minutes=silent_for) if silent_for else now
     status = "error" if bot_id == ERRORED else "running"
     await repo.update_bot_instance(
@@ -293,9 +285,9 @@ async def photograph(url: str, fleet_png: Path, bot_png: Path, bot_id: str) -> N
             await page.evaluate(f"location.hash = '#bot={bot_id}'")
             await page.wait_for_selector("[data-testid='trade-row']")
             await settle(page)
-            await page.screenshot(
-                path=str(bot_png), clip={"x": 0, "y": 0, "width": 1440, "height": 1700}
-            )
+            # The top of the bot's page: its books, curves, periods, metrics and activity.
+            top: FloatRect = {"x": 0, "y": 0, "width": 1440, "height": 1560}
+            await page.screenshot(path=str(bot_png), full_page=True, clip=top)
         finally:
             await browser.close()
 

@@ -464,11 +464,20 @@ async def test_a_bot_that_stops_heartbeating_is_flagged_stale(
             timeout=LIVE_TIMEOUT_MS
         )
         await expect(page.get_by_test_id("total-stale")).to_have_text("2")
+        # A bot's own page says so too.
+        await page.evaluate("location.hash = '#bot=gone_bot'")
+        await expect(page.get_by_test_id("bot-title")).to_have_text("gone_bot")
+        await expect(page.get_by_test_id("bot-stale-flag")).to_be_visible()
+        await page.get_by_test_id("back-link").click()
         # A heartbeat from another process clears it.
         await write_from_another_process(db_url, "quiet_bot", 1)
         await expect(bot_row(page, "quiet_bot").get_by_test_id("stale-flag")).to_have_count(
             0, timeout=LIVE_TIMEOUT_MS
         )
+        await page.evaluate("location.hash = '#bot=quiet_bot'")
+        await expect(page.get_by_test_id("bot-title")).to_have_text("quiet_bot")
+        await expect(page.get_by_test_id("bot-heartbeat")).to_contain_text("s ago")
+        await expect(page.get_by_test_id("bot-stale-flag")).to_be_hidden()
         assert watched.loads == 1
         watched.assert_clean()
 

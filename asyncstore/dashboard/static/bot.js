@@ -4,7 +4,19 @@ import { fetchTrades } from "./api.js";
 import { lineChart, periodBarChart } from "./charts.js";
 import { byId, h, setAttr, setText, syncRows } from "./dom.js";
 import { Clock, moneyCell } from "./fleet.js";
-import { age, count, duration, epochSeconds, money, number, plotNumber, shortTime, time, tone } from "./format.js";
+import {
+  age,
+  count,
+  duration,
+  epochSeconds,
+  money,
+  number,
+  periodLabel,
+  plotNumber,
+  shortTime,
+  time,
+  tone,
+} from "./format.js";
 
 const PAGE = 50;
 
@@ -145,10 +157,10 @@ export class BotView {
     const values = rows.map((r) => plotNumber(r.pnl));
     this.periodChart.update(
       [rows.map((_r, i) => i), values.map((v) => (v !== null && v >= 0 ? v : null)), values.map((v) => (v !== null && v < 0 ? v : null))],
-      { labels: rows.map((r) => r.period), shape: this.period },
+      { labels: rows.map((r) => periodLabel(this.period, r.period, { short: true })), shape: this.period },
     );
     syncRows(byId("period-rows"), [...rows].reverse(), (r) => r.period, (r) => [
-      r.period,
+      { text: periodLabel(this.period, r.period), title: r.period },
       { text: count(r.trades), cls: "num" },
       { text: count(r.wins), cls: "num" },
       moneyCell(r.pnl),
@@ -324,8 +336,10 @@ function directionTag(direction) {
 }
 
 // The heartbeat timeline: each slot is a bucket of time (a minute, or an hour once rolled up) in
-// which the bot heartbeated; time between slots is silence. Adjacent slots of one status merge
-// into one run, drawn at its place on the time axis (from the first slot to now).
+// which the bot heartbeated. Slots of one status merge into one run, drawn at its place on the
+// time axis (from the first slot to now), across a gap of at most one slot (a bot beating every
+// 70 s leaves a minute without a beat now and then: that is not downtime); longer gaps are
+// silence.
 function uptimeRuns(uptime) {
   const runs = [];
   for (const slot of uptime) {
@@ -333,7 +347,7 @@ function uptimeRuns(uptime) {
     if (start === null) continue;
     const end = start + Number(slot.seconds || 60);
     const last = runs[runs.length - 1];
-    if (last && last.status === slot.status && start - last.end <= 1) {
+    if (last && last.status === slot.status && start - last.end <= end - start) {
       last.end = Math.max(last.end, end);
       last.heartbeats += Number(slot.heartbeats || 0);
     } else {

@@ -2,6 +2,8 @@
 // new data with setData, so a live update redraws the canvas without touching the page around it.
 
 const uPlot = window.uPlot;
+// Times are UTC on this page, axes included (not the browser's zone).
+const utc = (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC");
 
 const COLORS = {
   axis: "#8b949e",
@@ -13,14 +15,14 @@ const COLORS = {
   alt: "#d29922",
 };
 
-function axes(xValues) {
+function axes(xValues, xSpace = 50) {
   const common = {
     stroke: COLORS.axis,
     grid: { stroke: COLORS.grid, width: 1 },
     ticks: { stroke: COLORS.grid, width: 1 },
     font: "11px system-ui, sans-serif",
   };
-  return [{ ...common, ...(xValues ? { values: xValues } : {}) }, { ...common, size: 64 }];
+  return [{ ...common, space: xSpace, ...(xValues ? { values: xValues } : {}) }, { ...common, size: 64 }];
 }
 
 // A chart bound to a container element (which carries the data-testid). Its element records how
@@ -64,6 +66,7 @@ export class Chart {
         height: this.height,
         legend: { show: extra.legend ?? false },
         cursor: { drag: { x: false, y: false } },
+        tzDate: utc,
         ...this.makeOptions(this),
       };
       this.plot = new uPlot(options, data, this.container);
@@ -109,8 +112,9 @@ export function periodBarChart(container) {
   const bars = uPlot.paths.bars({ size: [0.7, 48], gap: 1 });
   return new Chart(container, (chart) => ({
     scales: { x: { time: false, range: (_u, min, max) => [min - 0.6, max + 0.6] } },
-    axes: axes((_u, ticks) =>
-      ticks.map((i) => (Number.isInteger(i) ? (chart.extra.labels?.[i] ?? "") : "")),
+    axes: axes(
+      (_u, ticks) => ticks.map((i) => (Number.isInteger(i) ? (chart.extra.labels?.[i] ?? "") : "")),
+      60,
     ),
     series: [
       {},

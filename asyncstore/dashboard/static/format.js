@@ -116,3 +116,14 @@ export function epochSeconds(iso) {
   const ms = Date.parse(iso);
   return Number.isNaN(ms) ? null : ms / 1000;
 }
+
+// A PnL period's name from its start (an ISO time or date): daily "2024-05-01", weekly
+// "wk of 2024-04-29", monthly "2024-05"; `short` for a chart's axis ("05-01", "04-29", "2024-05").
+export function periodLabel(kind, start, { short = false } = {}) {
+  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(String(start ?? ""));
+  if (!day) return String(start ?? "");
+  const [, y, m, d] = day;
+  if (kind === "monthly") return `${y}-${m}`;
+  if (short) return `${m}-${d}`;
+  return kind === "weekly" ? `wk of ${y}-${m}-${d}` : `${y}-${m}-${d}`;
+}
