@@ -173,6 +173,11 @@ def targets(w: World) -> dict[str, Target]:
         ],
         "atomic": [],
     }
+    # The activity reads (equity_history takes both, heartbeat_timeline `since`).
+    activity = [
+        Param("since", "time?", datetime(2024, 1, 1, tzinfo=UTC), True),
+        Param("max_points", "page", 5, True),
+    ]
     cleanup = [Param("days_to_keep", "days", 90), Param("metrics_days_to_keep", "days", 365, True)]
     cleanup += [
         Param("archive", "archive", None, True),
@@ -198,6 +203,8 @@ def targets(w: World) -> dict[str, Target]:
         ],
         "cleanup_old_data": cleanup,
         "cleanup": cleanup,
+        "equity_history": [bot_id, *activity],
+        "heartbeat_timeline": [bot_id, activity[0]],
     }
     of_one = {
         "get_bot_instance": [],
@@ -209,6 +216,8 @@ def targets(w: World) -> dict[str, Target]:
         "get_trade_summary": [],
         "get_trades": [*pages, Param("limit", "page", 5, True), after],
         "iter_trades": [*pages, Param("page_size", "page", 5, True)],
+        "equity_history": activity,
+        "heartbeat_timeline": activity[:1],
     }
     query = [Param("sql", "sql", "SELECT count(*) FROM trades"), Param("params", "params", ())]
     of_store = {
