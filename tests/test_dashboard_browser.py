@@ -563,6 +563,18 @@ async def test_off_loopback_the_token_is_required(
     db_url: str, tmp_path: Path, browser: Browser
 ) -> None:
     await seed(db_url, {"guarded_bot": 2})
+    # Off loopback without a token, it does not even start.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCSTORE_")}
+    refused = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "asyncstore.cli", "dashboard", "--url", db_url, "--host", "0.0.0.0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2 and "token" in refused.stderr, refused.stderr
     token = "s3cret-token"
     async with running_dashboard(db_url, tmp_path, "--token", token, host="0.0.0.0") as server:
         # Without the token: nothing, neither the page nor the API nor the stream.
