@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from asyncstore.backend import COMPACT_STEP_PAGES
 from asyncstore.cli.commands import COMMANDS, EXIT_ERROR, CommandContext
+from asyncstore.cli.dashboard import add_dashboard_parser, run_dashboard
 from asyncstore.config import load_settings
 from asyncstore.errors import AsyncStoreError
 
@@ -122,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--optimizer-rows", type=int, default=50_000, help="rows in the optimizer batch"
     )
+    add_dashboard_parser(commands)
     return parser
 
 
@@ -136,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         echo = getattr(args, "echo", False)
         settings = load_settings(args.url, {"echo": True} if echo else {})
-        return COMMANDS[args.command](CommandContext(args, settings))
+        command = run_dashboard if args.command == "dashboard" else COMMANDS[args.command]
+        return command(CommandContext(args, settings))
     except (AsyncStoreError, OSError, ValueError) as exc:
         # Expected failures get one line, not a traceback: a locked or damaged file, a folder
         # that cannot be written, a row that does not decode.
