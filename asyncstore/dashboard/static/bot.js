@@ -1,7 +1,7 @@
 // One bot: its books, PnL curve and periods, metrics, activity, positions and closed trades.
 
 import { fetchTrades } from "./api.js";
-import { lineChart, periodBarChart } from "./charts.js";
+import { lineChart, periodBarChart, timeSeries } from "./charts.js";
 import { byId, h, setAttr, setText, syncRows } from "./dom.js";
 import { Clock, moneyCell } from "./fleet.js";
 import {
@@ -128,7 +128,7 @@ export class BotView {
     this.tick();
 
     const equity = details.equity ?? [];
-    this.equityChart.update([equity.map((p) => epochSeconds(p.t)), equity.map((p) => plotNumber(p.pnl))]);
+    this.equityChart.update(timeSeries(equity, (p) => p.t, (p) => plotNumber(p.pnl)));
     this.renderPeriods();
     this.renderMetrics();
     this.renderActivity();
@@ -195,7 +195,7 @@ export class BotView {
     const history = this.details?.metrics?.history ?? [];
     const points = history.filter((m) => m.calculated_at && plotNumber(m[this.metric]) !== null);
     this.metricsChart.update(
-      [points.map((m) => epochSeconds(m.calculated_at)), points.map((m) => plotNumber(m[this.metric]))],
+      timeSeries(points, (m) => m.calculated_at, (m) => plotNumber(m[this.metric])),
       { shape: this.metric },
     );
   }
@@ -203,7 +203,7 @@ export class BotView {
   renderActivity() {
     const activity = this.details?.activity ?? {};
     const equity = (activity.equity ?? []).filter((p) => plotNumber(p.balance) !== null);
-    this.activityChart.update([equity.map((p) => epochSeconds(p.t)), equity.map((p) => plotNumber(p.balance))]);
+    this.activityChart.update(timeSeries(equity, (p) => p.t, (p) => plotNumber(p.balance)));
 
     const generated = epochSeconds(this.generatedAt ?? "") ?? Date.now() / 1000;
     const { up, span, beats } = renderUptime(byId("uptime"), activity.uptime ?? [], generated);

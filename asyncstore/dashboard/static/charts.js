@@ -124,4 +124,14 @@ export function periodBarChart(container) {
   }));
 }
 
+// uPlot's columns for a time series: [seconds since the epoch, values], in time order (uPlot
+// needs ascending x), points without a time left out. For plotting only: values are floats.
+export function timeSeries(items, timeOf, valueOf) {
+  const rows = items
+    .map((item) => [Date.parse(timeOf(item)) / 1000, valueOf(item)])
+    .filter(([t]) => Number.isFinite(t))
+    .sort((a, b) => a[0] - b[0]);
+  return [rows.map(([t]) => t), rows.map(([, v]) => v)];
+}
+
 export const chartColors = COLORS;

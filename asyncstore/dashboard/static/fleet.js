@@ -1,8 +1,8 @@
 // The fleet: totals, the fleet-wide cumulative PnL chart, and one row per bot, updated in place.
 
-import { lineChart } from "./charts.js";
+import { lineChart, timeSeries } from "./charts.js";
 import { byId, h, setAttr, setText, syncRows } from "./dom.js";
-import { age, count, epochSeconds, money, plotNumber, shortTime, tone } from "./format.js";
+import { age, count, money, plotNumber, shortTime, tone } from "./format.js";
 
 export function moneyCell(value, { signed = true } = {}) {
   return { text: money(value, { signed }), cls: `num ${signed ? tone(value) : ""}`.trim(), title: value ?? "" };
@@ -57,7 +57,7 @@ export class FleetView {
     setText(byId("generated-at"), fleet.generated_at ? `data at ${shortTime(fleet.generated_at)} UTC` : "");
 
     const points = fleet.cumulative_pnl ?? [];
-    this.chart.update([points.map((p) => epochSeconds(p.t)), points.map((p) => plotNumber(p.pnl))]);
+    this.chart.update(timeSeries(points, (p) => p.t, (p) => plotNumber(p.pnl)));
 
     const bots = fleet.bots ?? [];
     byId("fleet-empty").hidden = bots.length > 0;
