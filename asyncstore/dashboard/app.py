@@ -37,7 +37,7 @@ from asyncstore.repository import TradeRepository
 from asyncstore.store import Store
 
 from .auth import TokenGuard, check_token
-from .bot_view import FIGURES_INTERVAL, BotReader
+from .bot_view import BotReader
 from .broadcast import WINDOW_SECONDS, Broadcaster
 from .event_stream import PING_SECONDS, EventStream
 from .fleet import FleetReader
@@ -58,7 +58,12 @@ class DashboardOptions:
     window: float = WINDOW_SECONDS  # changes are coalesced into one event per window
     ping: float = PING_SECONDS  # a comment on an idle stream this often keeps proxies open
     history_refresh: float = REFRESH_AFTER_SECONDS  # see asyncstore.dashboard.history
-    figures_interval: float = FIGURES_INTERVAL  # see asyncstore.dashboard.bot_view
+    # A response is read again at most this often (seconds; a request meanwhile waits for
+    # the next read, never gets an older one): the fleet, and a bot's page and trade pages.
+    # This bounds what watching browsers cost the database when the bots write all the time,
+    # whatever the number of browsers (asyncstore.dashboard.memo).
+    fleet_interval: float = 0.5
+    bot_interval: float = 1.0
     # A response is served again, without reading, to requests arriving this soon after it
     # with no change in between (its ages and "today" depend on the clock too).
     response_max_age: float = 1.0
@@ -80,12 +85,19 @@ class Dashboard:
         self.fleet = FleetReader(
             store, self.versions, self.history, stale_after=options.stale_after
         )
-        self.bots = BotReader(
-            store, self.versions, self.fleet, figures_interval=options.figures_interval
-        )
+        self.bots = BotReader(store, self.versions, self.fleet)
         self.broadcaster = Broadcaster(store, self.versions, window=options.window)
         # Encoded responses, (status, body), shared by the requests that come together.
-        self.responses: Memo[tuple[int, bytes]] = Memo(max_age=options.response_max_age)
+        age = options.response_max_age
+        self.fleet_responses: Memo[tuple[int, bytes]] = Memo(
+            max_age=age, min_interval=options.fleet_interval
+        )
+        self.bot_responses: Memo[tuple[int, bytes]] = Memo(
+            max_age=age, min_interval=options.bot_interval
+        )
+        self.trade_responses: Memo[tuple[int, bytes]] = Memo(
+            max_age=age, min_interval=options.bot_interval
+        )
 
     def _history_summed(self) -> None:
         self.versions.moved_fleet()
@@ -109,7 +121,7 @@ class Dashboard:
             fleet = await self.fleet.fleet()
             return 200, await encode_off_loop(fleet, items=len(fleet["bots"]))
 
-        status, body = await self.responses.get("fleet", self.versions.fleet, read)
+        status, body = await self.fleet_responses.get("fleet", self.versions.fleet, read)
         return JSONResponse(body, status)
 
     async def bot_json(self, request: Request) -> Response:
@@ -121,15 +133,24 @@ class Dashboard:
                 return 404, encode({"error": f"no bot with id {bot_id!r}"})
             return 200, await encode_off_loop(page, items=_items(page))
 
-        status, body = await self.responses.get(
-            ("bot", bot_id), lambda: self.versions.bot(bot_id), read
-        )
+        version = self.versions.bot
+        status, body = await self.bot_responses.get(bot_id, lambda: version(bot_id), read)
         return JSONResponse(body, status)
 
     async def trades_json(self, request: Request) -> Response:
+        bot_id: str = request.path_params["bot_id"]
         query = TradeQuery.parse(request.query_params)
-        page = await trades_page(TradeRepository(self.store), request.path_params["bot_id"], query)
-        return JSONResponse(await encode_off_loop(page, items=len(page["trades"])))
+
+        async def read() -> tuple[int, bytes]:
+            page = await trades_page(TradeRepository(self.store), bot_id, query)
+            return 200, await encode_off_loop(page, items=len(page["trades"]))
+
+        # A bot's trades change with its trade rows only (the bot row tells whether it exists,
+        # and bots are never deleted).
+        version = self.versions.bot_trades
+        key = (bot_id, query)
+        status, body = await self.trade_responses.get(key, lambda: version(bot_id), read)
+        return JSONResponse(body, status)
 
     async def index(self, request: Request) -> Response:
         index = STATIC_DIR / "index.html"

@@ -2,9 +2,8 @@
 
 All of it is read concurrently (each read on its own pooled connection). The closed-trade
 figures are the one read whose cost grows with the bot's trades (one pass over them, see
-asyncstore.dashboard.bot_queries): they are kept until the bot's trades change, and summed
-again at most once per `figures_interval` seconds however often they change, so ten browsers
-watching a busy bot cost what one does.
+asyncstore.dashboard.bot_queries): they are kept until the bot's trades change (a heartbeat
+does not move them). How often a page is read at all is the app's business (bot_interval).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ __all__ = ["BotReader"]
 
 CURVE_POINTS = 1000  # at most this many points on a PnL or balance curve
 UPTIME_WINDOW = timedelta(hours=24)  # the heartbeat timeline shown
-FIGURES_INTERVAL = 1.0
 _HISTORY_COLUMNS = (
     "calculated_at",
     "sharpe_ratio",
@@ -44,18 +42,11 @@ _HISTORY_COLUMNS = (
 
 
 class BotReader:
-    def __init__(
-        self,
-        store: Store,
-        versions: Versions,
-        fleet: FleetReader,
-        *,
-        figures_interval: float = FIGURES_INTERVAL,
-    ) -> None:
+    def __init__(self, store: Store, versions: Versions, fleet: FleetReader) -> None:
         self._store = store
         self._versions = versions
         self._fleet = fleet
-        self.figures: Memo[ClosedFigures] = Memo(min_interval=figures_interval)
+        self.figures: Memo[ClosedFigures] = Memo()
 
     async def bot(self, bot_id: str) -> dict[str, Any] | None:
         """The page of `bot_id`; None for an unknown bot."""
