@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.dashboard import scenario as dashboard
 from benchmarks.failures import failing_write
 from benchmarks.operations import cleanup_under_load
 from benchmarks.postgres import postgresql
@@ -28,6 +29,7 @@ SCENARIOS = {
     "cleanup": cleanup_under_load,
     "postgresql": postgresql,
     "stalls": stalls,
+    "dashboard": dashboard,
 }
 
 
