@@ -7,14 +7,15 @@ tool's SQL).
 
 What it records: a bot's heartbeat is recorded when it is the bot's first in a new minute (the
 trigger's WHEN clause compares the minutes of OLD and NEW last_heartbeat); the other heartbeats
-of that minute are not. Recording every one cost 15% (SQLite) and 42% (PostgreSQL) of the
-heartbeats per second of 500 bots, against 1.5% and 3% this way (python -m benchmarks.activity).
-So a bucket holds the heartbeats RECORDED in it: `heartbeats` is 1 for a minute with a
-heartbeat (more only when a bot's clock went back into a minute it had left), and an hourly
-roll-up sums them: the minutes of that hour with a heartbeat, its uptime in minutes. `first_beat` and `last_beat` are
-the first and last recorded heartbeats, and status, current_balance and total_pnl are the bot's
-as of the last one (money copied as stored, never through a float). A recorded beat older than
-the bucket's last one (clocks of two hosts) is counted but does not overwrite newer figures.
+of that minute are not. Recording every one cost 15% (SQLite) and 33-42% (PostgreSQL) of the
+heartbeats per second of 500 bots; this way the cost is within the noise of the measurement
+(1.5% and 3% on a quiet machine; python -m benchmarks.activity). So a bucket holds the
+heartbeats RECORDED in it: `heartbeats` is 1 for a minute with a heartbeat (more only when a
+bot's clock went back into a minute it had left), and an hourly roll-up sums them: the minutes
+of that hour with a heartbeat, its uptime in minutes. `first_beat` and `last_beat` are the
+first and last recorded heartbeats, and status, current_balance and total_pnl are the bot's as
+of the last one (money copied as stored, never through a float). A recorded beat older than the
+bucket's last one (clocks of two hosts) is counted but does not overwrite newer figures.
 
 SQLite stores times as asyncstore's text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC), so the minute is
 the text's first 16 characters plus ':00.000000', which is that same format (text order is time
