@@ -109,7 +109,8 @@ async def seed(db_url: str) -> Seeded:
 async def dashboard_client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan (Store open, change feed followed), the fleet's daily history
     summed, and a client that calls it in-process. Afterwards: the dashboard wrote nothing."""
-    app = create_app(db_url, options=DashboardOptions(stale_after=STALE_AFTER, window=0.05))
+    options = DashboardOptions(stale_after=STALE_AFTER, window=0.05, figures_interval=0.5)
+    app = create_app(db_url, options=options)
     async with app.router.lifespan_context(app):
         dashboard = app.state.dashboard
         await dashboard.history.first()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Hashable, MutableMapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +23,7 @@ from asyncstore.dashboard.app import STATIC_DIR
 from asyncstore.dashboard.auth import COOKIE_NAME
 from asyncstore.dashboard.broadcast import Broadcaster
 from asyncstore.dashboard.event_stream import EventStream
+from asyncstore.dashboard.memo import Memo
 from asyncstore.dashboard.versions import Versions
 from tests.conftest import run_cli, wait_until
 from tests.dashboard_support import (
@@ -253,6 +254,49 @@ async def test_browsers_asking_together_share_one_read(db_url: str) -> None:
         assert {answer.status_code for answer in answers} == {200}
         assert len({answer.content for answer in answers}) == 1
         assert dashboard.fleet_responses.computations - before == 1
+
+
+async def test_a_bots_figures_follow_its_trades(db_url: str) -> None:
+    await seed(db_url)
+    async with dashboard_client(db_url) as client, Store(db_url) as store:
+        before = (await client.get("/api/bots/beta")).json()
+        repo = TradeRepository(store)
+        opened = await repo.create_trade(trade("beta", entry_time=NOW))
+        closed = await repo.close_trade(opened.id, {"exit_price": "50000.22345678"})
+        assert closed.net_pnl is not None
+        total = Decimal(before["equity"][-1]["pnl"]) + closed.net_pnl
+
+        async def curve_moved() -> bool:
+            page = (await client.get("/api/bots/beta")).json()
+            return bool(Decimal(page["equity"][-1]["pnl"]) == total)
+
+        # Summed again in the background (at most every figures_interval), then served.
+        await wait_until(curve_moved, limit_s=30)
+
+
+async def test_the_old_value_is_served_while_a_new_one_is_read_then_announced() -> None:
+    data = {"version": 1}
+    announced: list[Hashable] = []
+    refreshed = asyncio.Event()
+
+    def on_refreshed(key: Hashable) -> None:
+        announced.append(key)
+        refreshed.set()
+
+    memo: Memo[int] = Memo(on_refreshed=on_refreshed)
+
+    async def read() -> int:
+        return data["version"]
+
+    def version() -> int:
+        return data["version"]
+
+    assert await memo.get("bot", version, read) == 1  # nothing in memory: waited for
+    data["version"] = 2
+    assert await memo.get("bot", version, read) == 1  # at once: the value in memory
+    await asyncio.wait_for(refreshed.wait(), 30)
+    assert await memo.get("bot", version, read) == 2
+    assert announced == ["bot"] and memo.computations == 2
 
 
 async def test_a_browser_that_does_not_read_gets_one_resync_instead_of_a_backlog(

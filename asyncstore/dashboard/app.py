@@ -17,7 +17,7 @@ not know), follows its change feed, and never writes a row.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from asyncstore.repository import TradeRepository
 from asyncstore.store import Store
 
 from .auth import TokenGuard, check_token
-from .bot_view import BotReader
+from .bot_view import FIGURES_INTERVAL, BotReader
 from .broadcast import WINDOW_SECONDS, Broadcaster
 from .event_stream import PING_SECONDS, EventStream
 from .fleet import FleetReader
@@ -64,6 +64,10 @@ class DashboardOptions:
     # whatever the number of browsers (asyncstore.dashboard.memo).
     fleet_interval: float = 0.5
     bot_interval: float = 1.0
+    # A bot's closed-trade figures and its trade pages (each a pass over its trades) are read
+    # again at most this often while it trades; pages get the ones in memory meanwhile and an
+    # event when newer ones are read (asyncstore.dashboard.bot_view).
+    figures_interval: float = FIGURES_INTERVAL
     # A response is served again, without reading, to requests arriving this soon after it
     # with no change in between (its ages and "today" depend on the clock too).
     response_max_age: float = 1.0
@@ -85,7 +89,13 @@ class Dashboard:
         self.fleet = FleetReader(
             store, self.versions, self.history, stale_after=options.stale_after
         )
-        self.bots = BotReader(store, self.versions, self.fleet)
+        self.bots = BotReader(
+            store,
+            self.versions,
+            self.fleet,
+            figures_interval=options.figures_interval,
+            on_refreshed=self._bot_refreshed,
+        )
         self.broadcaster = Broadcaster(store, self.versions, window=options.window)
         # Encoded responses, (status, body), shared by the requests that come together.
         age = options.response_max_age
@@ -96,8 +106,17 @@ class Dashboard:
             max_age=age, min_interval=options.bot_interval
         )
         self.trade_responses: Memo[tuple[int, bytes]] = Memo(
-            max_age=age, min_interval=options.bot_interval
+            min_interval=options.figures_interval,
+            on_refreshed=self._trades_refreshed,
         )
+
+    def _bot_refreshed(self, bot_id: str) -> None:
+        self.versions.moved_bot(bot_id)
+        self.broadcaster.bot_refreshed(bot_id)
+
+    def _trades_refreshed(self, key: Hashable) -> None:
+        if isinstance(key, tuple):  # (bot_id, TradeQuery), as trades_json makes them
+            self._bot_refreshed(key[0])
 
     def _history_summed(self) -> None:
         self.versions.moved_fleet()

@@ -196,6 +196,10 @@ class Broadcaster:
             finally:
                 self._versions.stopped()
 
+    def bot_refreshed(self, bot_id: str) -> None:
+        """Tell the pages showing `bot_id` that its figures were read again: they fetch it."""
+        self._open_window().bots.add(bot_id)
+
     def history_summed(self) -> None:
         """Tell the pages the fleet's daily PnL was summed (anew): they fetch the fleet."""
         self._open_window().history = True

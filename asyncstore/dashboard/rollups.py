@@ -38,13 +38,16 @@ class _Sum:
 
 @dataclass(frozen=True, slots=True)
 class ClosedFigures:
+    summed_at: datetime  # when the read began: trades committed later may be missing
     equity: list[dict[str, Any]]
     periods: dict[str, list[dict[str, Any]]]
     by_symbol: list[dict[str, Any]]
     by_strategy: list[dict[str, Any]]
 
 
-def closed_figures(rows: Sequence[Sequence[Any]], today: date) -> ClosedFigures:
+def closed_figures(
+    rows: Sequence[Sequence[Any]], today: date, summed_at: datetime
+) -> ClosedFigures:
     days: dict[date, _Sum] = {}
     buckets: dict[int, tuple[_Sum, datetime]] = {}
     symbols: dict[str, _Sum] = {}
@@ -63,6 +66,7 @@ def closed_figures(rows: Sequence[Sequence[Any]], today: date) -> ClosedFigures:
             _at(symbols, symbol).add(trades, wins, pnl)
             _at(strategies, (entry, exit_)).add(trades, wins, pnl)
     return ClosedFigures(
+        summed_at=summed_at,
         equity=_curve(buckets),
         periods=_periods(days, today),
         by_symbol=[
