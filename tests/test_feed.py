@@ -5,15 +5,25 @@ LISTEN/NOTIFY), on both backends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 
-from asyncstore import Change, DuplicateError, LifecycleError, Store, TradeRepository
+from asyncstore import (
+    Change,
+    DatabaseUnavailableError,
+    DuplicateError,
+    LifecycleError,
+    Store,
+    TradeRepository,
+)
 from asyncstore.feed import ChangeHub, ChangeStream
 from asyncstore.feed.change import changes_of
 from tests.conftest import BOT_ID, fresh_postgres_database, trade_data
@@ -272,8 +282,6 @@ class _NoWatcher:
 async def test_the_change_log_stays_bounded_and_a_lagging_reader_resyncs(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sqlite3
-
     import asyncstore.sqlite.feed as sqlite_feed
 
     monkeypatch.setattr(sqlite_feed, "KEEP_COMMITS", 20)
@@ -326,3 +334,100 @@ async def _listen_again(db_url: str) -> None:
         await TradeRepository(other).create_bot_instance({"id": "after", "type": "paper"})
         (after,) = await take(feed, 1)
     assert brief([after]) == [("bot_instances", "insert", "after", "after", 1)]
+
+
+@pytest.mark.sqlite_only
+async def test_a_watcher_that_cannot_start_leaves_no_listener_behind(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncstore.sqlite.feed as sqlite_feed
+
+    real = sqlite_feed.read_only_connection
+    failures = iter([sqlite3.OperationalError("unable to open database file")])
+
+    def failing_once(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+        for failure in failures:
+            raise failure
+        return real(path, busy_timeout_ms)
+
+    monkeypatch.setattr(sqlite_feed, "read_only_connection", failing_once)
+    async with Store(db_url) as store:
+        with pytest.raises(DatabaseUnavailableError, match="cannot watch"):
+            async with store.changes():
+                pass
+        assert _feed_threads() == []
+        async with store.changes() as feed:  # the next subscriber starts afresh
+            await TradeRepository(store).create_bot_instance({"id": BOT_ID, "type": "paper"})
+            (change,) = await take(feed, 1)
+            assert change.row_id == BOT_ID
+        assert _feed_threads() == []
+
+
+@pytest.mark.sqlite_only
+async def test_a_stream_dropped_without_aclose_stops_listening(db_url: str) -> None:
+    async with Store(db_url) as store:
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        feed = store.changes()
+        await feed.ready()
+        await repo.heartbeat(BOT_ID)
+        async for _ in feed:
+            break  # left without aclose()
+        del feed
+        (watcher,) = [t for t in threading.enumerate() if t.name == "asyncstore-feed"]
+        await repo.heartbeat(BOT_ID)  # the next commit finds nobody listening
+        await asyncio.to_thread(watcher.join, WAIT_S)
+        assert not watcher.is_alive()
+
+
+@pytest.mark.sqlite_only
+async def test_a_change_log_row_of_another_making_is_a_resync_not_a_dead_watcher(
+    db_url: str,
+) -> None:
+    async with Store(db_url) as store, Store(db_url) as other:
+        assert store.path is not None
+        async with store.changes() as feed:
+            with contextlib.closing(sqlite3.connect(store.path)) as tool, tool:
+                tool.execute(
+                    "INSERT INTO change_log (committed_at, origin, changes) "
+                    "VALUES ('yesterday', 'a tool', 'not json')"
+                )
+            (told,) = await take(feed, 1)
+            assert told.operation == "resync"
+            await TradeRepository(other).create_bot_instance({"id": "later", "type": "paper"})
+            (later,) = await take(feed, 1)
+    assert brief([later]) == [("bot_instances", "insert", "later", "later", 1)]
+
+
+async def test_an_insert_that_skipped_duplicates_announces_what_went_in(store: Store) -> None:
+    repo = TradeRepository(store)
+    await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+    first = await repo.create_trade(trade_data())
+    rows = [trade_data(id=first.id), trade_data(), trade_data()]
+    async with store.changes() as feed:
+        assert await repo.bulk_create_trades(rows, on_conflict="ignore") == 2
+        changes = await take(feed, 1)
+    assert brief(changes) == [("trades", "insert", None, None, 2)]
+
+
+async def test_a_backlog_is_handed_over_without_holding_the_loop() -> None:
+    hub = ChangeHub(lambda publish: _NoWatcher())
+    stream = hub.subscribe()
+    at = datetime.now(UTC)
+    hub.publish_notes([("trades", "insert", str(n), "b", 1) for n in range(2000)], at)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticking = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    got = await take(stream, 2000)
+    ticking.cancel()
+    assert [c.row_id for c in got] == [str(n) for n in range(2000)]
+    assert ticks - before >= 2000 // 256 - 1  # the loop ran other tasks during the drain
+    await hub.close()

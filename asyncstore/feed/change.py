@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["Change", "Note", "Operation", "changes_of", "resync"]
+__all__ = ["RESYNC_NOTE", "Change", "Note", "Operation", "changes_of", "resync"]
 
 Operation = Literal["insert", "update", "delete", "resync"]
 
 # (table, operation, row id or None, bot id or None, rows covered)
 Note = tuple[str, str, "str | None", "str | None", int]
+# What the writer hands its subscribers when it cannot say what a batch changed.
+RESYNC_NOTE: Note = ("*", "resync", None, None, 0)
 
 
 @dataclass(frozen=True, slots=True)

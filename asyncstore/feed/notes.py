@@ -62,6 +62,9 @@ def op_notes(op: WriteOp[Any], result: Any) -> list[Note]:
     if isinstance(op, InsertRows):
         if not result:
             return []
+        if op.ignore_duplicates and result != len(op.rows):
+            # Some rows were skipped, and which is unknown: just how many went in.
+            return [(op.table.name, "insert", None, None, result)]
         if op.bulk or op.ignore_duplicates:
             return _per_bot(op.table, "insert", op.rows)
         return [_row_note(op.table, "insert", row) for row in op.rows]

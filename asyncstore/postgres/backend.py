@@ -202,7 +202,7 @@ class PostgresBackend:
         writer, runner = self._writer, self._runner
         self._writer = self._runner = None
         try:
-            await self._feed.stop_watching()
+            await self._feed.stop_watching(for_good=True)
             if writer is not None:
                 closing = asyncio.ensure_future(writer.close())
                 try:

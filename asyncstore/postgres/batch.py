@@ -28,7 +28,8 @@ from asyncstore.batch_plan import (
     latest_beats,
     plan,
 )
-from asyncstore.feed.change import Note
+from asyncstore.clock import utc_now
+from asyncstore.feed.change import RESYNC_NOTE, Note
 from asyncstore.feed.notes import batch_notes
 from asyncstore.postgres.errors import Phase, is_connection_loss, translate_postgres_error
 from asyncstore.postgres.feed import notify_changes
@@ -135,7 +136,12 @@ async def run_batch(
     try:
         await transaction.commit()
     except Exception as exc:  # an error now came while committing
-        return _all_failed(exc, ops, "commit")
+        failed = _all_failed(exc, ops, "commit")
+        if notes:
+            # The batch may have committed (and its NOTIFY reached other processes): this
+            # process's subscribers cannot be told what exactly, so they are told to resync.
+            failed.notes, failed.committed_at = [RESYNC_NOTE], utc_now()
+        return failed
     return BatchResult(outcomes, heartbeat_statements, notes=notes, committed_at=committed_at)
 
 

@@ -27,13 +27,15 @@ from asyncstore.feed.wire import decode_payload, payloads
 from asyncstore.postgres.connection import CONNECT_TIMEOUT_S
 from asyncstore.postgres.writes import StatementLog
 
-__all__ = ["CHANNEL", "PostgresChangeWatcher", "notify_changes"]
+__all__ = ["ALIVE_CHECK_S", "CHANNEL", "PostgresChangeWatcher", "notify_changes"]
 
 CHANNEL = "asyncstore_changes"
 _NOTIFY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 2.0
 _CLOSE_TIMEOUT_S = 10.0
+ALIVE_CHECK_S = 30.0
+CHECK_TIMEOUT_S = 10.0
 
 
 async def notify_changes(conn: Any, origin: str, notes: list[Note], log: StatementLog) -> datetime:
@@ -53,24 +55,30 @@ class PostgresChangeWatcher:
         self._origin = origin
         self._publish = publish
         self._conn: Any = None
-        self._reconnecting: asyncio.Task[None] | None = None
+        self._reconnecting: asyncio.Future[None] | None = None
+        self._checking: asyncio.Future[None] | None = None
         self._stopped = False
 
     async def start(self) -> None:
         try:
             await self._listen()
         except Exception as exc:
+            hint = ""
+            if "recovery" in str(exc):  # a hot standby refuses LISTEN
+                hint = " (a standby cannot LISTEN: the change feed needs the primary's URL)"
             raise DatabaseUnavailableError(
-                f"the change feed cannot LISTEN on {redacted(self._dsn)}: {exc}",
+                f"the change feed cannot LISTEN on {redacted(self._dsn)}: {exc}{hint}",
                 may_have_committed=False,
             ) from exc
+        self._checking = asyncio.ensure_future(self._check_alive())
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._reconnecting is not None:
-            self._reconnecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconnecting
+        for task in (self._reconnecting, self._checking):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             try:
@@ -103,6 +111,20 @@ class PostgresChangeWatcher:
         if conn is self._conn and not self._stopped:
             self._conn = None
             self._reconnecting = asyncio.ensure_future(self._reconnect())
+
+    async def _check_alive(self) -> None:
+        """A network path that died without a word (no FIN) would leave LISTEN deaf forever:
+        every ALIVE_CHECK_S a query must answer within CHECK_TIMEOUT_S, or the connection is
+        ended, which starts a reconnect (and a resync)."""
+        while not self._stopped:
+            await asyncio.sleep(ALIVE_CHECK_S)
+            conn = self._conn
+            if conn is None or conn.is_closed():
+                continue
+            try:
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), CHECK_TIMEOUT_S)
+            except Exception:
+                conn.terminate()  # the termination listener reconnects
 
     async def _reconnect(self) -> None:
         backoff = _FIRST_BACKOFF_S

@@ -120,7 +120,7 @@ class SQLiteBackend:
         # the file's last one: closing it checkpoints the WAL into the database and removes it
         # (read-only ones cannot). The feed's streams end after the writer's last commit.
         try:
-            await self._feed.stop_watching()
+            await self._feed.stop_watching(for_good=True)
             if reader is not None:
                 await reader.close()
         finally:

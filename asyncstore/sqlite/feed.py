@@ -36,9 +36,11 @@ __all__ = [
     "record_changes",
 ]
 
-# Change-log rows kept: minutes of commits at the writer's busiest, hours at a bot's pace.
-KEEP_COMMITS = 100_000
-PRUNE_EVERY = 1024
+# Change-log rows kept. A watcher reads them within POLL_INTERVAL_S, so they only need to outlast
+# a watcher's hiccup: ~a minute of commits at the writer's busiest (a row is a group commit's
+# notes, ~40-70 bytes each: 500 heartbeats make ~30 KiB). A watcher further behind resyncs.
+KEEP_COMMITS = 10_000
+PRUNE_EVERY = 256
 # How often the watcher asks whether another connection committed (a memory read in WAL mode).
 POLL_INTERVAL_S = 0.05
 ROWS_PER_READ = 1000
@@ -89,6 +91,7 @@ class SQLiteChangeWatcher:
             await started
         except BaseException:
             self._stop.set()  # a failed or cancelled start leaves no thread behind
+            await self.stop()
             raise
 
     async def stop(self) -> None:
@@ -116,13 +119,16 @@ class SQLiteChangeWatcher:
                         continue
                     version = now
                     seq = self._read_after(conn, loop, seq)
-                except sqlite3.Error:
+                except RuntimeError:  # the event loop closed under the thread: nobody listens
+                    return
+                except Exception:
                     # Unreadable for a moment (a restore, a checkpoint restart): say that
-                    # changes may have been missed, and go on from the log's end.
+                    # changes may have been missed, and go on from the log's end. The watcher
+                    # never dies quietly while subscribers wait on it.
                     with contextlib.suppress(sqlite3.Error):
                         version, seq = self._position(conn)
                     self._send(loop, [resync(utc_now())])
-        except RuntimeError:  # the event loop closed under the thread: nobody listens
+        except RuntimeError:
             pass
         finally:
             conn.close()
@@ -147,8 +153,11 @@ class SQLiteChangeWatcher:
             for row_seq, committed_at, origin, notes in rows:
                 seq = row_seq
                 if origin != self._origin:
-                    at = datetime.fromisoformat(committed_at).replace(tzinfo=UTC)
-                    changes.extend(changes_of(decode_notes(notes), at))
+                    try:
+                        at = datetime.fromisoformat(committed_at).replace(tzinfo=UTC)
+                        changes.extend(changes_of(decode_notes(notes), at))
+                    except (ValueError, TypeError):  # a row not of asyncstore's making
+                        changes.append(resync(utc_now()))
             if changes:
                 self._send(loop, changes)
             if len(rows) < ROWS_PER_READ:
