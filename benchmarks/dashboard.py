@@ -9,7 +9,8 @@ strategies, 50 metrics rows and a heartbeat per bot. Then `asyncstore dashboard`
 own process (uvicorn), and:
 
 1. First load, as a browser makes it: index.html, its assets wave by wave (module imports, 6
-   connections), then /api/fleet beside /api/bots/{id}, then that bot's first page of trades.
+   connections), then /api/fleet beside /api/bots/{id}; then (timed apart) that bot's first
+   page of trades, which the page asks for next.
    Once right after the server announced itself (nothing summed or remembered yet), then
    `LOADS` cold-ish loads: each a new client (new connections, no cookie), after a write to
    the database (so the fleet is read again), on a bot not viewed before (its figures read).
@@ -20,7 +21,9 @@ own process (uvicorn), and:
    bot's page and trades when the event names it, at most every 300 ms (the page's throttle);
    each watches a different bot. Rounds alternate 0 / 10 watchers (rotated), side by side on
    the same database and the same server; the table gives the write p99 of each and the ratio.
-   The dashboard's CPU seconds per second of round are read from /proc.
+   The dashboard's CPU seconds per second of round are read from /proc (and, on PostgreSQL,
+   those of the local server's processes, where the dashboard's queries run); "event delay" is
+   from a change's commit to its event reaching a watcher.
 No threshold is asserted: figures are machine-dependent; compare the ratios.
 """
 
@@ -109,6 +112,8 @@ async def fill(url: str, trades: int, bots: list[str]) -> float:
             await repo.heartbeat(bot)
 
         await asyncio.gather(*(metrics(bot) for bot in bots))
+        if store.backend == "postgresql":
+            await store.compact()  # VACUUM (ANALYZE): the planner's statistics, as autovacuum would
     return time.perf_counter() - started
 
 
@@ -143,9 +148,25 @@ async def dashboard(url: str) -> AsyncIterator[tuple[str, int]]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU time of process `pid` so far (Linux /proc); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every process of a local PostgreSQL server (its backends run the queries)."""
+    pids = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()]
+    return sum(cpu_seconds(int(pid)) for pid in pids if _comm(pid) == "postgres")
+
+
+def _comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 # --- 1. the first load ---------------------------------------------------------------------
@@ -176,10 +197,11 @@ async def page_load(base: str, bot: str) -> dict[str, float]:
         fleet.raise_for_status()
         page.raise_for_status()
         api = time.perf_counter()
+        # The page then asks for the bot's first page of trades: timed apart.
         trades = await browser.get(f"/api/bots/{bot}/trades", params={"status": "closed"})
         trades.raise_for_status()
         done = time.perf_counter()
-    return {"total": done - started, "page": assets - started, "api": api - assets}
+    return {"total": api - started, "api": api - assets, "trades": done - api}
 
 
 def _assets(text: str, folder: str) -> set[str]:
@@ -192,14 +214,15 @@ def _assets(text: str, folder: str) -> set[str]:
 async def first_loads(url: str, base: str, bots: list[str]) -> dict[str, list[float]]:
     first = await page_load(base, bots[0])
     loads: dict[str, list[float]] = {"first": [first["total"]], "total": [], "api": []}
+    loads["trades"] = []
     async with Store(url) as store:
         repo = TradeRepository(store)
         for n in range(1, LOADS + 1):
             await repo.heartbeat(bots[n])  # a write: the fleet is read again
             await asyncio.sleep(0.5)  # the change reaches the dashboard's feed meanwhile
             load = await page_load(base, bots[n])
-            loads["total"].append(load["total"])
-            loads["api"].append(load["api"])
+            for part in ("total", "api", "trades"):
+                loads[part].append(load[part])
     return loads
 
 
@@ -257,6 +280,7 @@ class Watcher:
         self.pending: set[str] | None = None
         self.wake = asyncio.Event()
         self.requests: list[float] = []
+        self.delays: list[float] = []  # from a change's commit to its event here
         self.events = 0
 
     async def run(self) -> None:
@@ -270,6 +294,8 @@ class Watcher:
                 if line.startswith("data: "):
                     data = json.loads(line[6:])
                     self.events += 1
+                    at = datetime.fromisoformat(data["at"])
+                    self.delays.append((datetime.now(UTC) - at).total_seconds())
                     pending = self.pending if self.pending is not None else set()
                     pending |= {"*"} if data["resync"] else set(data["bots"])
                     self.pending = pending
@@ -306,9 +332,12 @@ async def write_rounds(
     for watchers in order[: 2 * args.rounds]:
         browsers = [Watcher(base, bot) for bot in bots[:watchers]]
         watching = [asyncio.create_task(browser.run()) for browser in browsers]
-        cpu_before, started = cpu_seconds(pid), time.monotonic()
+        cpu_before, database_before = cpu_seconds(pid), postgres_cpu_seconds()
+        started = time.monotonic()
         result = await run_writer(url, args.seconds, len(bots), args.pause)
-        result["dashboard_cpu"] = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - started)
+        took = time.monotonic() - started
+        result["dashboard_cpu"] = (cpu_seconds(pid) - cpu_before) / took
+        result["postgres_cpu"] = (postgres_cpu_seconds() - database_before) / took
         for task in watching:
             task.cancel()
         await asyncio.gather(*watching, return_exceptions=True)
@@ -316,6 +345,8 @@ async def write_rounds(
         result["requests"] = len(requests)
         result["request_p99_ms"] = percentile(requests, 0.99) * 1000 if requests else 0.0
         result["events"] = sum(browser.events for browser in browsers)
+        delays = [seconds for browser in browsers for seconds in browser.delays]
+        result["event_p99_ms"] = percentile(delays, 0.99) * 1000 if delays else 0.0
         results[watchers].append(result)
         print(f"  {watchers} watchers: {result}", file=sys.stderr, flush=True)
     return results
@@ -332,10 +363,10 @@ async def measure(label: str, url: str, args: argparse.Namespace, tables: list[T
         loads = await first_loads(url, base, bots)
         rounds = await write_rounds(url, base, pid, bots, args)
     size = f"{args.trades:,} / {args.bots}"
-    median_ms = [statistics.median(loads[part]) * 1000 for part in ("total", "api")]
+    median_ms = [statistics.median(loads[part]) * 1000 for part in ("total", "api", "trades")]
     first, worst = loads["first"][0] * 1000, max(loads["total"]) * 1000
-    tables[0].add(label, size, f"{first:.0f}", f"{median_ms[0]:.0f}", f"{worst:.0f}",
-                  f"{median_ms[1]:.0f}")  # fmt: skip
+    tables[0].add(label, size, f"{first:.0f}", *(f"{ms:.0f}" for ms in median_ms[:1]),
+                  f"{worst:.0f}", *(f"{ms:.0f}" for ms in median_ms[1:]))  # fmt: skip
     base_p99 = statistics.median(r["p99_ms"] for r in rounds[0])
     for watchers, results in rounds.items():
 
@@ -352,17 +383,20 @@ async def measure(label: str, url: str, args: argparse.Namespace, tables: list[T
             f"{p99:.2f}",
             f"{p99 / base_p99:.2f}x",
             f"{median('request_p99_ms'):.0f}",
+            f"{median('event_p99_ms'):.0f}",
             f"{median('dashboard_cpu'):.2f}",
+            f"{median('postgres_cpu'):.2f}" if url.startswith("postgresql") else "-",
         )
 
 
 def new_tables() -> list[Table]:
-    loads = "backend, trades / bots, first after start, cold-ish median, max, API"
+    loads = "backend, trades / bots, first after start, cold-ish median, max, of which API, "
+    loads += "then trades page"
     writes = "backend, trades / bots, watchers, writes/s, p50 ms, p99 ms, p99 ratio, "
-    writes += "page request p99 ms, dashboard CPU s/s"
+    writes += "page request p99 ms, event delay p99 ms, dashboard CPU s/s, postgres CPU s/s"
     return [
         Table(
-            "dashboard first load (index + assets + /api/fleet + /api/bots/ID + its trades); "
+            "dashboard first load (index + assets + /api/fleet beside /api/bots/ID); "
             f"ms, cold-ish: median of {LOADS}",
             loads.split(", "),
         ),
@@ -383,7 +417,7 @@ async def run(args: argparse.Namespace) -> list[Table]:
             await measure("SQLite", f"sqlite+aiosqlite:///{folder}/dashboard.db", args, tables)
     if args.backend in ("postgresql", "both"):
         if not await server_reachable():
-            tables[0].add("PostgreSQL", "-", "server unreachable", "-", "-", "-")
+            tables[0].add("PostgreSQL", "-", "server unreachable", "-", "-", "-", "-")
         else:
             async with fresh_database() as url:
                 await measure("PostgreSQL", url, args, tables)

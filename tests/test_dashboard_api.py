@@ -249,11 +249,11 @@ async def test_browsers_asking_together_share_one_read(db_url: str) -> None:
     await seed(db_url)
     async with dashboard_client(db_url) as client:
         dashboard = client.app.state.dashboard  # type: ignore[attr-defined]
-        before = dashboard.fleet_responses.computations
+        before = dashboard.fleet_snapshots.computations
         answers = await asyncio.gather(*(client.get("/api/fleet") for _ in range(10)))
         assert {answer.status_code for answer in answers} == {200}
         assert len({answer.content for answer in answers}) == 1
-        assert dashboard.fleet_responses.computations - before == 1
+        assert dashboard.fleet_snapshots.computations - before == 1
 
 
 async def test_a_bots_figures_follow_its_trades(db_url: str) -> None:

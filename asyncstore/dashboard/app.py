@@ -50,6 +50,8 @@ from .versions import Versions
 __all__ = ["Dashboard", "DashboardOptions", "STATIC_DIR", "create_app"]
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The fleet view: every bot's row by id, and the whole view as JSON.
+_FleetSnapshot = tuple[dict[str, dict[str, Any]], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +94,15 @@ class Dashboard:
         self.bots = BotReader(
             store,
             self.versions,
-            self.fleet,
+            self._bot_entry,
             figures_interval=options.figures_interval,
             on_refreshed=self._bot_refreshed,
         )
         self.broadcaster = Broadcaster(store, self.versions, window=options.window)
-        # Encoded responses, (status, body), shared by the requests that come together.
+        # The fleet (and each bot's row of it, by id), and its JSON; then encoded responses,
+        # (status, body): each shared by the requests that come together.
         age = options.response_max_age
-        self.fleet_responses: Memo[tuple[int, bytes]] = Memo(
+        self.fleet_snapshots: Memo[_FleetSnapshot] = Memo(
             max_age=age, min_interval=options.fleet_interval
         )
         self.bot_responses: Memo[tuple[int, bytes]] = Memo(
@@ -135,13 +138,21 @@ class Dashboard:
 
     # --- routes ------------------------------------------------------------------------------
 
-    async def fleet_json(self, request: Request) -> Response:
-        async def read() -> tuple[int, bytes]:
+    async def fleet_snapshot(self) -> _FleetSnapshot:
+        async def read() -> _FleetSnapshot:
             fleet = await self.fleet.fleet()
-            return 200, await encode_off_loop(fleet, items=len(fleet["bots"]))
+            body = await encode_off_loop(fleet, items=len(fleet["bots"]))
+            return {bot["id"]: bot for bot in fleet["bots"]}, body
 
-        status, body = await self.fleet_responses.get("fleet", self.versions.fleet, read)
-        return JSONResponse(body, status)
+        return await self.fleet_snapshots.get("fleet", self.versions.fleet, read)
+
+    async def _bot_entry(self, bot_id: str) -> dict[str, Any] | None:
+        bots, _body = await self.fleet_snapshot()
+        return bots.get(bot_id)
+
+    async def fleet_json(self, request: Request) -> Response:
+        _bots, body = await self.fleet_snapshot()
+        return JSONResponse(body)
 
     async def bot_json(self, request: Request) -> Response:
         bot_id: str = request.path_params["bot_id"]

@@ -1,8 +1,10 @@
 """One bot's page: its books, PnL curve, periods, breakdowns, metrics, positions, activity.
 
-All of it is read concurrently (each read on its own pooled connection), each part kept in
-memory until the table it comes from changes for this bot (asyncstore.dashboard.versions): a
-heartbeat moves the bot's books and activity, not its metrics or trades.
+The bot's own figures (books, today's PnL, open positions, last trade, liveness) are its row
+of the fleet view, which is read for every bot at once (`entry_of`). The rest is read
+concurrently (each read on its own pooled connection), each part kept in memory until the
+table it comes from changes for this bot (asyncstore.dashboard.versions): a heartbeat moves
+the bot's activity, not its metrics or trades.
 
 The closed-trade figures are the one read whose cost grows with the bot's trades (one pass
 over them, ~35-45 ms at 10,000 closed trades, asyncstore.dashboard.bot_queries). While the bot
@@ -16,7 +18,7 @@ Its books, today's PnL, open positions and activity are read live.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -28,7 +30,6 @@ from asyncstore.store import Store
 from asyncstore.threads import SMALL_RESULT_ROWS, per_rows_off_loop
 
 from . import bot_queries as q
-from .fleet import FleetReader
 from .memo import Memo
 from .rollups import ClosedFigures, closed_figures
 from .versions import Versions
@@ -56,14 +57,14 @@ class BotReader:
         self,
         store: Store,
         versions: Versions,
-        fleet: FleetReader,
+        entry_of: Callable[[str], Awaitable[dict[str, Any] | None]],
         *,
         figures_interval: float = FIGURES_INTERVAL,
         on_refreshed: Callable[[str], None] = lambda bot_id: None,
     ) -> None:
         self._store = store
         self._versions = versions
-        self._fleet = fleet
+        self._entry_of = entry_of
 
         def refreshed(key: Hashable) -> None:
             if isinstance(key, tuple):  # the keys below: (bot_id, date)
@@ -79,7 +80,7 @@ class BotReader:
         """The page of `bot_id`; None for an unknown bot."""
         now = utc_now()
         entry, figures, metrics, positions, equity, uptime = await asyncio.gather(
-            self._fleet.bot(bot_id),
+            self._entry_of(bot_id),
             self._closed_figures(bot_id, now.date()),
             self._rows(self._metrics, bot_id, "performance_metrics", q.metrics(), _metrics),
             self._rows(self._positions, bot_id, "trades", q.positions(), _positions),

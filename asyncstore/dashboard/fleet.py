@@ -59,10 +59,10 @@ class FleetReader:
         cutoff = utc_midnight(now) if history is None else history.cutoff
         values = {"cutoff": UTCDateTime.to_db(cutoff), "since": _text(now - RECENT)}
         bot_rows, open_rows, closed_rows, entry_rows = await asyncio.gather(
-            self._store.fetch_all(q.bot_rows(one=False)),
-            self._store.fetch_all(q.open_counts(one=False)),
-            self._store.fetch_all(q.closed_since(one=False), values),
-            self._store.fetch_all(q.latest_entries(one=False), values),
+            self._store.fetch_all(q.BOT_ROWS),
+            self._store.fetch_all(q.OPEN_COUNTS),
+            self._store.fetch_all(q.CLOSED_SINCE, values),
+            self._store.fetch_all(q.LATEST_ENTRIES, values),
         )
         bots = await per_rows_off_loop(_decode_bots, bot_rows)
         latest = await self._latest.of([bot["id"] for bot in bots], entry_rows, now)
@@ -81,28 +81,6 @@ class FleetReader:
             "cumulative_pnl": None if history is None else _cumulative(history.days, closed_rows),
             "cumulative_pnl_summed_at": None if history is None else history.summed_at,
         }
-
-    async def bot(self, bot_id: str) -> Bot | None:
-        """One bot as the fleet shows it; None for an unknown bot."""
-        now = utc_now()
-        values = {
-            "bot_id": bot_id,
-            "cutoff": UTCDateTime.to_db(utc_midnight(now)),
-            "since": _text(now - RECENT),
-        }
-        bot_rows, open_rows, closed_rows, entry_rows = await asyncio.gather(
-            self._store.fetch_all(q.bot_rows(one=True), values),
-            self._store.fetch_all(q.open_counts(one=True), values),
-            self._store.fetch_all(q.closed_since(one=True), values),
-            self._store.fetch_all(q.latest_entries(one=True), values),
-        )
-        if not bot_rows:
-            return None
-        (bot,) = _decode_bots(bot_rows)
-        latest = await self._latest.of([bot_id], entry_rows, now)
-        opened = {row[0]: int(row[1]) for row in open_rows}
-        self._complete(bot, now, _sums(closed_rows), opened, latest)
-        return bot
 
     def _complete(
         self,

@@ -26,12 +26,12 @@ from asyncstore.types import UTCDateTime
 from .sql import CLOSED, OPEN, UtcDay, finished_since, unindexed, wins
 
 __all__ = [
-    "bot_rows",
+    "BOT_ROWS",
+    "CLOSED_SINCE",
+    "LATEST_ENTRIES",
+    "OPEN_COUNTS",
     "closed_by_day",
-    "closed_since",
-    "latest_entries",
     "latest_entry_of",
-    "open_counts",
 ]
 
 _BOT_COLUMNS = (
@@ -47,34 +47,28 @@ _BOT_COLUMNS = (
 BOT_COLUMN_NAMES = tuple(column.name for column in _BOT_COLUMNS)
 
 
-@lru_cache(maxsize=2)
-def bot_rows(*, one: bool) -> Select[Any]:
-    """Bot instances by id (one: bind `bot_id`)."""
-    query = select(*_BOT_COLUMNS).order_by(BOTS.c.id)
-    return query.where(BOTS.c.id == bindparam("bot_id")) if one else query
+# Bot instances by id.
+BOT_ROWS = select(*_BOT_COLUMNS).order_by(BOTS.c.id)
+
+# (bot_id, open trades) per bot with any.
+OPEN_COUNTS = select(TRADES.c.bot_id, func.count()).where(OPEN).group_by(TRADES.c.bot_id)
 
 
-@lru_cache(maxsize=2)
-def open_counts(*, one: bool) -> Select[Any]:
-    """(bot_id, open trades) per bot with any (one: bind `bot_id`)."""
-    query = select(TRADES.c.bot_id, func.count()).where(OPEN).group_by(TRADES.c.bot_id)
-    return query.where(TRADES.c.bot_id == bindparam("bot_id")) if one else query
-
-
-@lru_cache(maxsize=2)
-def closed_since(*, one: bool) -> Select[Any]:
+def _closed_since() -> Select[Any]:
     """(bot_id, UTC day, closed trades, wins, whole, fraction) per bot and day of exit, for
-    the trades closed at or after `cutoff` (bind; one: bind `bot_id` too)."""
+    the trades closed at or after `cutoff` (bind)."""
     cutoff = bindparam("cutoff", type_=UTCDateTime())
     bot = unindexed(TRADES.c.bot_id)
     day = UtcDay(TRADES.c.exit_time)
     whole, fraction = money_sum_parts(TRADES.c.net_pnl)
-    query = (
+    return (
         select(bot, day, func.count(), wins(TRADES.c.net_pnl), whole, fraction)
         .where(*finished_since(cutoff), CLOSED, TRADES.c.exit_time >= cutoff)
         .group_by(bot, day)
     )
-    return query.where(bot == bindparam("bot_id")) if one else query
+
+
+CLOSED_SINCE = _closed_since()
 
 
 @lru_cache(maxsize=1)
@@ -93,17 +87,18 @@ def closed_by_day() -> Select[Any]:
     )
 
 
-@lru_cache(maxsize=2)
-def latest_entries(*, one: bool) -> Select[Any]:
+def _latest_entries() -> Select[Any]:
     """(bot_id, latest entry_time) per bot among the trades entered at or after `since`
-    (bind; one: bind `bot_id`): a range of idx_entry_time, whatever the number of bots."""
+    (bind): a range of idx_entry_time, whatever the number of bots."""
     bot = unindexed(TRADES.c.bot_id)
-    query = (
+    return (
         select(bot, func.max(TRADES.c.entry_time))
         .where(TRADES.c.entry_time >= bindparam("since", type_=UTCDateTime()))
         .group_by(bot)
     )
-    return query.where(bot == bindparam("bot_id")) if one else query
+
+
+LATEST_ENTRIES = _latest_entries()
 
 
 @lru_cache(maxsize=16)

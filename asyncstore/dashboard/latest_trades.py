@@ -62,7 +62,7 @@ class LatestTrades:
                 break
             self.wide_reads += 1
             rows = await self._store.fetch_all(
-                q.latest_entries(one=False), {"since": UTCDateTime.to_db(now - span)}
+                q.LATEST_ENTRIES, {"since": UTCDateTime.to_db(now - span)}
             )
             self._learn(_found(rows), unknown, latest)
         ids = list(unknown)
