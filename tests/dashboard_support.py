@@ -150,11 +150,22 @@ def plain_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
+@dataclass(frozen=True)
+class Server:
+    base: str  # http://127.0.0.1:PORT
+    pid: int
+
+    def niceness(self) -> int:
+        """The process's nice value (Linux /proc)."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(stat[16])
+
+
 @contextlib.asynccontextmanager
 async def dashboard_process(
     db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> AsyncIterator[str]:
-    """`asyncstore dashboard` on a free port; yields its base URL once it listens."""
+) -> AsyncIterator[Server]:
+    """`asyncstore dashboard` on a free port, once it listens."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "asyncstore.cli", "dashboard", "--url", db_url),
@@ -181,7 +192,7 @@ async def dashboard_process(
         await asyncio.wait({waiting, reader}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
         assert listening.is_set(), b"".join(output).decode()
-        yield f"http://127.0.0.1:{port}"
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
     finally:
         if process.returncode is None:
             process.terminate()

@@ -7,6 +7,7 @@ Figures are checked against what the test wrote, to the last decimal digit."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Hashable, MutableMapping
 from datetime import datetime, timedelta
@@ -355,11 +356,13 @@ async def test_a_trade_written_by_another_process_reaches_the_stream(
     async with Store(db_url) as store:
         await TradeRepository(store).create_bot_instance({"id": "watched", "type": "paper"})
     async with (
-        dashboard_process(db_url, tmp_path) as base,
-        httpx.AsyncClient(base_url=base, timeout=None) as client,
+        dashboard_process(db_url, tmp_path) as server,
+        httpx.AsyncClient(base_url=server.base, timeout=None) as client,
         client.stream("GET", "/api/stream") as stream,
     ):
         assert stream.status_code == 200
+        # A read-only observer yields the CPU to the bots: 10 lower than what started it.
+        assert server.niceness() == min(19, os.nice(0) + 10)
         assert stream.headers["content-type"].startswith("text/event-stream")
         lines = stream.aiter_lines()
         async with asyncio.timeout(30):
@@ -382,7 +385,8 @@ TOKEN = "k3y-for.the_dashboard"
 @pytest.mark.sqlite_only
 async def test_with_a_token_every_route_needs_it(db_url: str, tmp_path: Path) -> None:
     await seed(db_url)
-    async with dashboard_process(db_url, tmp_path, "--token", TOKEN) as base:
+    async with dashboard_process(db_url, tmp_path, "--token", TOKEN) as server:
+        base = server.base
         async with httpx.AsyncClient(base_url=base) as stranger:
             for path in ("/", "/static/app.js", "/api/fleet", "/api/bots/alpha", "/api/stream"):
                 refused = await stranger.get(path)
@@ -412,12 +416,13 @@ async def test_off_loopback_a_token_from_the_environment_is_enforced(
     await seed(db_url)
     env = plain_env(ASYNCSTORE_DASHBOARD_TOKEN=TOKEN)
     async with (
-        dashboard_process(db_url, tmp_path, "--host", "0.0.0.0", env=env) as base,
-        httpx.AsyncClient(base_url=base) as client,
+        dashboard_process(db_url, tmp_path, "--host", "0.0.0.0", "--nice", "0", env=env) as server,
+        httpx.AsyncClient(base_url=server.base) as client,
     ):
         assert (await client.get("/api/fleet")).status_code == 401
         allowed = await client.get("/api/fleet", headers={"Authorization": f"Bearer {TOKEN}"})
         assert allowed.status_code == 200 and len(allowed.json()["bots"]) == 4
+        assert server.niceness() == os.nice(0)  # --nice 0: the priority it was started with
 
 
 @pytest.mark.sqlite_only

@@ -64,6 +64,13 @@ def add_dashboard_parser(commands: Any) -> None:
         default=15.0,
         help="seconds without a heartbeat before a running bot is flagged stale (default 15)",
     )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="lower the dashboard's CPU priority by this much (default 10; 0 keeps it): on a "
+        "machine the bots share, their writes come first",
+    )
     parser.add_argument("--echo", action="store_true", help="log every SQL statement to stderr")
 
 
@@ -87,6 +94,10 @@ def run_dashboard(ctx: Any) -> int:
             f"the dashboard needs {exc.name}: pip install 'asyncstore[dashboard]'"
         ) from exc
     _require_current_schema(ctx)
+    if args.nice > 0 and hasattr(os, "nice"):
+        # A read-only observer: when CPU is short, the bots' writes should not wait for it.
+        # (On PostgreSQL its queries run in the server's processes, which this does not touch.)
+        os.nice(args.nice)
     options = DashboardOptions(stale_after=args.stale_after)
     running = serve(ctx.settings, host=args.host, port=args.port, token=token, options=options)
     # uvicorn stops gracefully on Ctrl+C, then passes it on: that is the normal way out.
