@@ -90,12 +90,6 @@ class Memo(Generic[V]):
             if version is None or version >= wanted:
                 return value
 
-    def forget(self) -> None:
-        """Drop every value (not the computations in flight)."""
-        for slot in self._slots.values():
-            slot.version = None
-            slot.value = None
-
     def _fresh(self, slot: _Slot[V], wanted: int) -> bool:
         if slot.version is None or slot.version < wanted:
             return False

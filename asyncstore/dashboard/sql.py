@@ -24,7 +24,6 @@ __all__ = [
     "UtcDay",
     "exact_money",
     "finished_since",
-    "money_text",
     "unindexed",
     "wins",
 ]
@@ -85,8 +84,3 @@ def exact_money(whole_sum: Any, fraction_sum: Any) -> Decimal:
     fraction = Decimal(fraction_sum or 0).scaleb(-MONEY_SCALE, context=DECIMAL_CONTEXT)
     total = DECIMAL_CONTEXT.add(Decimal(whole_sum or 0), fraction)
     return total.quantize(_MONEY_QUANTUM, context=DECIMAL_CONTEXT)
-
-
-def money_text(value: Decimal | None) -> str | None:
-    """Money as the API shows it: plain decimal text at its scale ('0.00000000', never '0E-8')."""
-    return None if value is None else format(value, "f")
