@@ -13,7 +13,7 @@ from collections.abc import Hashable, MutableMapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -26,6 +26,7 @@ from asyncstore.dashboard.broadcast import Broadcaster
 from asyncstore.dashboard.event_stream import EventStream
 from asyncstore.dashboard.memo import Memo
 from asyncstore.dashboard.versions import Versions
+from asyncstore.errors import DatabaseUnavailableError
 from tests.conftest import run_cli, wait_until
 from tests.dashboard_support import (
     MIDNIGHT,
@@ -320,6 +321,35 @@ async def test_a_browser_that_does_not_read_gets_one_resync_instead_of_a_backlog
             break
     else:
         raise AssertionError("the slow browser's stream did not end")
+
+
+class FailingOnce:
+    """A Store whose change feed fails to start once (the database went away), then works."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.attempts = 0
+
+    def changes(self) -> Any:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise DatabaseUnavailableError("connection refused", may_have_committed=False)
+        return self.store.changes()
+
+
+async def test_a_feed_that_fails_is_followed_again_and_the_pages_resync(store: Store) -> None:
+    versions = Versions()
+    flaky = FailingOnce(store)
+    broadcaster = Broadcaster(cast(Store, flaky), versions, window=0.01)
+    listener = broadcaster.listen()
+    await broadcaster.start()  # returns after the failed attempt: served without a feed
+    event = await asyncio.wait_for(listener.next(), 30)
+    assert event is not None and b'"resync":true' in event  # pages read everything again,
+    assert not versions.live  # at once, not only once the feed is back
+    await wait_until(lambda: versions.live, limit_s=30)  # followed again after a pause
+    assert flaky.attempts == 2
+    await broadcaster.close()
+    assert not versions.live
 
 
 async def test_a_stream_pings_when_idle_and_forgets_a_browser_that_left(store: Store) -> None:
