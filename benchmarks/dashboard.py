@@ -207,10 +207,7 @@ async def page_load(base: str, bot: str) -> dict[str, float]:
 
 
 def _assets(text: str, folder: str) -> set[str]:
-    found = set()
-    for tag, module in _ASSET.findall(text):
-        found.add(tag or f"{folder}{module}")
-    return found
+    return {tag or f"{folder}{module}" for tag, module in _ASSET.findall(text)}
 
 
 async def first_loads(url: str, base: str, bots: list[str]) -> dict[str, list[float]]:
