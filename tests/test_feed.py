@@ -431,3 +431,21 @@ async def test_a_backlog_is_handed_over_without_holding_the_loop() -> None:
     assert [c.row_id for c in got] == [str(n) for n in range(2000)]
     assert ticks - before >= 2000 // 256 - 1  # the loop ran other tasks during the drain
     await hub.close()
+
+
+@pytest.mark.sqlite_only
+async def test_the_change_log_keeps_only_recent_commits(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncstore.sqlite.feed as sqlite_feed
+
+    monkeypatch.setattr(sqlite_feed, "KEEP_SECONDS", 0.0)  # every row older than its prune
+    monkeypatch.setattr(sqlite_feed, "PRUNE_EVERY", 8)
+    async with Store(db_url) as store:
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        for _ in range(99):
+            await repo.heartbeat(BOT_ID)
+        ((rows, last),) = await store.fetch_all("SELECT count(*), max(seq) FROM change_log")
+    assert last == 100
+    assert rows == 100 - 96 + 1  # the prune at seq 96 kept only its own row, then 97..100

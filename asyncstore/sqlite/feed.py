@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from asyncstore.clock import utc_now
@@ -30,23 +30,28 @@ from asyncstore.sqlite.connections import read_only_connection
 
 __all__ = [
     "KEEP_COMMITS",
+    "KEEP_SECONDS",
     "POLL_INTERVAL_S",
     "PRUNE_EVERY",
     "SQLiteChangeWatcher",
     "record_changes",
 ]
 
-# Change-log rows kept. A watcher reads them within POLL_INTERVAL_S, so they only need to outlast
-# a watcher's hiccup: ~a minute of commits at the writer's busiest (a row is a group commit's
-# notes, ~40-70 bytes each: 500 heartbeats make ~30 KiB). A watcher further behind resyncs.
+# Change-log rows kept: those of the last KEEP_SECONDS, and never more than KEEP_COMMITS. A
+# watcher reads them within POLL_INTERVAL_S, so they only need to outlast a watcher's hiccup; one
+# further behind resyncs. (A row is a group commit's notes: 500 heartbeats make ~10 KiB.)
+KEEP_SECONDS = 30.0
 KEEP_COMMITS = 10_000
-PRUNE_EVERY = 256
+PRUNE_EVERY = 64
 # How often the watcher asks whether another connection committed (a memory read in WAL mode).
 POLL_INTERVAL_S = 0.05
 ROWS_PER_READ = 1000
 
 _RECORD = "INSERT INTO change_log (seq, committed_at, origin, changes) VALUES (NULL, ?, ?, ?)"
-_PRUNE = "DELETE FROM change_log WHERE seq <= ?"
+_PRUNE = (
+    "DELETE FROM change_log WHERE seq <= max(?, coalesce((SELECT seq FROM change_log "
+    "WHERE committed_at >= ? ORDER BY seq LIMIT 1), ?) - 1)"
+)
 _LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM change_log"
 _AFTER = (
     "SELECT seq, committed_at, origin, changes FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"
@@ -62,8 +67,11 @@ def record_changes(conn: sqlite3.Connection, origin: str, notes: list[Note]) -> 
     committed_at = utc_now()
     cursor = conn.execute(_RECORD, (_stored_time(committed_at), origin, encode_notes(notes)))
     seq = cursor.lastrowid or 0
-    if seq % PRUNE_EVERY == 0 and seq > KEEP_COMMITS:
-        conn.execute(_PRUNE, (seq - KEEP_COMMITS,))
+    if seq % PRUNE_EVERY == 0:
+        # The oldest rows first, in seq order: the scan stops at the first one young enough,
+        # so a prune reads about what it deletes. This commit's own row always stays.
+        cutoff = _stored_time(committed_at - timedelta(seconds=KEEP_SECONDS))
+        conn.execute(_PRUNE, (max(seq - KEEP_COMMITS, 0), cutoff, seq))
     return committed_at
 
 
