@@ -118,6 +118,7 @@ async def dashboard_client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+        assert dashboard.store.settings.read_only  # a Store without a writer
         assert dashboard.store.write_stats.accepted == 0  # read-only: not one write submitted
 
 

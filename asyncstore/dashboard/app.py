@@ -10,8 +10,9 @@ Routes (all GET; with a token configured, each needs it: asyncstore.dashboard.au
 Money is an exact decimal string, a time ISO 8601 UTC, unknown null; an error is
 `{"error": "..."}` (with `"parameter"` for a bad query parameter).
 
-The dashboard only reads: it opens the database with a Store (which refuses a schema it does
-not know), follows its change feed, and never writes a row.
+The dashboard only reads: it opens the database with a read-only Store (`read_only=True`: no
+writer; a database that is missing or at another schema revision is refused, never created or
+upgraded), follows its change feed, and never writes a row.
 """
 
 from __future__ import annotations
@@ -213,11 +214,13 @@ def create_app(
     app runs."""
     if token is not None:
         check_token(token)
-    settings = load_settings(database_url, dict(store_options or {}))
+    # A read-only Store: no writer at all (nothing can write, not even a checkpoint), and it
+    # never creates or upgrades a database.
+    settings = load_settings(database_url, {**(store_options or {}), "read_only": True})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        admin_for(settings).require_database()  # read-only: never create a database
+        admin_for(settings).require_database()  # a clear message for a missing SQLite file
         async with Store(**settings.model_dump()) as store:
             dashboard = Dashboard(store, options)
             await dashboard.start()
