@@ -81,7 +81,7 @@ MUTATIONS = [
     Mutation(
         "change feed: the change log is pruned",
         "asyncstore/sqlite/feed.py",
-        "        conn.execute(_PRUNE, (seq - KEEP_COMMITS,))",
+        "        conn.execute(_PRUNE, (max(seq - KEEP_COMMITS, 0), cutoff, seq))",
         "        pass",
         "tests/test_feed.py::test_the_change_log_stays_bounded_and_a_lagging_reader_resyncs",
     ),
@@ -267,15 +267,15 @@ MUTATIONS = [
     Mutation(
         "a PostgreSQL start that failed can be tried again",
         "asyncstore/postgres/backend.py",
-        "        self._closing = False\n        try:",
-        "        try:",
+        "        self._closing = False\n        read_only = self.settings.read_only\n",
+        "        read_only = self.settings.read_only\n",
         "tests/test_postgres_unavailable.py::test_a_start_that_failed_can_be_tried_again",
     ),
     Mutation(
         "a connection lost during COMMIT says the write may have committed",
         "asyncstore/postgres/batch.py",
-        '        return _all_failed(exc, ops, "commit")',
-        '        return _all_failed(exc, ops, "before_commit")',
+        '        failed = _all_failed(exc, ops, "commit")',
+        '        failed = _all_failed(exc, ops, "before_commit")',
         "tests/test_postgres_unavailable.py::"
         "test_a_connection_lost_during_commit_says_the_write_may_have_committed",
     ),
@@ -347,9 +347,10 @@ MUTATIONS = [
     Mutation(
         "PostgreSQL: writes share group commits",
         "asyncstore/postgres/backend.py",
-        "            self._writer = WriteQueue(self._runner, self.settings, self.stats)",
+        "            self._writer = WriteQueue(self._runner, self.settings, self.stats, self._feed)",
         "            self._writer = WriteQueue(\n                self._runner, "
-        "self.settings.model_copy(update={'max_batch_ops': 1}), self.stats\n            )",
+        "self.settings.model_copy(update={'max_batch_ops': 1}), self.stats, self._feed\n"
+        "            )",
         "tests/test_postgres_writer.py::test_concurrent_creates_commit_in_few_transactions",
     ),
     Mutation(
@@ -364,7 +365,7 @@ MUTATIONS = [
     Mutation(
         "PostgreSQL: a statement's error fails only its own operation",
         "asyncstore/postgres/batch.py",
-        "            return await _one_by_one(conn, ops, log)",
+        "            return await _one_by_one(conn, ops, log, origin)",
         "            return _all_failed(exc, ops, 'before_commit')",
         "tests/test_postgres_writer.py::test_one_bad_write_in_a_batch_fails_alone",
     ),
