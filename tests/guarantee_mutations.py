@@ -347,7 +347,8 @@ MUTATIONS = [
     Mutation(
         "PostgreSQL: writes share group commits",
         "asyncstore/postgres/backend.py",
-        "            self._writer = WriteQueue(self._runner, self.settings, self.stats, self._feed)",
+        "            self._writer = WriteQueue("
+        "self._runner, self.settings, self.stats, self._feed)",
         "            self._writer = WriteQueue(\n                self._runner, "
         "self.settings.model_copy(update={'max_batch_ops': 1}), self.stats, self._feed\n"
         "            )",
