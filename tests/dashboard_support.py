@@ -115,7 +115,7 @@ async def dashboard_client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
         dashboard = app.state.dashboard
         await dashboard.history.first()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
         assert dashboard.store.settings.read_only  # a Store without a writer

@@ -487,3 +487,17 @@ async def test_the_page_is_served_from_the_package(db_url: str) -> None:
             assert (await client.get(f"/static/{name}")).status_code == 200, name
         assert (await client.get("/static/../app.py")).status_code == 404
         assert (await client.get("/api/nothing-here")).json() == {"error": "Not Found"}
+
+
+async def test_without_a_token_only_loopback_names_are_served(db_url: str) -> None:
+    """DNS rebinding: a page of another site whose name resolves to 127.0.0.1 sends that name
+    as Host; the token-less (loopback) dashboard refuses it, on every route."""
+    await seed(db_url)
+    async with dashboard_client(db_url) as client:
+        for host in ("127.0.0.1:8050", "localhost:8050", "[::1]:8050"):
+            reply = await client.get("/api/fleet", headers={"host": host})
+            assert reply.status_code == 200, host
+        for path in ("/", "/api/fleet", "/api/stream", "/static/app.js"):
+            reply = await client.get(path, headers={"host": "attacker.example:8050"})
+            assert reply.status_code == 400, path
+            assert "bot" not in reply.text

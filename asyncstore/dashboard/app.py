@@ -26,6 +26,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
@@ -200,6 +201,10 @@ def _items(page: dict[str, Any]) -> int:
     )
 
 
+# The names a browser on this machine uses for the loopback dashboard.
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+
+
 def create_app(
     database_url: str | None = None,
     *,
@@ -237,7 +242,13 @@ def create_app(
 
         return endpoint
 
-    middleware = [] if token is None else [Middleware(TokenGuard, token=token)]
+    if token is None:
+        # Without a token the dashboard listens on loopback only (asyncstore.dashboard.server),
+        # yet a page of another site could reach it by DNS rebinding (its own name resolving to
+        # 127.0.0.1): such requests carry that name as Host, and are refused.
+        middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)]
+    else:
+        middleware = [Middleware(TokenGuard, token=token)]
     return Starlette(
         routes=[
             Route("/", route("index")),
