@@ -77,8 +77,13 @@ def add_dashboard_parser(commands: Any) -> None:
 def run_dashboard(ctx: Any) -> int:
     """The `dashboard` command (ctx: asyncstore.cli.commands.CommandContext)."""
     args = ctx.args
-    from asyncstore.dashboard.server import TOKEN_ENV, token_refusal
-
+    try:
+        from asyncstore.dashboard.app import DashboardOptions
+        from asyncstore.dashboard.server import TOKEN_ENV, serve, token_refusal
+    except ImportError as exc:  # starlette / uvicorn are the `dashboard` extra
+        raise ConfigurationError(
+            f"the dashboard needs {exc.name}: pip install 'asyncstore[dashboard]'"
+        ) from exc
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     refusal = token_refusal(args.host, token)
     if refusal is None and token is not None:
@@ -86,13 +91,6 @@ def run_dashboard(ctx: Any) -> int:
     if refusal is not None:
         print(f"asyncstore dashboard: {refusal}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        from asyncstore.dashboard.app import DashboardOptions
-        from asyncstore.dashboard.server import serve
-    except ImportError as exc:  # starlette / uvicorn are the `dashboard` extra
-        raise ConfigurationError(
-            f"the dashboard needs {exc.name}: pip install 'asyncstore[dashboard]'"
-        ) from exc
     _require_current_schema(ctx)
     if args.nice > 0 and hasattr(os, "nice"):
         # A read-only observer: when CPU is short, the bots' writes should not wait for it.
