@@ -19,22 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from asyncstore import Store, TradeRepository
 from benchmarks.harness import Table, bot_names, trade_row
+from benchmarks.postgres import fresh_database
 
-SERVER = os.environ.get("ASYNCSTORE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CONDITIONS = ("nobody listens", "another process watches", "in-process subscriber")
 
 
@@ -152,27 +146,12 @@ async def _measure(url: str, bots: int, seconds: float, rounds: int, label: str)
     return table
 
 
-@asynccontextmanager
-async def _postgres_database() -> AsyncIterator[str]:
-    import asyncpg
-
-    admin = await asyncpg.connect(SERVER)
-    name = f"asyncstore_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = make_url(SERVER).set(drivername="postgresql+asyncpg", database=name)
-        yield url.render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def run(bots: int, seconds: float, rounds: int, postgresql: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="asyncstore-feed-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'feed.db'}"
         print((await _measure(url, bots, seconds, rounds, "SQLite")).render(), flush=True)
     if postgresql:
-        async with _postgres_database() as url:
+        async with fresh_database() as url:
             table = await _measure(url, bots, seconds, rounds, "PostgreSQL")
             print(table.render(), flush=True)
 
