@@ -65,3 +65,17 @@ def _file_state(path: Path) -> tuple[int, int, bytes] | None:
 def _empty_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
+
+
+async def test_a_read_only_store_s_queries_take_no_parallel_workers() -> None:
+    """On PostgreSQL an observer's query runs in one server process: parallel workers would
+    take the cores the bots' writing sessions need."""
+    from tests.conftest import fresh_postgres_database
+
+    async with fresh_postgres_database() as url:
+        async with Store(url):
+            pass  # builds the schema
+        async with Store(url) as bots, Store(url, read_only=True) as observer:
+            setting = "SHOW max_parallel_workers_per_gather"
+            assert await observer.fetch_all(setting) == [("0",)]
+            assert await bots.fetch_all(setting) != [("0",)]

@@ -161,15 +161,20 @@ class PostgresBackend:
         read_only = self.settings.read_only
         try:
             # A read-only Store's "write pool" is read-only too: the server refuses any write.
+            # A read-only Store is an observer (a dashboard): its queries run without parallel
+            # workers, so they never take the server cores the bots' writes need.
+            parallel = not read_only
             self._write_pool = await create_pool(
-                self.dsn, size=size, read_only=read_only, min_size=1
+                self.dsn, size=size, read_only=read_only, min_size=1, parallel=parallel
             )
             if not read_only and await self._write_pool.fetchval("SELECT pg_is_in_recovery()"):
                 raise ConfigurationError(
                     f"{self.shown_url} is a read-only standby: give the primary's URL as "
                     "the database URL, and standbys as read_replica_urls"
                 )
-            self._read_pool = await create_pool(self.dsn, size=size, read_only=True)
+            self._read_pool = await create_pool(
+                self.dsn, size=size, read_only=True, parallel=parallel
+            )
             # Replica pools connect on first use: a replica that is down must not stop a bot
             # from starting (its reads go to the primary until the replica answers again).
             replicas = [

@@ -65,7 +65,7 @@ async def register_text_codecs(conn: Any) -> None:
         )
 
 
-def _server_settings(*, read_only: bool) -> dict[str, str]:
+def _server_settings(*, read_only: bool, parallel: bool = True) -> dict[str, str]:
     settings = {
         "TimeZone": "UTC",
         "DateStyle": "ISO",  # the text the codecs parse, whatever the server default
@@ -75,6 +75,10 @@ def _server_settings(*, read_only: bool) -> dict[str, str]:
         # A session default (the pool's RESET ALL on release restores it): every transaction
         # of this connection starts read-only.
         settings["default_transaction_read_only"] = "on"
+    if not parallel:
+        # One query, one server process: no parallel workers taking the cores the writers'
+        # sessions need (a read-only observer's small queries gain nothing from them).
+        settings["max_parallel_workers_per_gather"] = "0"
     return settings
 
 
@@ -101,6 +105,7 @@ async def create_pool(
     read_only: bool,
     min_size: int = 0,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    parallel: bool = True,
 ) -> Any:
     """An asyncpg pool whose connections speak asyncstore's text (and, for reads, cannot
     write: the server refuses any write in a read-only transaction)."""
@@ -113,7 +118,7 @@ async def create_pool(
             max_size=size,
             timeout=connect_timeout_s,
             init=register_text_codecs,
-            server_settings=_server_settings(read_only=read_only),
+            server_settings=_server_settings(read_only=read_only, parallel=parallel),
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise ConfigurationError(f"cannot connect to PostgreSQL at {redacted(dsn)}: {exc}") from exc
