@@ -32,11 +32,10 @@ from sqlalchemy import (
     union_all,
 )
 
-from asyncstore.schema.activity import EpochSeconds
-from asyncstore.schema.expressions import money_sum_parts
+from asyncstore.schema.expressions import EpochSeconds, UtcDay, money_sum_parts
 from asyncstore.schema.tables import METRICS, TRADES
 
-from .sql import CLOSED, OPEN, UtcDay, wins
+from .sql import CLOSED, OPEN, wins
 
 __all__ = ["METRICS_HISTORY", "OPEN_POSITION_COLUMNS", "closed_figures", "metrics", "positions"]
 

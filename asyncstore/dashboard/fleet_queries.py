@@ -19,11 +19,11 @@ from typing import Any
 
 from sqlalchemy import Select, String, bindparam, func, select
 
-from asyncstore.schema.expressions import money_sum_parts
+from asyncstore.schema.expressions import UtcDay, money_sum_parts
 from asyncstore.schema.tables import BOTS, TRADES
 from asyncstore.types import UTCDateTime
 
-from .sql import CLOSED, OPEN, UtcDay, finished_since, unindexed, wins
+from .sql import CLOSED, OPEN, finished_since, unindexed, wins
 
 __all__ = [
     "BOT_ROWS",

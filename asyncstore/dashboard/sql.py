@@ -11,8 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import String, literal_column, text
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement, TextClause
+from sqlalchemy.sql.expression import ColumnElement, TextClause
 
 from asyncstore.schema.expressions import MONEY_SCALE, count_where, money_sign_value
 from asyncstore.schema.tables import TRADE_RETENTION_AGE
@@ -21,7 +20,6 @@ from asyncstore.types import DECIMAL_CONTEXT, quantum
 __all__ = [
     "CLOSED",
     "OPEN",
-    "UtcDay",
     "exact_money",
     "finished_since",
     "unindexed",
@@ -54,26 +52,6 @@ def unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
 def wins(net_pnl: ColumnElement[Any]) -> ColumnElement[Any]:
     """How many of the rows have a positive net PnL (the rows are closed trades)."""
     return count_where(money_sign_value(net_pnl) > 0)
-
-
-class UtcDay(FunctionElement[Any]):
-    """A stored time's UTC day as text, 'YYYY-MM-DD' (it sorts as the days do)."""
-
-    inherit_cache = True
-    type = String()
-
-
-@compiles(UtcDay, "sqlite")
-def _sqlite_utc_day(element: UtcDay, compiler: Any, **kw: Any) -> str:
-    # SQLite keeps times as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff': the day is its first ten.
-    (column,) = element.clauses
-    return f"substr({compiler.process(column, **kw)}, 1, 10)"
-
-
-@compiles(UtcDay, "postgresql")
-def _postgres_utc_day(element: UtcDay, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"to_char({compiler.process(column, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
 _MONEY_QUANTUM = quantum(MONEY_SCALE)

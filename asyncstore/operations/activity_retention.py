@@ -29,8 +29,8 @@ from sqlalchemy import Delete, Insert, Select, bindparam, case, func, literal, s
 from sqlalchemy.dialects import postgresql
 
 from asyncstore.clock import utc_ago
-from asyncstore.schema.activity import HOUR_SECONDS, MINUTE_SECONDS, HourStart
-from asyncstore.schema.expressions import RowAddress
+from asyncstore.schema.activity import HOUR_SECONDS, MINUTE_SECONDS
+from asyncstore.schema.expressions import HourStart, RowAddress
 from asyncstore.schema.tables import BOT_ACTIVITY, BOTS
 from asyncstore.store import Store
 from asyncstore.types import UTCDateTime

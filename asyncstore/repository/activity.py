@@ -42,7 +42,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement, TextClause
 
 from asyncstore.repository.records import from_values
-from asyncstore.schema.activity import HOUR_SECONDS, MINUTE_SECONDS, EpochSeconds
+from asyncstore.schema.activity import HOUR_SECONDS, MINUTE_SECONDS
+from asyncstore.schema.expressions import EpochSeconds
 from asyncstore.schema.tables import BOT_ACTIVITY, BOTS
 from asyncstore.schema.validation import validate_bot_id, validate_page_rows, validate_time
 from asyncstore.store import Store

@@ -37,21 +37,12 @@ A later revision must keep the trigger alive:
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import BigInteger
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
-
-from asyncstore.types import UTCDateTime
 
 __all__ = [
     "ACTIVITY_TRIGGER",
     "MINUTE_SECONDS",
     "HOUR_SECONDS",
-    "EpochSeconds",
-    "HourStart",
     "activity_trigger_statements",
     "create_activity_trigger",
     "drop_activity_trigger",
@@ -149,45 +140,3 @@ def create_activity_trigger(connection: Connection) -> None:
 def drop_activity_trigger(connection: Connection) -> None:
     for sql in drop_activity_trigger_statements(connection.dialect.name):
         connection.exec_driver_sql(sql)
-
-
-# --- bucket times in SQL, for the roll-up and the downsampling reads ------------------------
-
-
-class HourStart(FunctionElement[Any]):
-    """The start of the UTC hour of a stored time, in the column's own stored form."""
-
-    inherit_cache = True
-    type = UTCDateTime()
-
-
-@compiles(HourStart, "sqlite")
-def _sqlite_hour_start(element: HourStart, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"(substr({compiler.process(column, **kw)}, 1, 13) || ':00:00.000000')"
-
-
-@compiles(HourStart, "postgresql")
-def _postgres_hour_start(element: HourStart, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"date_trunc('hour', {compiler.process(column, **kw)}, 'UTC')"
-
-
-class EpochSeconds(FunctionElement[Any]):
-    """A stored time as whole seconds since 1970 (an integer to divide into wider buckets)."""
-
-    inherit_cache = True
-    type = BigInteger()
-
-
-@compiles(EpochSeconds, "sqlite")
-def _sqlite_epoch_seconds(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
-    # strftime('%s') rather than unixepoch(): the latter needs SQLite 3.38.
-    (column,) = element.clauses
-    return f"CAST(strftime('%s', {compiler.process(column, **kw)}) AS INTEGER)"
-
-
-@compiles(EpochSeconds, "postgresql")
-def _postgres_epoch_seconds(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"CAST(floor(extract(epoch FROM {compiler.process(column, **kw)})) AS BIGINT)"

@@ -8,19 +8,32 @@ built once, and the SQLite and PostgreSQL backends each compile it into their ow
   stores money as exact text, where '0.00000000' > '0' in text order);
 - `count_where`: how many rows meet a condition, inside a wider aggregate (0 for none);
 - `money_sum_parts`: an exact SUM of a money column as two integers to add up in Python
-  (SQLite's SUM of text would go through a float; PostgreSQL's NUMERIC sum is exact itself).
+  (SQLite's SUM of text would go through a float; PostgreSQL's NUMERIC sum is exact itself);
+- `UtcDay`, `HourStart`, `EpochSeconds`: a stored time's UTC day, hour and epoch second
+  (SQLite keeps times as UTC text, PostgreSQL as timestamptz), for grouping by time in SQL.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, case, cast, func, literal, type_coerce
+from sqlalchemy import BigInteger, Float, Integer, String, case, cast, func, literal, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.sql.schema import Table
 
-__all__ = ["MONEY_SCALE", "RowAddress", "count_where", "money_sign_value", "money_sum_parts"]
+from asyncstore.types import UTCDateTime
+
+__all__ = [
+    "MONEY_SCALE",
+    "EpochSeconds",
+    "HourStart",
+    "RowAddress",
+    "UtcDay",
+    "count_where",
+    "money_sign_value",
+    "money_sum_parts",
+]
 
 # Every money column of the spec is DECIMAL(20, 8); the summary adds fractions in these units.
 MONEY_SCALE = 8
@@ -129,3 +142,65 @@ def money_sum_parts(
 def count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     """How many rows meet `condition` (0 when none), as one column of a wider aggregate."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+# --- times in SQL: the UTC day, hour and epoch second of a stored time, on each backend ------
+
+
+class UtcDay(FunctionElement[Any]):
+    """A stored time's UTC day as text, 'YYYY-MM-DD' (it sorts as the days do)."""
+
+    inherit_cache = True
+    type = String()
+
+
+@compiles(UtcDay, "sqlite")
+def _sqlite_utc_day(element: UtcDay, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps times as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff': the day is its first ten.
+    (column,) = element.clauses
+    return f"substr({compiler.process(column, **kw)}, 1, 10)"
+
+
+@compiles(UtcDay, "postgresql")
+def _postgres_utc_day(element: UtcDay, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"to_char({compiler.process(column, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+class HourStart(FunctionElement[Any]):
+    """The start of the UTC hour of a stored time, in the column's own stored form."""
+
+    inherit_cache = True
+    type = UTCDateTime()
+
+
+@compiles(HourStart, "sqlite")
+def _sqlite_hour_start(element: HourStart, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"(substr({compiler.process(column, **kw)}, 1, 13) || ':00:00.000000')"
+
+
+@compiles(HourStart, "postgresql")
+def _postgres_hour_start(element: HourStart, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"date_trunc('hour', {compiler.process(column, **kw)}, 'UTC')"
+
+
+class EpochSeconds(FunctionElement[Any]):
+    """A stored time as whole seconds since 1970 (an integer to divide into wider buckets)."""
+
+    inherit_cache = True
+    type = BigInteger()
+
+
+@compiles(EpochSeconds, "sqlite")
+def _sqlite_epoch_seconds(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
+    # strftime('%s') rather than unixepoch(): the latter needs SQLite 3.38.
+    (column,) = element.clauses
+    return f"CAST(strftime('%s', {compiler.process(column, **kw)}) AS INTEGER)"
+
+
+@compiles(EpochSeconds, "postgresql")
+def _postgres_epoch_seconds(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"CAST(floor(extract(epoch FROM {compiler.process(column, **kw)})) AS BIGINT)"
