@@ -36,24 +36,24 @@ class EventStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         listener = self._broadcaster.listen()
+        # The browser may go away mid-send: an OSError (uvicorn's ClientDisconnected is one).
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
-            opening = f"retry: {RETRY_MILLISECONDS}\n: connected\n\n".encode()
-            await send({"type": "http.response.body", "body": opening, "more_body": True})
-            events = asyncio.ensure_future(self._events(listener, send))
-            gone = asyncio.ensure_future(_disconnected(receive))
-            try:
-                await asyncio.wait({events, gone}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (events, gone):
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, OSError):
-                        await task
-            if events.done() and not events.cancelled() and events.exception() is None:
-                # The dashboard is closing: end the response properly.
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            pass  # the browser went away mid-send (uvicorn's ClientDisconnected is an OSError)
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+                opening = f"retry: {RETRY_MILLISECONDS}\n: connected\n\n".encode()
+                await send({"type": "http.response.body", "body": opening, "more_body": True})
+                events = asyncio.ensure_future(self._events(listener, send))
+                gone = asyncio.ensure_future(_disconnected(receive))
+                try:
+                    await asyncio.wait({events, gone}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in (events, gone):
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, OSError):
+                            await task
+                if events.done() and not events.cancelled() and events.exception() is None:
+                    # The dashboard is closing: end the response properly.
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             listener.close()
 

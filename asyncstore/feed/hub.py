@@ -148,10 +148,6 @@ class ChangeHub:
         self._closed = False
         self._stopping: asyncio.Future[None] | None = None
 
-    @property
-    def listening(self) -> bool:
-        return bool(self._streams)
-
     def subscribe(self) -> ChangeStream:
         stream = ChangeStream(self, self._backlog)
         if self._closed:

@@ -59,22 +59,25 @@ def _postgres_row_address(element: RowAddress, compiler: Any, **kw: Any) -> str:
     return f"{compiler.preparer.format_table(element.table)}.ctid"
 
 
+def _per_dialect(construct: type[FunctionElement[Any]], **templates: str) -> None:
+    """Compile a one-argument `construct` from a SQL template per dialect (`{0}`: the argument
+    as compiled), e.g. `_per_dialect(UtcDay, sqlite="substr({0}, 1, 10)", postgresql=...)`."""
+    for dialect, template in templates.items():
+
+        def compile_it(element: Any, compiler: Any, _template: str = template, **kw: Any) -> str:
+            (argument,) = element.clauses
+            return _template.format(compiler.process(argument, **kw))
+
+        compiles(construct, dialect)(compile_it)
+
+
 class _MoneySign(FunctionElement[Any]):
     inherit_cache = True
     type = Float()
 
 
-@compiles(_MoneySign, "sqlite")
-def _sqlite_money_sign(element: _MoneySign, compiler: Any, **kw: Any) -> str:
-    # The sign of a decimal survives a cast to REAL (only its last digits may not).
-    (column,) = element.clauses
-    return f"CAST({compiler.process(column, **kw)} AS REAL)"
-
-
-@compiles(_MoneySign, "postgresql")
-def _postgres_money_sign(element: _MoneySign, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return str(compiler.process(column, **kw))
+# The sign of a decimal survives SQLite's cast to REAL (only its last digits may not).
+_per_dialect(_MoneySign, sqlite="CAST({0} AS REAL)", postgresql="{0}")
 
 
 def money_sign_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -154,36 +157,11 @@ class UtcDay(FunctionElement[Any]):
     type = String()
 
 
-@compiles(UtcDay, "sqlite")
-def _sqlite_utc_day(element: UtcDay, compiler: Any, **kw: Any) -> str:
-    # SQLite keeps times as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff': the day is its first ten.
-    (column,) = element.clauses
-    return f"substr({compiler.process(column, **kw)}, 1, 10)"
-
-
-@compiles(UtcDay, "postgresql")
-def _postgres_utc_day(element: UtcDay, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"to_char({compiler.process(column, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-
-
 class HourStart(FunctionElement[Any]):
     """The start of the UTC hour of a stored time, in the column's own stored form."""
 
     inherit_cache = True
     type = UTCDateTime()
-
-
-@compiles(HourStart, "sqlite")
-def _sqlite_hour_start(element: HourStart, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"(substr({compiler.process(column, **kw)}, 1, 13) || ':00:00.000000')"
-
-
-@compiles(HourStart, "postgresql")
-def _postgres_hour_start(element: HourStart, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"date_trunc('hour', {compiler.process(column, **kw)}, 'UTC')"
 
 
 class EpochSeconds(FunctionElement[Any]):
@@ -193,14 +171,20 @@ class EpochSeconds(FunctionElement[Any]):
     type = BigInteger()
 
 
-@compiles(EpochSeconds, "sqlite")
-def _sqlite_epoch_seconds(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
-    # strftime('%s') rather than unixepoch(): the latter needs SQLite 3.38.
-    (column,) = element.clauses
-    return f"CAST(strftime('%s', {compiler.process(column, **kw)}) AS INTEGER)"
-
-
-@compiles(EpochSeconds, "postgresql")
-def _postgres_epoch_seconds(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return f"CAST(floor(extract(epoch FROM {compiler.process(column, **kw)})) AS BIGINT)"
+# SQLite keeps times as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff': the day is its first ten
+# characters, the hour its first 13. strftime('%s') rather than unixepoch(), which needs 3.38.
+_per_dialect(
+    UtcDay,
+    sqlite="substr({0}, 1, 10)",
+    postgresql="to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+)
+_per_dialect(
+    HourStart,
+    sqlite="(substr({0}, 1, 13) || ':00:00.000000')",
+    postgresql="date_trunc('hour', {0}, 'UTC')",
+)
+_per_dialect(
+    EpochSeconds,
+    sqlite="CAST(strftime('%s', {0}) AS INTEGER)",
+    postgresql="CAST(floor(extract(epoch FROM {0})) AS BIGINT)",
+)
