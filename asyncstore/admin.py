@@ -12,7 +12,7 @@ from pathlib import Path
 
 from asyncstore import operations
 from asyncstore.backend import admin_for
-from asyncstore.config import StoreSettings, sqlite_path
+from asyncstore.config import StoreSettings, sqlite_file
 from asyncstore.operations import BotSummary, DatabaseSummary, database_summary, export_trades
 from asyncstore.reports import BackupInfo, CheckReport, RestoreReport
 from asyncstore.schema.revisions import SchemaState
@@ -35,7 +35,7 @@ __all__ = [
 def require_database(settings: StoreSettings) -> Path:
     """The database file of `settings`, which must exist (admin commands never create one)."""
     admin_for(settings).require_database()
-    return sqlite_path(settings.database_url)
+    return sqlite_file(settings)
 
 
 def schema_state(settings: StoreSettings) -> SchemaState:

@@ -146,6 +146,11 @@ class BackendAdmin(Protocol):
 
     async def restore(self, backup: Path) -> RestoreReport: ...
 
+    async def tenants(self) -> dict[str, int]:
+        """Every tenant of this database (`asyncstore.tenants`) with the bytes it takes (SQLite:
+        its file and WAL; PostgreSQL: its schema's tables), by name."""
+        ...
+
     async def compact_offline_if_needed(self) -> CompactReport | None:
         """The compaction that needs the database to itself, if this database needs one (SQLite
         created with auto_vacuum NONE: a one-time full VACUUM; DatabaseInUseError while any

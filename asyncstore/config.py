@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from asyncstore.errors import ConfigurationError
+from asyncstore.tenants import tenant_file, validate_tenant
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -19,6 +20,7 @@ __all__ = [
     "is_postgresql",
     "load_settings",
     "redacted",
+    "sqlite_file",
     "sqlite_path",
     "sqlite_url",
 ]
@@ -33,6 +35,10 @@ class StoreSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASYNCSTORE_", extra="forbid", frozen=True)
 
     database_url: str = DEFAULT_DATABASE_URL
+    # Whose data this Store holds (asyncstore.tenants): SQLite, a file of the tenant's own
+    # beside the configured one; PostgreSQL, a schema and a role of its own. None: the
+    # database itself, as without tenants.
+    tenant: str | None = None
     # "normal": a crash of the process loses nothing acknowledged; "full": nor does power loss.
     durability: Literal["normal", "full"] = "normal"
     # How long a write waits for another *process* holding the SQLite file's write lock.
@@ -76,6 +82,11 @@ class StoreSettings(BaseSettings):
     # After a caller's write, its reads use the primary this long (read-your-writes).
     replica_read_after_write_s: float = Field(default=5.0, ge=0)
 
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_name(cls, tenant: str | None) -> str | None:
+        return None if tenant is None else validate_tenant(tenant)
+
 
 def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
     """Settings for a Store; any invalid option becomes a ConfigurationError naming it."""
@@ -96,7 +107,7 @@ def load_settings(url: str | None, overrides: dict[str, Any]) -> StoreSettings:
                 f"{driver}: use postgresql+asyncpg://user@host/database for PostgreSQL"
             )
     else:
-        sqlite_path(settings.database_url)  # fail now, not at start()
+        sqlite_file(settings)  # fail now, not at start()
     for replica in settings.read_replica_urls:
         if not is_postgresql(settings.database_url) or not replica.startswith("postgresql+asyncpg"):
             raise ConfigurationError(
@@ -126,8 +137,16 @@ def redacted(database_url: str) -> str:
 def backup_folder(settings: StoreSettings) -> Path:
     """The folder automatic backups of this database go to."""
     if settings.backup_dir is not None:
-        return settings.backup_dir.expanduser().absolute()
-    return sqlite_path(settings.database_url).parent / "backups"
+        folder = settings.backup_dir.expanduser().absolute()
+        # Each tenant's backups apart: `backup_keep` prunes one database's backups only.
+        return folder / settings.tenant if settings.tenant else folder
+    return sqlite_file(settings).parent / "backups"
+
+
+def sqlite_file(settings: StoreSettings) -> Path:
+    """The SQLite file of a Store with these settings: the tenant's own when it has one."""
+    path = sqlite_path(settings.database_url)
+    return tenant_file(path, settings.tenant) if settings.tenant else path
 
 
 def sqlite_path(database_url: str) -> Path:

@@ -50,6 +50,8 @@ class Store:
     ```
     `url` defaults to the environment variable ASYNCSTORE_DATABASE_URL, else
     `sqlite+aiosqlite:///db/trading.db`; other options are `StoreSettings` fields.
+    `tenant="alice"`: only that tenant's data, kept apart by the database (SQLite: a file of
+    its own; PostgreSQL: a schema and a role of its own; see `asyncstore.tenants`).
 
     Opening checks the schema revision: an empty database is created at the current schema; an
     older one is refused unless `upgrade_schema=True` (then it is backed up and upgraded); one
@@ -78,6 +80,11 @@ class Store:
     @property
     def url(self) -> str:
         return self.settings.database_url
+
+    @property
+    def tenant(self) -> str | None:
+        """Whose data this Store holds (`asyncstore.tenants`); None: the database's own."""
+        return self.settings.tenant
 
     @property
     def backend(self) -> str:

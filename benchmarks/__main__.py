@@ -22,6 +22,7 @@ from benchmarks.postgres import postgresql
 from benchmarks.scenarios import SCENARIOS as CORE_SCENARIOS
 from benchmarks.sizes import Sizes
 from benchmarks.stalls import stalls
+from benchmarks.tenants import scenario as tenants
 
 SCENARIOS = {
     **CORE_SCENARIOS,
@@ -30,6 +31,7 @@ SCENARIOS = {
     "postgresql": postgresql,
     "stalls": stalls,
     "dashboard": dashboard,
+    "tenants": tenants,
 }
 
 

@@ -106,11 +106,11 @@ async def seed(db_url: str) -> Seeded:
 
 
 @contextlib.asynccontextmanager
-async def dashboard_client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def dashboard_client(db_url: str, **store_options: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan (Store open, change feed followed), the fleet's daily history
     summed, and a client that calls it in-process. Afterwards: the dashboard wrote nothing."""
     options = DashboardOptions(stale_after=STALE_AFTER, window=0.05, figures_interval=0.5)
-    app = create_app(db_url, options=options)
+    app = create_app(db_url, options=options, store_options=store_options)
     async with app.router.lifespan_context(app):
         dashboard = app.state.dashboard
         await dashboard.history.first()

@@ -60,7 +60,7 @@ MUTATIONS = [
     Mutation(
         "change feed: PostgreSQL NOTIFYs in the writing transaction",
         "asyncstore/postgres/feed.py",
-        "    await conn.execute(_NOTIFY, CHANNEL, parts)\n",
+        "        await conn.execute(_NOTIFY, self.channel, parts)\n",
         "",
         "tests/test_feed.py::test_another_process_s_writes_arrive_once",
     ),
@@ -481,6 +481,58 @@ MUTATIONS = [
         "                current = {**current, **changes}\n",
         "",
         "tests/test_bulk_update.py::test_pairs_of_one_trade_in_a_chunk_are_checked_in_order",
+    ),
+    Mutation(
+        "tenants: a SQLite tenant has a file of its own",
+        "asyncstore/config.py",
+        "    return tenant_file(path, settings.tenant) if settings.tenant else path\n",
+        "    return path\n",
+        "tests/test_tenants.py::test_the_same_bot_id_in_two_tenants_is_two_separate_bots[sqlite]",
+    ),
+    Mutation(
+        "tenants: a PostgreSQL tenant's sessions run as its role",
+        "asyncstore/postgres/tenants.py",
+        "search_path=quote_identifier(self.schema), role=self.role)",
+        "search_path=quote_identifier(self.schema))",
+        "tests/test_tenants_postgres.py::test_naming_another_schema_is_refused_by_the_server",
+    ),
+    Mutation(
+        "tenants: a pooled connection resets the role on release",
+        "asyncstore/postgres/tenants.py",
+        '            return "RESET ROLE;\\n" + str(super().get_reset_query())\n',
+        "            return str(super().get_reset_query())\n",
+        "tests/test_tenants_postgres.py::"
+        "test_one_pooled_connection_never_carries_a_caller_s_set_into_the_next_call",
+    ),
+    Mutation(
+        "tenants: an upgrade grants the tenant's role its new tables",
+        "asyncstore/postgres/schema.py",
+        "            regrant = space is not None\n",
+        "",
+        "tests/test_cli_tenants.py::"
+        "test_upgrade_brings_every_postgresql_tenant_to_head_with_its_grants",
+    ),
+    Mutation(
+        "tenants: names are validated",
+        "asyncstore/tenants.py",
+        "    if _TENANT_NAME.fullmatch(name) is None:\n",
+        "    if not name:\n",
+        "tests/test_tenant_names.py::test_anything_else_is_refused_naming_the_field",
+    ),
+    Mutation(
+        "tenants: each PostgreSQL tenant's change feed has a channel of its own",
+        "asyncstore/postgres/backend.py",
+        '        channel = {"channel": self.space.channel} if self.space else {}\n',
+        "        channel: dict[str, str] = {}\n",
+        "tests/test_tenants.py::test_a_tenant_s_change_feed_hears_only_its_own_commits[postgresql]",
+    ),
+    Mutation(
+        "tenants: `asyncstore upgrade` reaches every tenant",
+        "asyncstore/cli/commands.py",
+        "    for tenant in tenants:\n        admins[tenant]",
+        "    for tenant in tenants[:0]:\n        admins[tenant]",
+        "tests/test_cli_tenants.py::"
+        "test_upgrade_brings_every_sqlite_tenant_to_head_and_reports_each",
     ),
 ]
 

@@ -22,6 +22,7 @@ import pytest
 from asyncstore import AsyncStoreError, ConfigurationError, Store, TradeRepository
 from asyncstore.postgres import PostgresBackend
 from asyncstore.postgres.connection import asyncpg_dsn
+from asyncstore.postgres.tenants import TenantSpace
 from tests.conftest import BOT_ID, fresh_postgres_database, trade_data, wait_until
 from tests.streaming_standby import (
     StandbyUnavailable,
@@ -255,3 +256,32 @@ async def test_a_query_wrong_everywhere_is_not_blamed_on_the_replica(
             # The replica is not rested for the caller's mistake: it still serves reads.
             assert await TradeRepository(store).get_bot_instance(ONLY_ON_REPLICA) is not None
     assert "read replica could not answer" not in caplog.text
+
+
+async def test_a_tenant_s_reads_on_a_hot_standby_see_only_that_tenant(
+    hot_standby: StreamingPair,
+) -> None:
+    """The standby replays the tenants' schemas and roles: a tenant's replica sessions run as
+    its role in its schema, as on the primary."""
+    primary, standby = hot_standby.primary_url, hot_standby.standby_url
+    alice, bob = TenantSpace.of("replica-alice"), TenantSpace.of("replica-bob")
+    async with (
+        Store(primary, tenant=alice.tenant, read_replica_urls=[standby]) as alice_store,
+        Store(primary, tenant=bob.tenant) as bob_store,
+    ):
+        for store, trades in ((alice_store, 2), (bob_store, 5)):
+            repo = TradeRepository(store)
+            await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+            for _ in range(trades):
+                await repo.create_trade(trade_data())
+        await _standby_replayed_the_primary(primary, standby)
+
+        async def read_as_a_bot_that_wrote_nothing() -> None:
+            who = "SELECT pg_is_in_recovery(), current_user, (SELECT count(*) FROM trades)"
+            assert await alice_store.fetch_all(who) == [(True, alice.role, 2)]
+            with pytest.raises(AsyncStoreError, match="permission denied"):
+                await alice_store.fetch_all(f'SELECT count(*) FROM "{bob.schema}".trades')
+
+        fresh = contextvars.Context()  # a caller with no writes: its reads go to the standby
+        reader = asyncio.create_task(read_as_a_bot_that_wrote_nothing(), context=fresh)
+        await asyncio.wait_for(reader, timeout=60)

@@ -2,8 +2,9 @@
 
 Exit codes (for scripts): 0 done; 1 failed (the message says why; nothing was changed unless
 it says so); 2 bad arguments; 3 `check` found problems. Every command takes `--url` (default:
-$ASYNCSTORE_DATABASE_URL, else sqlite+aiosqlite:///db/trading.db), `--json` (one JSON document on
-stdout) and `--echo` (log every SQL statement to stderr).
+$ASYNCSTORE_DATABASE_URL, else sqlite+aiosqlite:///db/trading.db), `--tenant` (that tenant's
+data only; `upgrade` without it upgrades the database and every tenant), `--json` (one JSON
+document on stdout) and `--echo` (log every SQL statement to stderr).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def _common() -> argparse.ArgumentParser:
         default=None,
         help="database URL (default: $ASYNCSTORE_DATABASE_URL, else sqlite+aiosqlite:///db/trading.db)",
     )
+    common.add_argument(
+        "--tenant",
+        default=None,
+        help="only this tenant's data (default: $ASYNCSTORE_TENANT, else the database's own)",
+    )
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     common.add_argument("--echo", action="store_true", help="log every SQL statement to stderr")
     return common
@@ -59,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help_text, description=help_text, parents=common)
 
     add("init", "create the database (and its folder) at the current schema revision")
-    add("upgrade", "back up the database, then upgrade its schema to this version's revision")
+    add(
+        "upgrade",
+        "back up the database, then upgrade its schema to this version's revision (without "
+        "--tenant: the database and every tenant, each reported)",
+    )
+    add("tenants", "list the database's tenants, with the room each takes")
     add("current", "show the database's schema revision and this version's")
     backup = add("backup", "take an online, verified backup (safe while bots write)")
     backup.add_argument("path", nargs="?", help="backup file (default: the backups folder)")
@@ -136,8 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("asyncstore.sql", "sqlalchemy.engine", "alembic"):
             logging.getLogger(name).setLevel(logging.INFO)
     try:
-        echo = getattr(args, "echo", False)
-        settings = load_settings(args.url, {"echo": True} if echo else {})
+        options: dict[str, object] = {"echo": True} if getattr(args, "echo", False) else {}
+        if getattr(args, "tenant", None) is not None:
+            options["tenant"] = args.tenant
+        settings = load_settings(args.url, options)
         command = run_dashboard if args.command == "dashboard" else COMMANDS[args.command]
         return command(CommandContext(args, settings))
     except (AsyncStoreError, OSError, ValueError) as exc:

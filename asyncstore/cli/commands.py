@@ -28,6 +28,7 @@ from asyncstore.operations.compaction import compact_database
 from asyncstore.operations.export import TRADES, export_trades
 from asyncstore.operations.retention import CleanupPreview, CleanupProgress
 from asyncstore.operations.summary import DatabaseSummary, database_summary
+from asyncstore.reports import UpgradeReport
 from asyncstore.repository import TradeRepository
 from asyncstore.store import Store
 
@@ -105,21 +106,58 @@ def _init(ctx: CommandContext) -> int:
 
 
 def _upgrade(ctx: CommandContext) -> int:
-    admin = ctx.admin
-    report = asyncio.run(admin.upgrade())
-    path = admin.location
-    data = {"before": report.before.current, "after": report.after, "backup": report.backup}
+    """One database, or (without --tenant) the database and then each of its tenants."""
+    tenants = [] if ctx.settings.tenant else sorted(asyncio.run(ctx.admin.tenants()))
+    admins: dict[str, BackendAdmin] = {}
+    if ctx.settings.tenant or not tenants or _has_own_database(ctx.admin):
+        admins[""] = ctx.admin
+    for tenant in tenants:
+        admins[tenant] = admin_for(ctx.settings.model_copy(update={"tenant": tenant}))
+    # One at a time: each takes its backup (SQLite) first.
+    reports = {name: asyncio.run(admin.upgrade()) for name, admin in admins.items()}
+
+    def facts(report: UpgradeReport) -> dict[str, Any]:
+        return {"before": report.before.current, "after": report.after, "backup": report.backup}
+
+    data = facts(reports[""]) if "" in reports else {}
+    if tenants:
+        data["tenants"] = {name: facts(reports[name]) for name in tenants}
 
     def render(out: Console) -> None:
-        if report.before.status == "empty":
-            out.print(f"the database had no tables: created them at revision {report.after}")
-        elif report.backup is None:
-            out.print(f"already at revision {report.after}; nothing to do")
-        else:
-            out.print(f"upgraded {path} from revision {report.before.current} to {report.after}")
-            out.print(f"backup taken first: {report.backup.path}")
+        for name, report in reports.items():
+            which = f"tenant {name}: " if name else ""
+            if report.before.status == "empty":
+                out.print(f"{which}the database had no tables: created them at {report.after}")
+            elif report.backup is None:
+                out.print(f"{which}already at revision {report.after}; nothing to do")
+            else:
+                where, before = admins[name].location, report.before.current
+                out.print(f"{which}upgraded {where} from revision {before} to {report.after}")
+                out.print(f"{which}backup taken first: {report.backup.path}")
 
     ctx.emit(data, render)
+    return EXIT_OK
+
+
+def _has_own_database(admin: BackendAdmin) -> bool:
+    """Whether a database with tenants also holds data of its own (a file, or tables)."""
+    try:
+        admin.require_database()
+    except ConfigurationError:
+        return False
+    return asyncio.run(admin.schema_state()).status != "empty"
+
+
+def _tenants(ctx: CommandContext) -> int:
+    sizes = asyncio.run(ctx.admin.tenants())
+
+    def render(out: Console) -> None:
+        table = Table("tenant", "size", title=f"Tenants of {ctx.admin.location}")
+        for name, size in sizes.items():
+            table.add_row(name, _size(size))
+        out.print(table if sizes else "no tenants yet")
+
+    ctx.emit({"tenants": [{"name": n, "bytes": b} for n, b in sizes.items()]}, render)
     return EXIT_OK
 
 
@@ -403,6 +441,7 @@ def _demo(ctx: CommandContext) -> int:
 COMMANDS: dict[str, Callable[[CommandContext], int]] = {
     "init": _init,
     "upgrade": _upgrade,
+    "tenants": _tenants,
     "current": _current,
     "backup": _backup,
     "restore": _restore,

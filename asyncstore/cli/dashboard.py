@@ -47,6 +47,9 @@ def add_dashboard_parser(commands: Any) -> None:
         "sqlite+aiosqlite:///db/trading.db); a SQLite file must exist",
     )
     parser.add_argument(
+        "--tenant", default=None, help="serve only this tenant's data (asyncstore.tenants)"
+    )
+    parser.add_argument(
         "--host",
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; any other needs a token)",

@@ -97,6 +97,8 @@ async def serve(
         shown_host = f"[{host}]" if ":" in host else host
         guard = " (token required)" if token else ""
         where = redacted(settings.database_url)
+        if settings.tenant:
+            where += f" (tenant {settings.tenant})"
         announce(f"asyncstore dashboard: http://{shown_host}:{port}/{guard} on {where}")
         sys.stdout.flush()
 

@@ -14,6 +14,7 @@ from asyncstore.errors import ConfigurationError
 from asyncstore.postgres.backend import PostgresBackend
 from asyncstore.postgres.connection import asyncpg_dsn, connect_once
 from asyncstore.postgres.schema import read_schema_state
+from asyncstore.postgres.tenants import TenantSpace, list_tenants, quote_identifier
 from asyncstore.reports import BackupInfo, CheckReport, CompactReport, RestoreReport, UpgradeReport
 from asyncstore.schema.revisions import SchemaState
 
@@ -26,13 +27,16 @@ class PostgresAdmin:
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
         self.location = redacted(settings.database_url)
+        self._space = TenantSpace.of(settings.tenant) if settings.tenant else None
+        base = asyncpg_dsn(settings.database_url)
+        self._dsn = self._space.schema_dsn(base) if self._space else base
 
     def require_database(self) -> None:
         """A server database is created by its administrator; the Store builds the schema."""
 
     async def schema_state(self) -> SchemaState:
         """The database's schema revision against this version's head, without changing it."""
-        conn = await connect_once(asyncpg_dsn(self.settings.database_url))
+        conn = await connect_once(self._dsn)
         try:
             return await read_schema_state(conn)
         finally:
@@ -66,14 +70,24 @@ class PostgresAdmin:
     async def restore(self, backup: Path) -> RestoreReport:
         raise self._backup_advice()
 
+    async def tenants(self) -> dict[str, int]:
+        conn = await connect_once(asyncpg_dsn(self.settings.database_url))
+        try:
+            return await list_tenants(conn)
+        finally:
+            await conn.close()
+
     async def compact_offline_if_needed(self) -> CompactReport | None:
         """Never: a plain VACUUM runs beside the bots (Store.compact)."""
         return None
 
     def _backup_advice(self) -> ConfigurationError:
+        # A tenant's backup is its schema (its role belongs to the server: pg_dumpall --roles-only).
+        only = f"--schema='{quote_identifier(self._space.schema)}' " if self._space else ""
+        libpq_url = redacted(asyncpg_dsn(self.settings.database_url))  # pg_dump's URL form
         return ConfigurationError(
             "on PostgreSQL, back up with pg_dump (online and consistent): "
-            f"`pg_dump --format=custom --file=trading.dump '{self.location}'`, and restore "
-            f"with `pg_restore --clean --if-exists --dbname='{self.location}' trading.dump`; "
+            f"`pg_dump --format=custom {only}--file=trading.dump '{libpq_url}'`, and restore "
+            f"with `pg_restore --clean --if-exists --dbname='{libpq_url}' trading.dump`; "
             "asyncstore does not copy a server's files"
         )

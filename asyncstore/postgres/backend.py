@@ -32,9 +32,14 @@ from asyncstore.config import StoreSettings, redacted
 from asyncstore.errors import ConfigurationError, StoreClosedError
 from asyncstore.feed.hub import ChangeHub, ChangeStream, Publish
 from asyncstore.postgres.compaction import vacuum_tables
-from asyncstore.postgres.connection import asyncpg_dsn, create_pool, require_asyncpg
+from asyncstore.postgres.connection import (
+    asyncpg_dsn,
+    connect_once,
+    create_pool,
+    require_asyncpg,
+)
 from asyncstore.postgres.errors import Phase, translate_postgres_error
-from asyncstore.postgres.feed import PostgresChangeWatcher
+from asyncstore.postgres.feed import Announcer, PostgresChangeWatcher
 from asyncstore.postgres.raw_sql import numbered_placeholders
 from asyncstore.postgres.replicas import (
     REPLICA_CONNECT_TIMEOUT_S,
@@ -45,6 +50,7 @@ from asyncstore.postgres.replicas import (
 )
 from asyncstore.postgres.schema import prepare_schema, require_current_schema
 from asyncstore.postgres.statements import compiled
+from asyncstore.postgres.tenants import TenantSpace, schema_size_sql, tenant_connection_class
 from asyncstore.postgres.writer import PostgresBatchRunner
 from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
 from asyncstore.schema.compiled import named_params, positional_params
@@ -60,6 +66,7 @@ __all__ = ["PostgresBackend"]
 
 ResultT = TypeVar("ResultT")
 
+_DATABASE_SIZE = "SELECT pg_database_size(current_database())"
 # How long close() waits for operations still running before it drops their connections.
 CLOSE_GRACE_S = 60.0
 
@@ -122,7 +129,14 @@ class PostgresBackend:
         self.settings = settings
         self.path: Path | None = None
         self.shown_url = redacted(settings.database_url)
-        self.dsn = asyncpg_dsn(settings.database_url)
+        # A tenant's Store: every session runs as its role in its schema (asyncstore.postgres
+        # .tenants); schema work runs as the URL's own user in that schema.
+        self.space = TenantSpace.of(settings.tenant) if settings.tenant else None
+        base = asyncpg_dsn(settings.database_url)
+        self.dsn = self.space.session_dsn(base) if self.space else base
+        self._schema_dsn = self.space.schema_dsn(base) if self.space else base
+        if self.space is not None:
+            self.shown_url += f" (tenant {self.space.tenant})"
         self._write_pool: Any = None  # schema work at start
         self._read_pool: Any = None  # the primary, read-only connections
         self._runner: PostgresBatchRunner | None = None
@@ -141,11 +155,13 @@ class PostgresBackend:
         self.in_flight = 0
         self.stats = WriteStats()
         self.replica_fallbacks = 0  # replica reads the primary answered instead
-        self._origin = uuid.uuid4().hex  # this Store's writer, in its NOTIFY payloads
+        # This Store's writer, in its NOTIFY payloads, and the channel they go to.
+        channel = {"channel": self.space.channel} if self.space else {}
+        self._announcer = Announcer(uuid.uuid4().hex, **channel)
         self._feed = ChangeHub(self._watcher)
 
     def _watcher(self, publish: Publish) -> PostgresChangeWatcher:
-        return PostgresChangeWatcher(self.dsn, self._origin, publish)
+        return PostgresChangeWatcher(self.dsn, self._announcer, publish)
 
     def changes(self) -> ChangeStream:
         return self._feed.subscribe()
@@ -160,38 +176,45 @@ class PostgresBackend:
         self._closing = False
         read_only = self.settings.read_only
         try:
+            # First the schema (a tenant's role and schema too: its sessions need them), on a
+            # connection of the URL's own user.
+            schema = await self._check_schema()
             # A read-only Store's "write pool" is read-only too: the server refuses any write.
             # A read-only Store is an observer (a dashboard): its queries run without parallel
             # workers, so they never take the server cores the bots' writes need.
             parallel = not read_only
+            tenant_class = tenant_connection_class() if self.space else None
             self._write_pool = await create_pool(
-                self.dsn, size=size, read_only=read_only, min_size=1, parallel=parallel
+                self.dsn,
+                size=size,
+                read_only=read_only,
+                min_size=1,
+                parallel=parallel,
+                connection_class=tenant_class,
             )
-            if not read_only and await self._write_pool.fetchval("SELECT pg_is_in_recovery()"):
-                raise ConfigurationError(
-                    f"{self.shown_url} is a read-only standby: give the primary's URL as "
-                    "the database URL, and standbys as read_replica_urls"
-                )
             self._read_pool = await create_pool(
-                self.dsn, size=size, read_only=True, parallel=parallel
+                self.dsn,
+                size=size,
+                read_only=True,
+                parallel=parallel,
+                connection_class=tenant_class,
             )
             # Replica pools connect on first use: a replica that is down must not stop a bot
             # from starting (its reads go to the primary until the replica answers again).
             replicas = [
                 await create_pool(
-                    asyncpg_dsn(url),
+                    self._on_replica(url),
                     size=size,
                     read_only=True,
                     connect_timeout_s=REPLICA_CONNECT_TIMEOUT_S,
+                    connection_class=tenant_class,
                 )
                 for url in self.settings.read_replica_urls
             ]
             self._replicas = ReplicaSet(replicas)
-            async with self._write_pool.acquire() as conn:
-                if read_only:  # no writer; never creates or upgrades the schema
-                    return await require_current_schema(conn, self.shown_url)
-                schema = await prepare_schema(conn, self.settings)
-            self._runner = PostgresBatchRunner(self.dsn, self._log, self._origin)
+            if read_only:  # no writer; never creates or upgrades the schema
+                return schema
+            self._runner = PostgresBatchRunner(self.dsn, self._log, self._announcer)
             await self._runner.open()
             self._writer = WriteQueue(self._runner, self.settings, self.stats, self._feed)
             self._writer.start()
@@ -199,6 +222,25 @@ class PostgresBackend:
         except BaseException:
             await self.close()
             raise
+
+    async def _check_schema(self) -> SchemaState:
+        conn = await connect_once(self._schema_dsn)
+        try:
+            if self.settings.read_only:  # never creates or upgrades the schema
+                return await require_current_schema(conn, self.shown_url)
+            if await conn.fetchval("SELECT pg_is_in_recovery()"):
+                raise ConfigurationError(
+                    f"{self.shown_url} is a read-only standby: give the primary's URL as "
+                    "the database URL, and standbys as read_replica_urls"
+                )
+            return await prepare_schema(conn, self.settings, self.space)
+        finally:
+            await conn.close()
+
+    def _on_replica(self, url: str) -> str:
+        """A replica's DSN, for a tenant with its role and schema (standbys replay both)."""
+        dsn = asyncpg_dsn(url)
+        return self.space.session_dsn(dsn) if self.space else dsn
 
     async def close(self) -> None:
         self._closing = True
@@ -329,13 +371,20 @@ class PostgresBackend:
         )
 
     async def storage(self) -> StorageReport:
-        ((size,),) = await self.fetch("SELECT pg_database_size(current_database())")
+        # A tenant's room is its schema's tables; the database holds every tenant's.
+        query = schema_size_sql("current_schema()") if self.space else _DATABASE_SIZE
+        ((size,),) = await self.fetch(query)
         return StorageReport(self.shown_url, int(size), None)
 
     async def compact(self, *, step_pages: int) -> CompactReport:
         self._enter()  # step_pages is SQLite's: a VACUUM has no steps to size
         try:
-            return await vacuum_tables(self._write_pool, self.shown_url)
+            # As the URL's own user (the tables' owner): a tenant's role may not VACUUM.
+            conn = await connect_once(self._schema_dsn)
+            try:
+                return await vacuum_tables(conn, self.shown_url)
+            finally:
+                await conn.close()
         finally:
             self._leave()
 

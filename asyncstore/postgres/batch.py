@@ -32,7 +32,7 @@ from asyncstore.clock import utc_now
 from asyncstore.feed.change import RESYNC_NOTE, Note
 from asyncstore.feed.notes import batch_notes
 from asyncstore.postgres.errors import Phase, is_connection_loss, translate_postgres_error
-from asyncstore.postgres.feed import notify_changes
+from asyncstore.postgres.feed import Announcer
 from asyncstore.postgres.statements import HEARTBEATS_SQL, insert_sql
 from asyncstore.postgres.writes import Refused, StatementLog, run_write
 from asyncstore.writes import TransactionScript, WriteOp
@@ -96,13 +96,13 @@ def _is_script(op: WriteOp[Any]) -> bool:
 
 
 async def run_batch(
-    conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog, origin: str
+    conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog, announcer: Announcer
 ) -> BatchResult:
     """Run `ops` as one transaction; never raises for an operation's failure: each gets its
     outcome. `connection_lost` tells the writer to connect afresh; StaleConnection, raised
     when BEGIN finds the connection dead, that it may run the batch again on a fresh one.
-    What the batch changed is announced with NOTIFY in the same transaction (`origin`: this
-    writer), and handed back for this process's subscribers."""
+    What the batch changed is announced with NOTIFY in the same transaction (`announcer`: this
+    writer and its channel), and handed back for this process's subscribers."""
     results: list[Any] = [None] * len(ops)
     script_notes: dict[int, list[Note]] = {}
     heartbeat_statements = 0
@@ -121,7 +121,7 @@ async def run_batch(
             heartbeat_statements += await _run_step(conn, step, ops, results, log, script_notes)
         outcomes = [_outcome(result, op) for result, op in zip(results, ops, strict=True)]
         notes = batch_notes(ops, outcomes, script_notes)
-        committed_at = await notify_changes(conn, origin, notes, log) if notes else None
+        committed_at = await announcer.notify(conn, notes, log) if notes else None
     except Exception as exc:
         if not is_connection_loss(exc):
             try:
@@ -130,7 +130,7 @@ async def run_batch(
                 return _all_failed(lost, ops, "before_commit", lost=True)
             # One operation's error aborted the transaction, now rolled back: run each
             # operation again on its own, so only the faulty one fails.
-            return await _one_by_one(conn, ops, log, origin)
+            return await _one_by_one(conn, ops, log, announcer)
         return _all_failed(exc, ops, "before_commit")
     log("COMMIT", ())
     try:
@@ -163,7 +163,7 @@ def _all_failed(
 
 
 async def _one_by_one(
-    conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog, origin: str
+    conn: Any, ops: Sequence[WriteOp[Any]], log: StatementLog, announcer: Announcer
 ) -> BatchResult:
     outcomes: list[Outcome] = []
     heartbeat_statements = 0
@@ -177,7 +177,7 @@ async def _one_by_one(
                 result, beats = await run_write(conn, op, log, written)
                 outcome = _outcome(result, op)
                 notes = batch_notes([op], [outcome], {0: written} if _is_script(op) else {})
-                at = await notify_changes(conn, origin, notes, log) if notes else None
+                at = await announcer.notify(conn, notes, log) if notes else None
                 phase = "commit"
         except Exception as exc:
             outcomes.append(_failed(exc, op, phase))

@@ -106,14 +106,18 @@ async def create_pool(
     min_size: int = 0,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
     parallel: bool = True,
+    connection_class: Any = None,
 ) -> Any:
     """An asyncpg pool whose connections speak asyncstore's text (and, for reads, cannot
-    write: the server refuses any write in a read-only transaction)."""
+    write: the server refuses any write in a read-only transaction). `connection_class`: a
+    tenant's (asyncstore.postgres.tenants), whose reset on release also resets the role."""
     import asyncpg
 
+    extra = {} if connection_class is None else {"connection_class": connection_class}
     try:
         return await asyncpg.create_pool(
             dsn,
+            **extra,
             min_size=min_size,
             max_size=size,
             timeout=connect_timeout_s,

@@ -104,4 +104,9 @@ def _by_sqlstate(sqlstate: str, text: str, subject: str) -> AsyncStoreError:
             f"{subject}: {text}: reads run in read-only transactions; write through the "
             "repository (or Store.submit)"
         )
+    if sqlstate == "42501":  # insufficient_privilege: e.g. a tenant's role outside its schema
+        return AsyncStoreError(
+            f"{subject}: {text} (a tenant's Store may read and write its own schema's rows "
+            "and nothing else: asyncstore.postgres.tenants); nothing was written"
+        )
     return AsyncStoreError(f"{subject}: database error: {text}")

@@ -1,6 +1,6 @@
 """The change feed on PostgreSQL: NOTIFY in the writing transaction, LISTEN to watch.
 
-Writer side: `notify_changes` sends a group commit's notes with `pg_notify` inside its
+Writer side: `Announcer.notify` sends a group commit's notes with `pg_notify` inside its
 transaction, just before COMMIT (all payloads in one statement). PostgreSQL delivers
 notifications only once their transaction committed, never for one rolled back, and in commit
 order, whichever host wrote: exactly the feed's promise, with nothing stored.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from asyncstore.feed.wire import decode_payload, payloads
 from asyncstore.postgres.connection import CONNECT_TIMEOUT_S
 from asyncstore.postgres.writes import StatementLog
 
-__all__ = ["ALIVE_CHECK_S", "CHANNEL", "PostgresChangeWatcher", "notify_changes"]
+__all__ = ["ALIVE_CHECK_S", "CHANNEL", "Announcer", "PostgresChangeWatcher"]
 
 CHANNEL = "asyncstore_changes"
 _NOTIFY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
@@ -38,21 +39,30 @@ ALIVE_CHECK_S = 30.0
 CHECK_TIMEOUT_S = 10.0
 
 
-async def notify_changes(conn: Any, origin: str, notes: list[Note], log: StatementLog) -> datetime:
-    """Announce one commit's notes inside its open transaction; returns the commit time."""
-    committed_at = utc_now()
-    parts = list(payloads(origin, committed_at, notes))
-    log(_NOTIFY, (CHANNEL, f"{len(parts)} payloads"))
-    await conn.execute(_NOTIFY, CHANNEL, parts)
-    return committed_at
+@dataclass(frozen=True, slots=True)
+class Announcer:
+    """One Store's writer (`origin`, in its payloads) and the channel its database's feed uses
+    (a tenant's own: asyncstore.postgres.tenants)."""
+
+    origin: str
+    channel: str = CHANNEL
+
+    async def notify(self, conn: Any, notes: list[Note], log: StatementLog) -> datetime:
+        """Announce one commit's notes inside its open transaction; returns the commit time."""
+        committed_at = utc_now()
+        parts = list(payloads(self.origin, committed_at, notes))
+        log(_NOTIFY, (self.channel, f"{len(parts)} payloads"))
+        await conn.execute(_NOTIFY, self.channel, parts)
+        return committed_at
 
 
 class PostgresChangeWatcher:
     """Publishes the commits of other processes (see the module's docstring)."""
 
-    def __init__(self, dsn: str, origin: str, publish: Publish) -> None:
+    def __init__(self, dsn: str, announcer: Announcer, publish: Publish) -> None:
         self._dsn = dsn
-        self._origin = origin
+        self._origin = announcer.origin  # this Store's writer: its commits are published already
+        self._channel = announcer.channel
         self._publish = publish
         self._conn: Any = None
         self._reconnecting: asyncio.Future[None] | None = None
@@ -95,7 +105,7 @@ class PostgresChangeWatcher:
             server_settings={"application_name": "asyncstore-feed"},
         )
         try:
-            await conn.add_listener(CHANNEL, self._on_notification)
+            await conn.add_listener(self._channel, self._on_notification)
         except BaseException:
             conn.terminate()
             raise

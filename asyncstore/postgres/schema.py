@@ -13,6 +13,7 @@ from alembic import command
 
 from asyncstore.config import StoreSettings, redacted
 from asyncstore.errors import ConfigurationError
+from asyncstore.postgres.tenants import TenantSpace, grant_space, provide_space
 from asyncstore.schema.revisions import (
     SchemaState,
     alembic_config,
@@ -47,18 +48,28 @@ async def require_current_schema(conn: Any, where: str) -> SchemaState:
     return state
 
 
-async def prepare_schema(conn: Any, settings: StoreSettings) -> SchemaState:
-    """Empty → head (by the revisions); older only when asked; newer refused."""
+async def prepare_schema(
+    conn: Any, settings: StoreSettings, space: TenantSpace | None = None
+) -> SchemaState:
+    """Empty → head (by the revisions); older only when asked; newer refused. A tenant's
+    `space` (its schema on the connection's search_path) gets its role and schema first, and
+    its role's grants after the revisions made their tables."""
     await conn.execute("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_KEY)
     try:
+        regrant = space is not None and await provide_space(conn, space)
         state = await read_schema_state(conn)
         if state.status == "empty" or (state.status == "behind" and settings.upgrade_schema):
-            config = alembic_config(settings.database_url)
+            schema = space.schema if space is not None else None
+            config = alembic_config(settings.database_url, schema=schema)
             # A cancelled start keeps the advisory lock until the migration has ended.
             await in_thread_to_the_end(run_alembic, command.upgrade, config, "head")
             state = await read_schema_state(conn)
+            regrant = space is not None
         elif state.status != "current":
-            raise schema_refusal(state, redacted(settings.database_url))
+            where = redacted(settings.database_url)
+            raise schema_refusal(state, f"{where} (tenant {space.tenant})" if space else where)
+        if regrant and space is not None:
+            await grant_space(conn, space)
         return state
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)

@@ -20,6 +20,7 @@ from asyncstore.errors import ConfigurationError, StoreClosedError
 from asyncstore.postgres.batch import StaleConnection, run_batch
 from asyncstore.postgres.connection import connect_writer
 from asyncstore.postgres.errors import translate_postgres_error
+from asyncstore.postgres.feed import Announcer
 from asyncstore.postgres.writes import StatementLog
 from asyncstore.writes import WriteOp
 
@@ -35,10 +36,10 @@ CLOSE_TIMEOUT_S = 10.0
 class PostgresBatchRunner:
     """Runs the WriteQueue's batches on the writer's own connection, reconnecting as needed."""
 
-    def __init__(self, dsn: str, log: StatementLog, origin: str) -> None:
+    def __init__(self, dsn: str, log: StatementLog, announcer: Announcer) -> None:
         self._dsn = dsn
         self._log = log
-        self._origin = origin  # this writer, in its NOTIFY payloads (asyncstore.postgres.feed)
+        self._announcer = announcer  # this writer's NOTIFY (asyncstore.postgres.feed)
         self._conn: Any = None
         self._closed = False
         self._backoff_s = 0.0
@@ -88,7 +89,7 @@ class PostgresBatchRunner:
         except Exception as exc:  # refused, timed out, server starting up: nothing sent
             return BatchResult([(False, exc)] * len(ops))  # the queue translates it
         try:
-            result = await run_batch(conn, ops, self._log, self._origin)
+            result = await run_batch(conn, ops, self._log, self._announcer)
         except StaleConnection:
             self._drop(conn)
             raise

@@ -86,12 +86,16 @@ def run_alembic(action: Callable[..., None], config: Config, revision: str) -> N
         action(config, revision)
 
 
-def alembic_config(database_url: str, script_location: str = PACKAGED_MIGRATIONS) -> Config:
+def alembic_config(
+    database_url: str, script_location: str = PACKAGED_MIGRATIONS, *, schema: str | None = None
+) -> Config:
     """Alembic's configuration for the database at `database_url` (asyncstore's env.py reads
-    the URL from the attributes, so nothing is parsed from an ini file)."""
+    the URL from the attributes, so nothing is parsed from an ini file). `schema`: a
+    PostgreSQL tenant's schema, where the revisions build everything (search_path)."""
     config = Config()
     config.set_main_option("script_location", script_location)
     config.attributes["url"] = database_url
+    config.attributes["schema"] = schema
     return config
 
 

@@ -15,7 +15,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from asyncstore.config import StoreSettings, backup_folder, sqlite_path
+from asyncstore.config import StoreSettings, backup_folder, sqlite_file, sqlite_path
 from asyncstore.errors import AsyncStoreError, BackupError, ConfigurationError, SchemaVersionError
 from asyncstore.reports import BackupInfo, CheckReport, CompactReport, RestoreReport, UpgradeReport
 from asyncstore.schema.revisions import SchemaState
@@ -31,6 +31,7 @@ from asyncstore.sqlite.connections import read_only_connection
 from asyncstore.sqlite.errors import translate_sqlite_error
 from asyncstore.sqlite.file_lock import DatabaseLock
 from asyncstore.sqlite.schema import read_schema_state, upgrade_database
+from asyncstore.tenants import sqlite_tenant_files
 from asyncstore.threads import in_thread_to_the_end
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ class SQLiteAdmin:
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
-        self.path = sqlite_path(settings.database_url)
+        self.path = sqlite_file(settings)
         self.location = str(self.path)
 
     def require_database(self) -> None:
@@ -72,6 +73,9 @@ class SQLiteAdmin:
     async def restore(self, backup: Path) -> RestoreReport:
         return await self._on_a_thread(restore_backup, self.settings, backup)
 
+    async def tenants(self) -> dict[str, int]:
+        return await self._on_a_thread(_tenant_sizes, sqlite_path(self.settings.database_url))
+
     async def compact_offline_if_needed(self) -> CompactReport | None:
         path = require_database(self.settings)
         return await self._on_a_thread(compact_offline_if_needed, path, self.settings)
@@ -85,6 +89,14 @@ class SQLiteAdmin:
             raise _admin_error(exc, self.path) from exc
 
 
+def _tenant_sizes(database_file: Path) -> dict[str, int]:
+    sizes = {}
+    for tenant, path in sqlite_tenant_files(database_file).items():
+        wal = path.with_name(path.name + "-wal")
+        sizes[tenant] = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    return sizes
+
+
 def _admin_error(exc: sqlite3.Error, path: Path) -> BaseException:
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
         return AsyncStoreError(
@@ -95,10 +107,12 @@ def _admin_error(exc: sqlite3.Error, path: Path) -> BaseException:
 
 def require_database(settings: StoreSettings) -> Path:
     """The database file of `settings`, which must exist (admin commands never create one)."""
-    path = sqlite_path(settings.database_url)
+    path = sqlite_file(settings)
     if not path.is_file():
+        tenant = f" --tenant {settings.tenant}" if settings.tenant else ""
         raise ConfigurationError(
-            f"no database at {path}; create it with `asyncstore init --url {settings.database_url}`"
+            f"no database at {path}; create it with "
+            f"`asyncstore init --url {settings.database_url}{tenant}`"
         )
     return path
 
@@ -194,7 +208,7 @@ def restore_backup(settings: StoreSettings, backup: Path) -> RestoreReport:
     The current database is backed up first, so a restore can be undone; one too damaged to
     back up is moved aside instead; a missing one is simply recreated from the backup.
     """
-    path = sqlite_path(settings.database_url)
+    path = sqlite_file(settings)
     if not backup.is_file():
         raise ConfigurationError(f"no backup file at {backup}")
     state = _backup_schema(backup, settings)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.sql.expression import Executable
 
-from asyncstore.config import StoreSettings, sqlite_path
+from asyncstore.config import StoreSettings, sqlite_file
 from asyncstore.errors import ConfigurationError, StoreClosedError
 from asyncstore.feed.hub import ChangeHub, ChangeStream, Publish
 from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
@@ -43,7 +43,7 @@ class SQLiteBackend:
 
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
-        self.path = sqlite_path(settings.database_url)
+        self.path = sqlite_file(settings)
         self.shown_url = str(self.path)
         self.stats = WriteStats()
         self._lock = DatabaseLock(self.path)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from asyncstore.config import DEFAULT_DATABASE_URL
+from asyncstore.postgres.tenants import quote_identifier
 from asyncstore.schema.tables import Base
 
 config = context.config
@@ -46,9 +47,16 @@ def _transactional_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _tenant_schema() -> str | None:
+    """A PostgreSQL tenant's schema (asyncstore.postgres.tenants): None for the default one."""
+    schema = config.attributes.get("schema")
+    return str(schema) if schema else None
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
+        version_table_schema=_tenant_schema(),
         target_metadata=Base.metadata,
         render_as_batch=True,
         # SQLite reports DECIMAL_TEXT(20,8) back as TEXT(20, 8), which autogenerate cannot
@@ -62,7 +70,12 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    schema = _tenant_schema()
+    connect_args: dict[str, Any] = {}
+    if schema is not None:
+        # Unqualified names (every revision's) resolve in the tenant's schema, and only there.
+        connect_args["server_settings"] = {"search_path": quote_identifier(schema)}
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         _transactional_sqlite(engine.sync_engine)
     try:
