@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from asyncstore.backend import COMPACT_STEP_PAGES
 from asyncstore.cli.commands import COMMANDS, EXIT_ERROR, CommandContext
 from asyncstore.cli.dashboard import add_dashboard_parser, run_dashboard
+from asyncstore.cli.schema_commands import SCHEMA_COMMANDS
 from asyncstore.config import load_settings
 from asyncstore.errors import AsyncStoreError
 
@@ -151,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "tenant", None) is not None:
             options["tenant"] = args.tenant
         settings = load_settings(args.url, options)
-        command = run_dashboard if args.command == "dashboard" else COMMANDS[args.command]
+        commands = {**COMMANDS, **SCHEMA_COMMANDS, "dashboard": run_dashboard}
+        command = commands[args.command]
         return command(CommandContext(args, settings))
     except (AsyncStoreError, OSError, ValueError) as exc:
         # Expected failures get one line, not a traceback: a locked or damaged file, a folder

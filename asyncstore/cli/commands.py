@@ -28,11 +28,18 @@ from asyncstore.operations.compaction import compact_database
 from asyncstore.operations.export import TRADES, export_trades
 from asyncstore.operations.retention import CleanupPreview, CleanupProgress
 from asyncstore.operations.summary import DatabaseSummary, database_summary
-from asyncstore.reports import UpgradeReport
 from asyncstore.repository import TradeRepository
 from asyncstore.store import Store
 
-__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "CommandContext"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_PROBLEMS",
+    "EXIT_USAGE",
+    "CommandContext",
+    "size_text",
+]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -55,7 +62,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _size(num_bytes: int) -> str:
+def size_text(num_bytes: int) -> str:
+    """A number of bytes for people: 512 B, 96.0 KiB, 13.9 MiB."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if num_bytes < 1024 or unit == "GiB":
             return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"
@@ -92,84 +100,6 @@ class CommandContext:
         return Store(**self.settings.model_dump())
 
 
-def _init(ctx: CommandContext) -> int:
-    async def run() -> tuple[Path | str, str | None]:
-        async with Store(**ctx.settings.model_dump()) as store:
-            return store.path or store.url, store.schema.current if store.schema else None
-
-    path, revision = asyncio.run(run())
-    ctx.emit(
-        {"database": path, "revision": revision},
-        lambda out: out.print(f"database ready at revision {revision}: {path}"),
-    )
-    return EXIT_OK
-
-
-def _upgrade(ctx: CommandContext) -> int:
-    """One database, or (without --tenant) the database and then each of its tenants."""
-    tenants = [] if ctx.settings.tenant else sorted(asyncio.run(ctx.admin.tenants()))
-    admins: dict[str, BackendAdmin] = {}
-    if ctx.settings.tenant or not tenants or _has_own_database(ctx.admin):
-        admins[""] = ctx.admin
-    for tenant in tenants:
-        admins[tenant] = admin_for(ctx.settings.model_copy(update={"tenant": tenant}))
-    # One at a time: each takes its backup (SQLite) first.
-    reports = {name: asyncio.run(admin.upgrade()) for name, admin in admins.items()}
-
-    def facts(report: UpgradeReport) -> dict[str, Any]:
-        return {"before": report.before.current, "after": report.after, "backup": report.backup}
-
-    data = facts(reports[""]) if "" in reports else {}
-    if tenants:
-        data["tenants"] = {name: facts(reports[name]) for name in tenants}
-
-    def render(out: Console) -> None:
-        for name, report in reports.items():
-            which = f"tenant {name}: " if name else ""
-            if report.before.status == "empty":
-                out.print(f"{which}the database had no tables: created them at {report.after}")
-            elif report.backup is None:
-                out.print(f"{which}already at revision {report.after}; nothing to do")
-            else:
-                where, before = admins[name].location, report.before.current
-                out.print(f"{which}upgraded {where} from revision {before} to {report.after}")
-                out.print(f"{which}backup taken first: {report.backup.path}")
-
-    ctx.emit(data, render)
-    return EXIT_OK
-
-
-def _has_own_database(admin: BackendAdmin) -> bool:
-    """Whether a database with tenants also holds data of its own (a file, or tables)."""
-    try:
-        admin.require_database()
-    except ConfigurationError:
-        return False
-    return asyncio.run(admin.schema_state()).status != "empty"
-
-
-def _tenants(ctx: CommandContext) -> int:
-    sizes = asyncio.run(ctx.admin.tenants())
-
-    def render(out: Console) -> None:
-        table = Table("tenant", "size", title=f"Tenants of {ctx.admin.location}")
-        for name, size in sizes.items():
-            table.add_row(name, _size(size))
-        out.print(table if sizes else "no tenants yet")
-
-    ctx.emit({"tenants": [{"name": n, "bytes": b} for n, b in sizes.items()]}, render)
-    return EXIT_OK
-
-
-def _current(ctx: CommandContext) -> int:
-    report = asyncio.run(ctx.admin.schema_state())
-    ctx.emit(
-        {"current": report.current, "head": report.head, "status": report.status},
-        lambda out: out.print(f"{report.describe()}: {report.status}"),
-    )
-    return EXIT_OK
-
-
 def _backup(ctx: CommandContext) -> int:
     destination = Path(ctx.args.path) if ctx.args.path else None
     info = asyncio.run(ctx.admin.backup(destination))
@@ -177,7 +107,7 @@ def _backup(ctx: CommandContext) -> int:
         info,
         lambda out: out.print(
             f"backup verified (integrity_check ok): {info.path} "
-            f"({_size(info.size_bytes)}, {info.seconds:.2f} s)"
+            f"({size_text(info.size_bytes)}, {info.seconds:.2f} s)"
         ),
     )
     return EXIT_OK
@@ -330,9 +260,11 @@ def _summary(ctx: CommandContext) -> int:
     def render(out: Console) -> None:
         where = f"{summary.location}: revision {summary.revision}"
         if summary.path is None:  # a server: no file, and its log is its own business
-            out.print(f"{where}, database size {_size(summary.file_bytes)}")
+            out.print(f"{where}, database size {size_text(summary.file_bytes)}")
         else:
-            out.print(f"{where}, file {_size(summary.file_bytes)}, WAL {_size(summary.wal_bytes)}")
+            out.print(
+                f"{where}, file {size_text(summary.file_bytes)}, WAL {size_text(summary.wal_bytes)}"
+            )
         tables = Table("table", "rows", title="Tables")
         for name, count in summary.rows.items():
             tables.add_row(name, str(count))
@@ -395,12 +327,14 @@ def _compact(ctx: CommandContext) -> int:
 
     def render(out: Console) -> None:
         out.print(f"compacted {report.location} ({report.method})")
-        sizes = f"{_size(report.bytes_before)} -> {_size(report.bytes_after)}"
+        sizes = f"{size_text(report.bytes_before)} -> {size_text(report.bytes_after)}"
         freed = report.bytes_freed  # negative: the database grew (VACUUM's maps, bots' writes)
-        change = f"{_size(freed)} freed" if freed >= 0 else f"{_size(-freed)} more"
+        change = f"{size_text(freed)} freed" if freed >= 0 else f"{size_text(-freed)} more"
         out.print(f"size: {sizes} ({change})")
         if report.log_bytes_before is not None and report.log_bytes_after is not None:
-            out.print(f"WAL: {_size(report.log_bytes_before)} -> {_size(report.log_bytes_after)}")
+            out.print(
+                f"WAL: {size_text(report.log_bytes_before)} -> {size_text(report.log_bytes_after)}"
+            )
         if report.free_pages_before is not None:
             pages = f"{report.free_pages_before} -> {report.free_pages_after}"
             out.print(f"free pages: {pages} (page size {report.page_size} B)")
@@ -439,10 +373,6 @@ def _demo(ctx: CommandContext) -> int:
 
 
 COMMANDS: dict[str, Callable[[CommandContext], int]] = {
-    "init": _init,
-    "upgrade": _upgrade,
-    "tenants": _tenants,
-    "current": _current,
     "backup": _backup,
     "restore": _restore,
     "cleanup": _cleanup,

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy.sql.expression import Executable
 
 from asyncstore.config import StoreSettings, redacted
-from asyncstore.errors import ConfigurationError, StoreClosedError
+from asyncstore.errors import StoreClosedError
 from asyncstore.feed.hub import ChangeHub, ChangeStream, Publish
 from asyncstore.postgres.compaction import vacuum_tables
 from asyncstore.postgres.connection import (
@@ -40,7 +40,7 @@ from asyncstore.postgres.connection import (
 )
 from asyncstore.postgres.errors import Phase, translate_postgres_error
 from asyncstore.postgres.feed import Announcer, PostgresChangeWatcher
-from asyncstore.postgres.raw_sql import numbered_placeholders
+from asyncstore.postgres.reads import as_tuples, cursor_chunks, fetch_rows, sql_and_values
 from asyncstore.postgres.replicas import (
     REPLICA_CONNECT_TIMEOUT_S,
     REPLICA_REST_S,
@@ -48,12 +48,10 @@ from asyncstore.postgres.replicas import (
     maybe_the_querys_own_fault,
     replica_cannot_answer,
 )
-from asyncstore.postgres.schema import prepare_schema, require_current_schema
-from asyncstore.postgres.statements import compiled
+from asyncstore.postgres.schema import check_schema
 from asyncstore.postgres.tenants import TenantSpace, schema_size_sql, tenant_connection_class
 from asyncstore.postgres.writer import PostgresBatchRunner
 from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
-from asyncstore.schema.compiled import named_params, positional_params
 from asyncstore.schema.revisions import SchemaState
 from asyncstore.sql_log import SQL_LOGGER, echo_enabled
 from asyncstore.threads import per_rows_off_loop
@@ -69,54 +67,6 @@ ResultT = TypeVar("ResultT")
 _DATABASE_SIZE = "SELECT pg_database_size(current_database())"
 # How long close() waits for operations still running before it drops their connections.
 CLOSE_GRACE_S = 60.0
-
-
-def _as_tuples(rows: Sequence[Any]) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in rows]
-
-
-async def _fetch(pool: Any, statement: str, params: Sequence[Any]) -> list[Any]:
-    rows: list[Any] | None = None
-    try:
-        async with pool.acquire() as conn:
-            rows = list(await conn.fetch(statement, *params))
-    except Exception:
-        if rows is None:
-            raise
-        # The rows came; only handing the connection back failed (the server ended the session
-        # just after), and the pool has dropped that connection: the read stands.
-    return rows
-
-
-async def _cursor_chunks(
-    pool: Any, statement: str, params: Sequence[Any], rows_per_chunk: int
-) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-    ended = False  # every row was read, or the caller stopped early
-    try:
-        async with pool.acquire() as conn, conn.transaction(readonly=True):
-            cursor = await conn.cursor(statement, *params)
-            try:
-                while records := await cursor.fetch(rows_per_chunk):
-                    yield [tuple(record) for record in records]
-            except GeneratorExit:
-                ended = True
-                raise
-            ended = True
-    except Exception:
-        if not ended:
-            raise
-        # The rows came (or were no longer wanted); only ending the read-only transaction or
-        # handing the connection back failed, and the pool drops that connection: as `_fetch`.
-
-
-def _sql_and_values(
-    statement: Executable | str, params: Mapping[str, Any] | Sequence[Any]
-) -> tuple[str, Sequence[Any]]:
-    """A SQL string binds by position (`?`, numbered here); a SQLAlchemy statement by name."""
-    if isinstance(statement, str):
-        return numbered_placeholders(statement), tuple(positional_params(params))
-    text = compiled(statement)
-    return text.sql, text.params(named_params(params))
 
 
 class PostgresBackend:
@@ -178,7 +128,7 @@ class PostgresBackend:
         try:
             # First the schema (a tenant's role and schema too: its sessions need them), on a
             # connection of the URL's own user.
-            schema = await self._check_schema()
+            schema = await check_schema(self._schema_dsn, self.settings, self.space, self.shown_url)
             # A read-only Store's "write pool" is read-only too: the server refuses any write.
             # A read-only Store is an observer (a dashboard): its queries run without parallel
             # workers, so they never take the server cores the bots' writes need.
@@ -222,20 +172,6 @@ class PostgresBackend:
         except BaseException:
             await self.close()
             raise
-
-    async def _check_schema(self) -> SchemaState:
-        conn = await connect_once(self._schema_dsn)
-        try:
-            if self.settings.read_only:  # never creates or upgrades the schema
-                return await require_current_schema(conn, self.shown_url)
-            if await conn.fetchval("SELECT pg_is_in_recovery()"):
-                raise ConfigurationError(
-                    f"{self.shown_url} is a read-only standby: give the primary's URL as "
-                    "the database URL, and standbys as read_replica_urls"
-                )
-            return await prepare_schema(conn, self.settings, self.space)
-        finally:
-            await conn.close()
 
     def _on_replica(self, url: str) -> str:
         """A replica's DSN, for a tenant with its role and schema (standbys replay both)."""
@@ -298,13 +234,13 @@ class PostgresBackend:
         *,
         primary: bool = False,
     ) -> list[tuple[Any, ...]]:
-        sql, values = _sql_and_values(statement, params)
+        sql, values = sql_and_values(statement, params)
         self._log(sql, values)
         self._enter()
         try:
             pool = self._read_pool if primary else self._pool_for_reads()
             try:
-                rows = await _fetch(pool, sql, values)
+                rows = await fetch_rows(pool, sql, values)
             except Exception as exc:
                 if pool is self._read_pool or not replica_cannot_answer(exc):
                     raise
@@ -313,7 +249,7 @@ class PostgresBackend:
             raise self._error(exc, "read", write=False) from exc
         finally:
             self._leave()
-        return await per_rows_off_loop(_as_tuples, rows)
+        return await per_rows_off_loop(as_tuples, rows)
 
     async def fetch_chunks(
         self,
@@ -327,19 +263,19 @@ class PostgresBackend:
         # arrives a chunk at a time (a few ms each) and never holds the loop, or the memory,
         # for all of its rows at once. A replica that fails before the first chunk hands the
         # read to the primary, as for `fetch`; after that the rows seen so far stand.
-        sql, values = _sql_and_values(statement, params)
+        sql, values = sql_and_values(statement, params)
         self._log(sql, values)
         self._enter()
         try:
             pool = self._read_pool if primary else self._pool_for_reads()
-            chunks = _cursor_chunks(pool, sql, values, rows_per_chunk)
+            chunks = cursor_chunks(pool, sql, values, rows_per_chunk)
             try:
                 first = await anext(chunks, None)
             except Exception as exc:
                 if pool is self._read_pool or not replica_cannot_answer(exc):
                     raise
                 with self._primary_instead_of(pool, exc):
-                    chunks = _cursor_chunks(self._read_pool, sql, values, rows_per_chunk)
+                    chunks = cursor_chunks(self._read_pool, sql, values, rows_per_chunk)
                     first = await anext(chunks, None)
             async with contextlib.aclosing(chunks):
                 if first is not None:
@@ -438,7 +374,7 @@ class PostgresBackend:
         self, replica: Any, exc: Exception, statement: str, params: Sequence[Any]
     ) -> list[Any]:
         with self._primary_instead_of(replica, exc):
-            return await _fetch(self._read_pool, statement, params)
+            return await fetch_rows(self._read_pool, statement, params)
 
     @contextlib.contextmanager
     def _primary_instead_of(self, replica: Any, exc: Exception) -> Iterator[None]:

@@ -13,6 +13,7 @@ from alembic import command
 
 from asyncstore.config import StoreSettings, redacted
 from asyncstore.errors import ConfigurationError
+from asyncstore.postgres.connection import connect_once
 from asyncstore.postgres.tenants import TenantSpace, grant_space, provide_space
 from asyncstore.schema.revisions import (
     SchemaState,
@@ -23,7 +24,13 @@ from asyncstore.schema.revisions import (
 )
 from asyncstore.threads import in_thread_to_the_end
 
-__all__ = ["SCHEMA_LOCK_KEY", "prepare_schema", "read_schema_state"]
+__all__ = [
+    "SCHEMA_LOCK_KEY",
+    "check_schema",
+    "prepare_schema",
+    "read_schema_state",
+    "require_current_schema",
+]
 
 # Any constant: the advisory lock that makes one process at a time check or build the schema.
 SCHEMA_LOCK_KEY = 0x61737973746F7265
@@ -73,3 +80,22 @@ async def prepare_schema(
         return state
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)
+
+
+async def check_schema(
+    dsn: str, settings: StoreSettings, space: TenantSpace | None, where: str
+) -> SchemaState:
+    """A Store's start: on a connection of the URL's own user, the schema checked (read-only
+    Store) or prepared (a tenant's role and schema too: its sessions need them)."""
+    conn = await connect_once(dsn)
+    try:
+        if settings.read_only:  # never creates or upgrades the schema
+            return await require_current_schema(conn, where)
+        if await conn.fetchval("SELECT pg_is_in_recovery()"):
+            raise ConfigurationError(
+                f"{where} is a read-only standby: give the primary's URL as "
+                "the database URL, and standbys as read_replica_urls"
+            )
+        return await prepare_schema(conn, settings, space)
+    finally:
+        await conn.close()
