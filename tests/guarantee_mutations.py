@@ -499,7 +499,7 @@ MUTATIONS = [
     Mutation(
         "tenants: a pooled connection resets the role on release",
         "asyncstore/postgres/tenants.py",
-        '            return "RESET ROLE;\\n" + str(super().get_reset_query())\n',
+        "            return _BACK_TO_THE_TENANT + str(super().get_reset_query())\n",
         "            return str(super().get_reset_query())\n",
         "tests/test_tenants_postgres.py::"
         "test_one_pooled_connection_never_carries_a_caller_s_set_into_the_next_call",
@@ -513,6 +513,20 @@ MUTATIONS = [
         "test_upgrade_brings_every_postgresql_tenant_to_head_with_its_grants",
     ),
     Mutation(
+        "tenants: a tenant's writer session is reset after a batch of caller-given SQL",
+        "asyncstore/postgres/backend.py",
+        "            reset = WRITER_SESSION_RESET if self.space else None\n",
+        "            reset = None\n",
+        "tests/test_tenants_postgres.py::test_what_a_caller_s_sql_sets_on_the_writer_ends_with_its_batch",
+    ),
+    Mutation(
+        "tenants: a SQLite Store's connections cannot ATTACH another file",
+        "asyncstore/sqlite/connections.py",
+        "        self.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)\n",
+        "",
+        "tests/test_tenants.py::test_a_sqlite_tenant_cannot_attach_another_tenant_s_file",
+    ),
+    Mutation(
         "tenants: names are validated",
         "asyncstore/tenants.py",
         "    if _TENANT_NAME.fullmatch(name) is None:\n",
@@ -521,9 +535,9 @@ MUTATIONS = [
     ),
     Mutation(
         "tenants: each PostgreSQL tenant's change feed has a channel of its own",
-        "asyncstore/postgres/backend.py",
-        '        channel = {"channel": self.space.channel} if self.space else {}\n',
-        "        channel: dict[str, str] = {}\n",
+        "asyncstore/postgres/schema.py",
+        "        return state, CHANNEL if space is None else await feed_channel(conn, space)\n",
+        "        return state, CHANNEL\n",
         "tests/test_tenants.py::test_a_tenant_s_change_feed_hears_only_its_own_commits[postgresql]",
     ),
     Mutation(

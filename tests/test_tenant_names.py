@@ -31,18 +31,17 @@ def test_a_valid_name_maps_to_a_folder_inside_tenants(name: str) -> None:
 @given(valid_names)
 def test_a_valid_name_gives_postgresql_identifiers_that_fit(name: str) -> None:
     space = TenantSpace.of(name)
-    for identifier in (space.schema, space.role, space.channel):
+    for identifier in (space.schema, space.role):
         assert 0 < len(identifier.encode()) <= 63
         assert '"' not in identifier and "\x00" not in identifier
     assert space.schema not in {"public", "pg_catalog", "information_schema"}
 
 
 @given(st.lists(valid_names, min_size=2, max_size=2, unique=True))
-def test_two_names_never_share_a_schema_role_or_channel(names: list[str]) -> None:
+def test_two_names_never_share_a_schema_or_role(names: list[str]) -> None:
     first, second = (TenantSpace.of(name) for name in names)
     assert first.schema != second.schema
     assert first.role != second.role
-    assert first.channel != second.channel
 
 
 def test_long_names_keep_a_readable_head_and_cannot_forge_a_short_one() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from asyncstore import NotFoundError, Store, TradeRepository
+from asyncstore import AsyncStoreError, NotFoundError, Store, TradeRepository
 from asyncstore.config import backup_folder, load_settings
 from asyncstore.writes import AtomicStatements
 from tests.conftest import rows_in, trade_data
@@ -258,3 +258,20 @@ async def test_the_dashboard_of_a_tenant_shows_only_that_tenant(db_url: str) -> 
         page = (await client.get(f"/api/bots/{SHARED_BOT}/trades?status=open")).json()
         assert {t["symbol"] for t in page["trades"]} == {"ALICEUSDT"}
         assert (await client.get("/api/bots/bob-only")).status_code == 404
+
+
+@pytest.mark.sqlite_only
+async def test_a_sqlite_tenant_cannot_attach_another_tenant_s_file(
+    db_url: str, db_path: Path
+) -> None:
+    await _tenant_with_trades(db_url, "alice", balance="1", trades=1)
+    await _tenant_with_trades(db_url, "bob", balance="1", trades=2)
+    bob_file = str(db_path.parent / "tenants" / "bob" / "trading.db")
+    async with Store(db_url, tenant="alice") as alice:
+        with pytest.raises(AsyncStoreError, match="attached"):  # "too many attached databases"
+            await alice.fetch_all("ATTACH DATABASE ? AS other", [bob_file])
+        attach = text("ATTACH DATABASE :path AS other")
+        with pytest.raises(AsyncStoreError, match="attached"):
+            await alice.submit(AtomicStatements([(attach, {"path": bob_file})], subject="attach"))
+    async with Store(db_url, tenant="bob") as bob:
+        assert await rows_in(bob) == 2

@@ -7,6 +7,7 @@ another tenant's schema outright. See asyncstore.postgres.tenants for the mechan
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -114,6 +115,27 @@ async def test_one_pooled_connection_never_carries_a_caller_s_set_into_the_next_
             assert (user, schema, trades) == (ALICE.role, ALICE.schema, 3), change
 
 
+async def test_two_tenants_calls_alternating_never_share_a_connection(pg_url: str) -> None:
+    await _tenant(pg_url, "alice", 3)
+    await _tenant(pg_url, "bob", 1)
+    who = "SELECT pg_backend_pid(), current_user, (SELECT count(*) FROM trades)"
+    async with (
+        Store(pg_url, tenant="alice", pg_pool_size=1) as alice,
+        Store(pg_url, tenant="bob", pg_pool_size=1) as bob,
+    ):
+        seen: dict[str, set[tuple[object, ...]]] = {"alice": set(), "bob": set()}
+        for _ in range(20):  # alternating, and at once
+            for name, store in (("alice", alice), ("bob", bob)):
+                seen[name].update(await store.fetch_all(who))
+            both = await asyncio.gather(alice.fetch_all(who), bob.fetch_all(who))
+            seen["alice"].update(both[0])
+            seen["bob"].update(both[1])
+    ((alice_pid, alice_user, alice_rows),) = seen["alice"]  # one session, always Alice's
+    ((bob_pid, bob_user, bob_rows),) = seen["bob"]
+    assert alice_pid != bob_pid
+    assert (alice_user, alice_rows, bob_user, bob_rows) == (ALICE.role, 3, BOB.role, 1)
+
+
 async def test_a_tenant_s_role_writes_rows_and_nothing_else(pg_url: str) -> None:
     await _tenant(pg_url, "alice", 1)
     refused = [
@@ -194,3 +216,57 @@ async def test_compacting_a_tenant_vacuums_its_tables_as_their_owner(pg_url: str
             "WHERE schemaname = current_schema() AND last_vacuum IS NOT NULL ORDER BY relname"
         )
     assert vacuumed == [("bot_instances",), ("performance_metrics",), ("trades",)]
+
+
+async def test_what_a_caller_s_sql_sets_on_the_writer_ends_with_its_batch(pg_url: str) -> None:
+    """SQL given to Store.submit runs on the tenant's writer connection: whatever it SETs (with
+    the superuser URL of the tests, even the role), takes or creates there is undone once its
+    batch has committed, and the next writes land in the tenant's schema again."""
+    await _tenant(pg_url, "alice", 0)
+    await _tenant_less(pg_url)
+    async with Store(pg_url, tenant="bob") as bob_first:
+        bob_lock = postgres_tenant_lock(bob_first)
+    async with Store(pg_url, tenant="alice") as alice:
+        escapes = [
+            "SELECT set_config('role', 'postgres', false), "
+            "set_config('search_path', 'public', false)",
+            f"SELECT pg_advisory_lock({bob_lock})",  # would stop Bob's Stores from starting
+            "CREATE TEMPORARY TABLE bot_instances (LIKE trades)",  # would shadow the real one
+        ]
+        for escape in escapes:
+            await alice.submit(AtomicStatements([(text(escape), {})], subject="escape"))
+        await TradeRepository(alice).create_bot_instance({"id": "after", "type": "paper"})
+        assert await alice.fetch_all("SELECT id FROM bot_instances ORDER BY id") == [
+            ("after",),
+            ("bot",),
+        ]
+        async with asyncio.timeout(30), Store(pg_url, tenant="bob") as bob:
+            assert await rows_in(bob, "bot_instances") == 0  # it started: the lock was let go
+    async with Store(pg_url) as own:
+        assert await own.fetch_all("SELECT id FROM bot_instances") == [("own",)]
+
+
+def postgres_tenant_lock(store: Store) -> int:
+    """The advisory lock key of a tenant's schema work."""
+    assert store.tenant is not None
+    return TenantSpace.of(store.tenant).lock_key
+
+
+async def test_a_tenant_s_change_feed_channel_is_a_secret_of_its_own(pg_url: str) -> None:
+    """PostgreSQL lets any session NOTIFY or LISTEN on any channel: a tenant's channel is a
+    random name only its role can read, so other tenants can neither forge nor hear it."""
+    await _tenant(pg_url, "alice", 0)
+    await _tenant(pg_url, "bob", 0)
+    async with Store(pg_url, tenant="alice") as alice, Store(pg_url, tenant="bob") as bob:
+        ((alice_channel,),) = await alice.fetch_all("SELECT channel FROM asyncstore_feed_channel")
+        ((bob_channel,),) = await bob.fetch_all("SELECT channel FROM asyncstore_feed_channel")
+        assert alice_channel != bob_channel and "bob" not in bob_channel
+        with pytest.raises(AsyncStoreError, match="permission denied"):
+            await alice.fetch_all(f'SELECT channel FROM "{BOB.schema}".asyncstore_feed_channel')
+        with pytest.raises(AsyncStoreError, match="permission denied"):
+            await alice.submit(
+                AtomicStatements(
+                    [(text("UPDATE asyncstore_feed_channel SET channel = 'x'"), {})],
+                    subject="rename",
+                )
+            )

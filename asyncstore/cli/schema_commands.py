@@ -13,7 +13,7 @@ from rich.table import Table
 
 from asyncstore.backend import BackendAdmin, admin_for
 from asyncstore.cli.commands import EXIT_OK, CommandContext, size_text
-from asyncstore.errors import ConfigurationError
+from asyncstore.errors import AsyncStoreError, ConfigurationError
 from asyncstore.reports import UpgradeReport
 from asyncstore.store import Store
 
@@ -41,29 +41,40 @@ def _upgrade(ctx: CommandContext) -> int:
         admins[""] = ctx.admin
     for tenant in tenants:
         admins[tenant] = admin_for(ctx.settings.model_copy(update={"tenant": tenant}))
-    # One at a time: each takes its backup (SQLite) first.
-    reports = {name: asyncio.run(admin.upgrade()) for name, admin in admins.items()}
+    reports: dict[str, UpgradeReport] = {}
+    failed: str | None = None
+    for name, admin in admins.items():  # one at a time: each takes its backup (SQLite) first
+        try:
+            reports[name] = asyncio.run(admin.upgrade())
+        except (AsyncStoreError, OSError) as exc:
+            failed = f"{f'tenant {name}' if name else admin.location}: {exc}"
+            break
 
     def facts(report: UpgradeReport) -> dict[str, Any]:
         return {"before": report.before.current, "after": report.after, "backup": report.backup}
 
     data = facts(reports[""]) if "" in reports else {}
     if tenants:
-        data["tenants"] = {name: facts(reports[name]) for name in tenants}
+        data["tenants"] = {name: facts(reports[name]) for name in tenants if name in reports}
 
     def render(out: Console) -> None:
         for name, report in reports.items():
             which = f"tenant {name}: " if name else ""
             if report.before.status == "empty":
                 out.print(f"{which}the database had no tables: created them at {report.after}")
-            elif report.backup is None:
+            elif report.before.current == report.after:
                 out.print(f"{which}already at revision {report.after}; nothing to do")
             else:
                 where, before = admins[name].location, report.before.current
                 out.print(f"{which}upgraded {where} from revision {before} to {report.after}")
-                out.print(f"{which}backup taken first: {report.backup.path}")
+                if report.backup is not None:
+                    out.print(f"{which}backup taken first: {report.backup.path}")
 
     ctx.emit(data, render)
+    if failed is not None:  # what was done is reported above; the rest was not tried
+        untried = [name for name in admins if name and name not in reports][1:]
+        rest = f"; not tried: {', '.join(untried)}" if untried else ""
+        raise AsyncStoreError(f"{failed}{rest}")
     return EXIT_OK
 
 

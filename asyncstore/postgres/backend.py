@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import logging
 import time
 import uuid
@@ -49,7 +50,12 @@ from asyncstore.postgres.replicas import (
     replica_cannot_answer,
 )
 from asyncstore.postgres.schema import check_schema
-from asyncstore.postgres.tenants import TenantSpace, schema_size_sql, tenant_connection_class
+from asyncstore.postgres.tenants import (
+    WRITER_SESSION_RESET,
+    TenantSpace,
+    schema_size_sql,
+    tenant_connection_class,
+)
 from asyncstore.postgres.writer import PostgresBatchRunner
 from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
 from asyncstore.schema.revisions import SchemaState
@@ -87,7 +93,6 @@ class PostgresBackend:
         self._schema_dsn = self.space.schema_dsn(base) if self.space else base
         if self.space is not None:
             self.shown_url += f" (tenant {self.space.tenant})"
-        self._write_pool: Any = None  # schema work at start
         self._read_pool: Any = None  # the primary, read-only connections
         self._runner: PostgresBatchRunner | None = None
         self._writer: WriteQueue | None = None
@@ -105,9 +110,9 @@ class PostgresBackend:
         self.in_flight = 0
         self.stats = WriteStats()
         self.replica_fallbacks = 0  # replica reads the primary answered instead
-        # This Store's writer, in its NOTIFY payloads, and the channel they go to.
-        channel = {"channel": self.space.channel} if self.space else {}
-        self._announcer = Announcer(uuid.uuid4().hex, **channel)
+        # This Store's writer, in its NOTIFY payloads, and the channel they go to (a tenant's
+        # own, read at start).
+        self._announcer = Announcer(uuid.uuid4().hex)
         self._feed = ChangeHub(self._watcher)
 
     def _watcher(self, publish: Publish) -> PostgresChangeWatcher:
@@ -128,24 +133,20 @@ class PostgresBackend:
         try:
             # First the schema (a tenant's role and schema too: its sessions need them), on a
             # connection of the URL's own user.
-            schema = await check_schema(self._schema_dsn, self.settings, self.space, self.shown_url)
-            # A read-only Store's "write pool" is read-only too: the server refuses any write.
+            schema, channel = await check_schema(
+                self._schema_dsn, self.settings, self.space, self.shown_url
+            )
+            self._announcer = dataclasses.replace(self._announcer, channel=channel)
             # A read-only Store is an observer (a dashboard): its queries run without parallel
             # workers, so they never take the server cores the bots' writes need.
             parallel = not read_only
             tenant_class = tenant_connection_class() if self.space else None
-            self._write_pool = await create_pool(
-                self.dsn,
-                size=size,
-                read_only=read_only,
-                min_size=1,
-                parallel=parallel,
-                connection_class=tenant_class,
-            )
+            # One connection at once: a URL (or a tenant's role) that cannot connect fails here.
             self._read_pool = await create_pool(
                 self.dsn,
                 size=size,
                 read_only=True,
+                min_size=1,
                 parallel=parallel,
                 connection_class=tenant_class,
             )
@@ -164,7 +165,10 @@ class PostgresBackend:
             self._replicas = ReplicaSet(replicas)
             if read_only:  # no writer; never creates or upgrades the schema
                 return schema
-            self._runner = PostgresBatchRunner(self.dsn, self._log, self._announcer)
+            reset = WRITER_SESSION_RESET if self.space else None
+            self._runner = PostgresBatchRunner(
+                self.dsn, self._log, self._announcer, session_reset=reset
+            )
             await self._runner.open()
             self._writer = WriteQueue(self._runner, self.settings, self.stats, self._feed)
             self._writer.start()
@@ -202,8 +206,8 @@ class PostgresBackend:
             await self._feed.close()  # after the writer's last commit was published
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), CLOSE_GRACE_S)
-        pools = [self._write_pool, self._read_pool, *self._replicas.pools]
-        self._write_pool = self._read_pool = None
+        pools = [self._read_pool, *self._replicas.pools]
+        self._read_pool = None
         self._replicas = ReplicaSet([])
         for pool in pools:
             if pool is None:
@@ -331,7 +335,7 @@ class PostgresBackend:
 
     def _enter(self) -> None:
         # Refused once close() began; counted, so close() can wait for calls under way.
-        if self._closing or self._write_pool is None:
+        if self._closing or self._read_pool is None:
             raise StoreClosedError("the Store is closed")
         self.in_flight += 1
         self._idle.clear()

@@ -14,7 +14,8 @@ from alembic import command
 from asyncstore.config import StoreSettings, redacted
 from asyncstore.errors import ConfigurationError
 from asyncstore.postgres.connection import connect_once
-from asyncstore.postgres.tenants import TenantSpace, grant_space, provide_space
+from asyncstore.postgres.feed import CHANNEL
+from asyncstore.postgres.tenants import TenantSpace, feed_channel, grant_space, provide_space
 from asyncstore.schema.revisions import (
     SchemaState,
     alembic_config,
@@ -61,7 +62,9 @@ async def prepare_schema(
     """Empty → head (by the revisions); older only when asked; newer refused. A tenant's
     `space` (its schema on the connection's search_path) gets its role and schema first, and
     its role's grants after the revisions made their tables."""
-    await conn.execute("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_KEY)
+    # A tenant's schema has a lock of its own: tenants never wait for each other's upgrades.
+    lock_key = space.lock_key if space is not None else SCHEMA_LOCK_KEY
+    await conn.execute("SELECT pg_advisory_lock($1)", lock_key)
     try:
         regrant = space is not None and await provide_space(conn, space)
         state = await read_schema_state(conn)
@@ -79,23 +82,26 @@ async def prepare_schema(
             await grant_space(conn, space)
         return state
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
 
 
 async def check_schema(
     dsn: str, settings: StoreSettings, space: TenantSpace | None, where: str
-) -> SchemaState:
-    """A Store's start: on a connection of the URL's own user, the schema checked (read-only
-    Store) or prepared (a tenant's role and schema too: its sessions need them)."""
+) -> tuple[SchemaState, str]:
+    """A Store's start, on a connection of the URL's own user: the schema checked (read-only
+    Store) or prepared (a tenant's role and schema too: its sessions need them), and the change
+    feed's channel (a tenant's own)."""
     conn = await connect_once(dsn)
     try:
         if settings.read_only:  # never creates or upgrades the schema
-            return await require_current_schema(conn, where)
-        if await conn.fetchval("SELECT pg_is_in_recovery()"):
+            state = await require_current_schema(conn, where)
+        elif await conn.fetchval("SELECT pg_is_in_recovery()"):
             raise ConfigurationError(
                 f"{where} is a read-only standby: give the primary's URL as "
                 "the database URL, and standbys as read_replica_urls"
             )
-        return await prepare_schema(conn, settings, space)
+        else:
+            state = await prepare_schema(conn, settings, space)
+        return state, CHANNEL if space is None else await feed_channel(conn, space)
     finally:
         await conn.close()

@@ -5,21 +5,28 @@ For tenant "alice", in the database the URL names:
   built by the same Alembic revisions as the default schema (run with search_path set to it)
   and owned by the URL's user, who provisions it (a superuser, or a role with CREATEROLE that
   may create schemas in the database);
+- table `tenant_alice.asyncstore_feed_channel` holds the NOTIFY channel of the tenant's change
+  feed, a random name: PostgreSQL lets any session NOTIFY or LISTEN on any channel, so only a
+  name other tenants cannot read keeps them from forging the tenant's changes or hearing them;
 - role `asyncstore_tenant_alice` (NOLOGIN, not a superuser, no BYPASSRLS, owns nothing) may use
-  that schema, and SELECT, INSERT, UPDATE and DELETE its tables (only SELECT alembic_version);
+  that schema, and SELECT, INSERT, UPDATE and DELETE its tables (only SELECT alembic_version and
+  the channel's table);
   nothing else: no other schema's tables, no DDL, no VACUUM, no role to switch to.
 
 Every connection of a tenant's Store (writer, read pools, replicas, the change feed's LISTEN)
 opens its session with `role` and `search_path` as startup parameters, sent by asyncpg from the
 DSN's query. Startup values are the session's own defaults: RESET ROLE and RESET ALL return to
-them, and the tenant's pools also RESET ROLE on every release (`tenant_connection_class`), so no
-connection carries another tenant's setting or a caller's SET into the next call, and
-unqualified names resolve in the tenant's schema only (public is not on the path). A name
-outside it is refused by the server ("permission denied for schema tenant_bob").
+them, and the tenant's pools also reset the session's authorization and role on every release
+(`tenant_connection_class`), as does the writer after a batch that ran SQL a caller gave
+(`WRITER_SESSION_RESET`), so no connection carries a caller's SET into the next call. Unqualified
+names resolve in the tenant's schema only (public is not on the path; pg_temp comes last, so a
+temporary table cannot stand in for a tenant's table). A name outside it is refused by the
+server ("permission denied for schema tenant_bob").
 
 The trust boundary: when the URL logs in as a superuser (or a member of other roles), SQL a
 caller passes that itself says SET ROLE or SET SESSION AUTHORIZATION can leave the tenant's
-role for the rest of that call. For bot code that is not trusted, log in as the tenant's own
+role until that call's transaction ends (on the writer, a group commit may hold other writes
+of the same tenant). For bot code that is not trusted, log in as the tenant's own
 role (`ALTER ROLE asyncstore_tenant_alice LOGIN PASSWORD '…'`): it has no other role to
 switch to. The catalogs (pg_namespace, pg_class) stay readable to every role, as always in
 PostgreSQL: a tenant can learn other tenants' names and table sizes, never their rows.
@@ -42,7 +49,9 @@ from sqlalchemy.engine import make_url
 from asyncstore.tenants import validate_tenant
 
 __all__ = [
+    "WRITER_SESSION_RESET",
     "TenantSpace",
+    "feed_channel",
     "grant_space",
     "list_tenants",
     "provide_space",
@@ -53,7 +62,10 @@ __all__ = [
 
 SCHEMA_PREFIX = "tenant_"
 ROLE_PREFIX = "asyncstore_tenant_"
-CHANNEL_PREFIX = "asyncstore_changes_"
+# The table that holds the tenant's change feed channel: a random name only the tenant's role
+# (and the URL's user) can read, so no other tenant can send to it (NOTIFY needs no privilege)
+# or LISTEN to it.
+FEED_CHANNEL_TABLE = "asyncstore_feed_channel"
 _COMMENT_PREFIX = "asyncstore tenant: "
 _IDENTIFIER_BYTES = 63
 
@@ -81,7 +93,6 @@ class TenantSpace:
     tenant: str
     schema: str
     role: str
-    channel: str  # its change feed's NOTIFY channel: other tenants' Stores never hear it
 
     @classmethod
     def of(cls, tenant: str) -> TenantSpace:
@@ -90,12 +101,20 @@ class TenantSpace:
             tenant,
             _identifier(SCHEMA_PREFIX, tenant),
             _identifier(ROLE_PREFIX, tenant),
-            _identifier(CHANNEL_PREFIX, tenant),
         )
 
     def session_dsn(self, dsn: str) -> str:
-        """`dsn` whose sessions run as the tenant's role, in its schema only."""
-        return _with_startup(dsn, search_path=quote_identifier(self.schema), role=self.role)
+        """`dsn` whose sessions run as the tenant's role, in its schema only. pg_temp is named
+        last: a temporary table can never stand in for one of the schema's tables."""
+        search_path = f"{quote_identifier(self.schema)}, pg_temp"
+        return _with_startup(dsn, search_path=search_path, role=self.role)
+
+    @property
+    def lock_key(self) -> int:
+        """The advisory lock of this tenant's schema work: tenants start and upgrade in
+        parallel, and two processes provisioning the same tenant take turns."""
+        digest = hashlib.sha256(f"asyncstore schema {self.schema}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
 
     def schema_dsn(self, dsn: str) -> str:
         """`dsn` in the tenant's schema as the URL's own user: provisioning and migrations."""
@@ -121,11 +140,26 @@ async def provide_space(conn: Any, space: TenantSpace) -> bool:
     superuser = await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
     member = await conn.fetchval("SELECT pg_has_role(current_user, $1, 'MEMBER')", space.role)
     if not superuser and not member:  # to switch to it (SET ROLE) without being a superuser
-        await conn.execute(f"GRANT {role} TO CURRENT_USER")
+        # Suppressed: a Store on another database granted it just now (roles are the server's).
+        with contextlib.suppress(asyncpg.UniqueViolationError):
+            await conn.execute(f"GRANT {role} TO CURRENT_USER")
+    created = False
     if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", space.schema):
-        await conn.execute(f"CREATE SCHEMA {schema}")
         comment = _quote_literal(_COMMENT_PREFIX + space.tenant)
-        await conn.execute(f"COMMENT ON SCHEMA {schema} IS {comment}")
+        async with conn.transaction():  # the comment is how `asyncstore tenants` finds it
+            await conn.execute(f"CREATE SCHEMA {schema}")
+            await conn.execute(f"COMMENT ON SCHEMA {schema} IS {comment}")
+        created = True
+    channel_table = f"{schema}.{FEED_CHANNEL_TABLE}"
+    if await conn.fetchval("SELECT to_regclass($1)", channel_table) is None:
+        async with conn.transaction():
+            await conn.execute(f"CREATE TABLE {channel_table} (channel text NOT NULL)")
+            await conn.execute(
+                f"INSERT INTO {channel_table} "
+                "SELECT 'asyncstore_changes_' || replace(gen_random_uuid()::text, '-', '')"
+            )
+        created = True
+    if created:
         return True
     ungranted = await conn.fetchval(
         "SELECT count(*) FROM pg_class c WHERE c.relnamespace = $1::regnamespace "
@@ -143,8 +177,15 @@ async def grant_space(conn: Any, space: TenantSpace) -> None:
         f"GRANT USAGE ON SCHEMA {schema} TO {role};"
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role};"
         f"REVOKE INSERT, UPDATE, DELETE ON {schema}.alembic_version FROM {role};"
+        f"REVOKE INSERT, UPDATE, DELETE ON {schema}.{FEED_CHANNEL_TABLE} FROM {role};"
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role};"
     )
+
+
+async def feed_channel(conn: Any, space: TenantSpace) -> str:
+    """The tenant's change feed channel (made by `provide_space`)."""
+    table = f"{quote_identifier(space.schema)}.{FEED_CHANNEL_TABLE}"
+    return str(await conn.fetchval(f"SELECT channel FROM {table} LIMIT 1"))
 
 
 def schema_size_sql(schema_expression: str) -> str:
@@ -171,13 +212,23 @@ async def list_tenants(conn: Any) -> dict[str, int]:
     return sizes
 
 
+# Back to the session's own user and the startup role (the tenant's): what a caller's SQL may
+# have changed with SET SESSION AUTHORIZATION or SET ROLE. RESET ALL does neither.
+_BACK_TO_THE_TENANT = "RESET SESSION AUTHORIZATION;\nRESET ROLE;\n"
+# The writer's connection after a batch that ran caller-given SQL (asyncstore.postgres.writer):
+# also every other setting, session advisory locks and LISTENs, as asyncpg's pool reset does.
+WRITER_SESSION_RESET = (
+    _BACK_TO_THE_TENANT + "RESET ALL;\nSELECT pg_advisory_unlock_all();\nUNLISTEN *;"
+)
+
+
 def tenant_connection_class() -> Any:
-    """asyncpg's Connection whose release reset also says RESET ROLE (in the same round trip):
-    a pooled connection goes back to the tenant's role whatever a caller's SQL set."""
+    """asyncpg's Connection whose release reset also goes back to the tenant's role (in the
+    same round trip): a pooled connection never keeps what a caller's SQL set."""
     import asyncpg
 
     class _TenantConnection(asyncpg.Connection):  # type: ignore[misc]
         def get_reset_query(self) -> str:
-            return "RESET ROLE;\n" + str(super().get_reset_query())
+            return _BACK_TO_THE_TENANT + str(super().get_reset_query())
 
     return _TenantConnection

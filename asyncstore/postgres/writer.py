@@ -22,7 +22,7 @@ from asyncstore.postgres.connection import connect_writer
 from asyncstore.postgres.errors import translate_postgres_error
 from asyncstore.postgres.feed import Announcer
 from asyncstore.postgres.writes import StatementLog
-from asyncstore.writes import WriteOp
+from asyncstore.writes import AtomicStatements, TransactionScript, WriteOp
 
 __all__ = ["PostgresBatchRunner"]
 
@@ -36,10 +36,20 @@ CLOSE_TIMEOUT_S = 10.0
 class PostgresBatchRunner:
     """Runs the WriteQueue's batches on the writer's own connection, reconnecting as needed."""
 
-    def __init__(self, dsn: str, log: StatementLog, announcer: Announcer) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        log: StatementLog,
+        announcer: Announcer,
+        *,
+        session_reset: str | None = None,
+    ) -> None:
         self._dsn = dsn
         self._log = log
         self._announcer = announcer  # this writer's NOTIFY (asyncstore.postgres.feed)
+        # Run after a batch that ran SQL a caller gave (a tenant's writer: whatever that SQL
+        # SET, the next batch runs as the tenant again; asyncstore.postgres.tenants).
+        self._session_reset = session_reset
         self._conn: Any = None
         self._closed = False
         self._backoff_s = 0.0
@@ -95,6 +105,11 @@ class PostgresBatchRunner:
             raise
         if result.connection_lost:
             self._drop(conn)
+        elif self._session_reset is not None and any(_runs_caller_sql(op) for op in ops):
+            try:
+                await conn.execute(self._session_reset)
+            except Exception:  # the batch's outcome stands; a fresh connection starts clean
+                self._drop(conn)
         return result
 
     def error_for(self, exc: BaseException, op: WriteOp[Any]) -> BaseException:
@@ -127,3 +142,8 @@ class PostgresBatchRunner:
             self._conn = None
         with contextlib.suppress(Exception):
             conn.terminate()
+
+
+def _runs_caller_sql(op: WriteOp[Any]) -> bool:
+    """Statements a caller may have written itself (Store.submit), not asyncstore's own."""
+    return isinstance(op, AtomicStatements | TransactionScript)

@@ -12,11 +12,13 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from asyncstore.sql_log import log_statement
 
 __all__ = [
+    "OwnFileOnly",
     "StatementTrace",
     "close_connection",
     "open_writer_connection",
@@ -59,13 +61,26 @@ class StatementTrace:
         self.count += 1
 
 
+class OwnFileOnly(sqlite3.Connection):
+    """A Store's connection, which reaches its own file only: ATTACH is refused (SQLite's limit
+    on attached databases is 0), so SQL a caller passes to Store.fetch_all or Store.submit can
+    never open another file (another tenant's, or the database's own beside them). asyncstore
+    itself never attaches."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+
+
 def open_writer_connection(
     path: Path, *, busy_timeout_ms: int, durability: str, journal_size_limit: int
 ) -> sqlite3.Connection:
     """The one connection that writes. Runs on the writer thread, which then owns it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: the sqlite3 module issues no BEGIN of its own; we issue every one.
-    conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+    conn = sqlite3.connect(
+        path, isolation_level=None, timeout=busy_timeout_ms / 1000, factory=OwnFileOnly
+    )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()

@@ -19,7 +19,7 @@ import aiosqlite
 from asyncstore.config import StoreSettings
 from asyncstore.errors import StoreClosedError
 from asyncstore.sql_log import echo_enabled, log_statement
-from asyncstore.sqlite.connections import read_only_uri
+from asyncstore.sqlite.connections import OwnFileOnly, read_only_uri
 from asyncstore.sqlite.errors import translate_sqlite_error
 
 __all__ = ["ReadPool"]
@@ -114,6 +114,6 @@ async def _read_only_connection(uri: str, busy_timeout_ms: int) -> aiosqlite.Con
     connection is read-only: stopping it mid-read loses nothing, so its thread is a daemon. The
     writer's thread is not, and is never made one.
     """
-    conn = aiosqlite.connect(uri, uri=True, timeout=busy_timeout_ms / 1000)
+    conn = aiosqlite.connect(uri, uri=True, timeout=busy_timeout_ms / 1000, factory=OwnFileOnly)
     conn._thread.daemon = True  # aiosqlite has no public option (omnilib/aiosqlite#299)
     return await conn
