@@ -542,7 +542,7 @@ MUTATIONS = [
     ),
     Mutation(
         "tenants: `asyncstore upgrade` reaches every tenant",
-        "asyncstore/cli/commands.py",
+        "asyncstore/cli/schema_commands.py",
         "    for tenant in tenants:\n        admins[tenant]",
         "    for tenant in tenants[:0]:\n        admins[tenant]",
         "tests/test_cli_tenants.py::"

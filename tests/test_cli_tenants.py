@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from sqlalchemy.engine import make_url
 
 from asyncstore import SchemaVersionError, Store, TradeRepository
 from asyncstore.config import sqlite_url
@@ -125,6 +126,8 @@ async def test_upgrade_brings_every_postgresql_tenant_to_head_with_its_grants(
         "alice": (OLDER, HEAD),
         "bob": (OLDER, HEAD),
     }
+    # The upgrade itself gave each tenant's role the table it brought back.
+    assert await _may_write_bot_activity(pg_url) == {"alice": True, "bob": True}
     listed = _json(tmp_path, "tenants", "--url", pg_url)["tenants"]
     assert [t["name"] for t in listed] == ["alice", "bob"] and all(t["bytes"] > 0 for t in listed)
     for tenant in ("alice", "bob"):
@@ -133,3 +136,21 @@ async def test_upgrade_brings_every_postgresql_tenant_to_head_with_its_grants(
             # heartbeat's trigger does).
             await TradeRepository(store).heartbeat("shared")
             assert await store.fetch_all("SELECT count(*) FROM bot_activity") == [(1,)]
+
+
+async def _may_write_bot_activity(url: str) -> dict[str, bool]:
+    import asyncpg
+
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    try:
+        granted = {}
+        for tenant in ("alice", "bob"):
+            space = TenantSpace.of(tenant)
+            granted[tenant] = await conn.fetchval(
+                "SELECT has_table_privilege($1, $2, 'INSERT')",
+                space.role,
+                f"{space.schema}.bot_activity",
+            )
+        return granted
+    finally:
+        await conn.close()
