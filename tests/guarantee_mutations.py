@@ -492,8 +492,8 @@ MUTATIONS = [
     Mutation(
         "tenants: a PostgreSQL tenant's sessions run as its role",
         "asyncstore/postgres/tenants.py",
-        "search_path=quote_identifier(self.schema), role=self.role)",
-        "search_path=quote_identifier(self.schema))",
+        "        return _with_startup(dsn, search_path=search_path, role=self.role)\n",
+        "        return _with_startup(dsn, search_path=search_path)\n",
         "tests/test_tenants_postgres.py::test_naming_another_schema_is_refused_by_the_server",
     ),
     Mutation(
