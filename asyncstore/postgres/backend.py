@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import logging
 import time
 import uuid
@@ -137,29 +138,20 @@ class PostgresBackend:
                 self._schema_dsn, self.settings, self.space, self.shown_url
             )
             self._announcer = dataclasses.replace(self._announcer, channel=channel)
-            # A read-only Store is an observer (a dashboard): its queries run without parallel
-            # workers, so they never take the server cores the bots' writes need.
-            parallel = not read_only
-            tenant_class = tenant_connection_class() if self.space else None
-            # One connection at once: a URL (or a tenant's role) that cannot connect fails here.
-            self._read_pool = await create_pool(
-                self.dsn,
+            pool = functools.partial(
+                create_pool,
                 size=size,
                 read_only=True,
-                min_size=1,
-                parallel=parallel,
-                connection_class=tenant_class,
+                connection_class=tenant_connection_class() if self.space else None,
             )
+            # One connection at once: a URL (or a tenant's role) that cannot connect fails here.
+            # A read-only Store is an observer (a dashboard): its queries run without parallel
+            # workers, so they never take the server cores the bots' writes need.
+            self._read_pool = await pool(self.dsn, min_size=1, parallel=not read_only)
             # Replica pools connect on first use: a replica that is down must not stop a bot
             # from starting (its reads go to the primary until the replica answers again).
             replicas = [
-                await create_pool(
-                    self._on_replica(url),
-                    size=size,
-                    read_only=True,
-                    connect_timeout_s=REPLICA_CONNECT_TIMEOUT_S,
-                    connection_class=tenant_class,
-                )
+                await pool(self._on_replica(url), connect_timeout_s=REPLICA_CONNECT_TIMEOUT_S)
                 for url in self.settings.read_replica_urls
             ]
             self._replicas = ReplicaSet(replicas)
