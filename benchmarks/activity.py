@@ -15,7 +15,6 @@ per bot and minute for asyncstore's.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import sqlite3
@@ -36,6 +35,7 @@ from asyncstore.schema.activity import (
     drop_activity_trigger_statements,
 )
 from benchmarks.harness import Table, bot_names
+from benchmarks.rounds import rounds_parser
 
 SERVER = os.environ.get("ASYNCSTORE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -153,11 +153,7 @@ async def measure(backend: str, bots: int, seconds: float, rounds: int, table: T
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.activity", description=__doc__)
-    parser.add_argument("--bots", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--no-postgresql", action="store_true")
+    parser = rounds_parser("python -m benchmarks.activity", __doc__, bots=500, rounds=4)
     args = parser.parse_args()
     table = Table(
         f"{args.bots} bots heartbeating through TradeRepository.heartbeat: heartbeats/s, median "

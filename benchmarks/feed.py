@@ -21,13 +21,11 @@ import asyncio
 import contextlib
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from asyncstore import Store, TradeRepository
 from benchmarks.harness import Table, bot_names, trade_row
-from benchmarks.postgres import fresh_database
+from benchmarks.rounds import on_both_backends, rounds_parser
 
 CONDITIONS = ("nobody listens", "another process watches", "in-process subscriber")
 
@@ -146,28 +144,14 @@ async def _measure(url: str, bots: int, seconds: float, rounds: int, label: str)
     return table
 
 
-async def run(bots: int, seconds: float, rounds: int, postgresql: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix="asyncstore-feed-") as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'feed.db'}"
-        print((await _measure(url, bots, seconds, rounds, "SQLite")).render(), flush=True)
-    if postgresql:
-        async with fresh_database() as url:
-            table = await _measure(url, bots, seconds, rounds, "PostgreSQL")
-            print(table.render(), flush=True)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.feed", description=__doc__)
-    parser.add_argument("--bots", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-postgresql", action="store_true")
+    parser = rounds_parser("python -m benchmarks.feed", __doc__, bots=50, rounds=3)
     parser.add_argument("--watch", metavar="URL", help=argparse.SUPPRESS)  # the child's part
     args = parser.parse_args()
     if args.watch:
         asyncio.run(watch(args.watch))
     else:
-        asyncio.run(run(args.bots, args.seconds, args.rounds, not args.no_postgresql))
+        asyncio.run(on_both_backends(_measure, "feed", args))
 
 
 if __name__ == "__main__":

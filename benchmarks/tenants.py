@@ -21,17 +21,16 @@ to as many Stores without tenants (the cost of the tenants themselves). The issu
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 from asyncstore import Store, TradeRepository
 from benchmarks.harness import Table, bot_names, full_trade_row
 from benchmarks.postgres import fresh_database, server_reachable
+from benchmarks.rounds import on_both_backends, rounds_parser
 from benchmarks.sizes import Sizes
 
 CONDITIONS = ("no tenant", "one tenant", "10 Stores, no tenant", "10 tenants")
@@ -124,24 +123,9 @@ async def scenario(tmp: Path, sizes: Sizes) -> Table:
     return await measure(url, bots, seconds, rounds, "SQLite")
 
 
-async def run(bots: int, seconds: float, rounds: int, postgresql: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix="asyncstore-tenants-") as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'trading.db'}"
-        print((await measure(url, bots, seconds, rounds, "SQLite")).render(), flush=True)
-    if postgresql:
-        async with fresh_database() as url:
-            table = await measure(url, bots, seconds, rounds, "PostgreSQL")
-            print(table.render(), flush=True)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tenants", description=__doc__)
-    parser.add_argument("--bots", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-postgresql", action="store_true")
-    args = parser.parse_args()
-    asyncio.run(run(args.bots, args.seconds, args.rounds, not args.no_postgresql))
+    parser = rounds_parser("python -m benchmarks.tenants", __doc__, bots=100, rounds=3)
+    asyncio.run(on_both_backends(measure, "tenants", parser.parse_args()))
 
 
 if __name__ == "__main__":
