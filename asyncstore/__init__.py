@@ -10,9 +10,11 @@ PostgreSQL serves fleets of bots on many hosts. The layout follows the architect
 from asyncstore.bots import (
     BotHeartbeat,
     BotRecovery,
+    StopRequest,
     find_stale_bots,
     mark_stale_bots,
     recover_bot,
+    stop_on_signals,
 )
 from asyncstore.config import StoreSettings
 from asyncstore.errors import (
@@ -87,6 +89,7 @@ __all__ = [
     "PerformanceMetricsRecord",
     "SchemaState",
     "SchemaVersionError",
+    "StopRequest",
     "Store",
     "StoreClosedError",
     "StoreSettings",
@@ -103,4 +106,5 @@ __all__ = [
     "mark_stale_bots",
     "new_id",
     "recover_bot",
+    "stop_on_signals",
 ]

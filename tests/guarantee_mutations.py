@@ -527,6 +527,22 @@ MUTATIONS = [
         "tests/test_tenants.py::test_a_sqlite_tenant_cannot_attach_another_tenant_s_file",
     ),
     Mutation(
+        "signals: SIGTERM cancels the bot's task, which then stops cleanly",
+        "asyncstore/bots/shutdown.py",
+        '        task.cancel(msg=f"stopped by {received.name}")\n',
+        "",
+        "tests/test_signals.py::"
+        "test_a_signalled_bot_process_commits_what_it_acknowledged_and_stops_cleanly",
+    ),
+    Mutation(
+        "signals: a stop that overruns its grace ends the process",
+        "asyncstore/bots/shutdown.py",
+        '        stop._deadline = loop.call_later(grace_s, _force_exit, f"still stopping after '
+        '{grace_s} s")\n',
+        "",
+        "tests/test_signals.py::test_a_stop_that_overruns_its_grace_ends_the_process_at_once",
+    ),
+    Mutation(
         "tenants: names are validated",
         "asyncstore/tenants.py",
         "    if _TENANT_NAME.fullmatch(name) is None:\n",
