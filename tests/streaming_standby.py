@@ -115,6 +115,7 @@ class StreamingPair:
     primary_url: str
     standby_url: str
     stop_standby: Callable[[], None]  # as an operator's `pg_ctl stop` would
+    start_standby: Callable[[], None]  # back up (it catches up with the primary's WAL)
 
 
 @contextmanager
@@ -130,7 +131,17 @@ def streaming_standby() -> Iterator[StreamingPair]:
         clusters.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary_port), "-U",
                      "postgres", "-D", str(standby), "-R", "-X", "stream", "--no-sync")  # fmt: skip
         clusters.start(standby, standby_port)
-        yield StreamingPair(_url(primary_port), _url(standby_port), lambda: clusters.stop(standby))
+
+        def start_standby() -> None:
+            if not clusters.running(standby):
+                clusters.start(standby, standby_port)
+
+        yield StreamingPair(
+            _url(primary_port),
+            _url(standby_port),
+            lambda: clusters.stop(standby),
+            start_standby,
+        )
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,66 @@ async def test_reads_carry_on_from_the_primary_when_the_standby_goes_down(
     assert "read replica could not answer" in caplog.text
 
 
+async def test_a_standby_stopped_and_restarted_under_read_load(
+    standby_to_lose: StreamingPair,
+) -> None:
+    """Readers that never write keep reading while the standby goes down and comes back: the
+    primary answers meanwhile, the standby again once it is back (after its rest), no read
+    fails, and a bot that writes reads its own writes throughout."""
+    pair = standby_to_lose
+    async with Store(pair.primary_url, read_replica_urls=[pair.standby_url]) as store:
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": BOT_ID, "type": "paper"})
+        await _standby_replayed_the_primary(pair.primary_url, pair.standby_url)
+        served_by: list[bool] = []  # True: the standby answered
+        errors: list[BaseException] = []
+        done = asyncio.Event()
+
+        async def read_once() -> None:
+            ((in_recovery,),) = await store.fetch_all(IN_RECOVERY)
+            assert len(await repo.get_bot_instances()) == 1
+            served_by.append(bool(in_recovery))
+
+        async def reader() -> None:
+            while not done.is_set():
+                task = asyncio.create_task(read_once(), context=contextvars.Context())
+                try:
+                    await task
+                except Exception as exc:  # any failure fails the test below
+                    errors.append(exc)
+                await asyncio.sleep(0.01)
+
+        async def writer() -> int:  # a bot that writes, then reads what it wrote
+            written = 0
+            while not done.is_set():
+                trade = await repo.create_trade(trade_data())
+                written += 1
+                assert await repo.get_trade_by_id(trade.id) is not None
+                assert len(await repo.get_open_trades()) == written
+                await asyncio.sleep(0.02)
+            return written
+
+        readers = [asyncio.create_task(reader()) for _ in range(4)]
+        writing = asyncio.create_task(writer())
+        try:
+            await wait_until(lambda: sum(served_by) >= 10, limit_s=60)
+            pair.stop_standby()
+            stopped_at = len(served_by)
+            await wait_until(lambda: len(served_by) >= stopped_at + 40, limit_s=60)
+            during_outage = served_by[stopped_at + 8 :]  # after the broken pooled connections
+            pair.start_standby()
+            restarted_at = len(served_by)
+            # Back to the standby once it answers again and its rest (5 s) is over.
+            await wait_until(lambda: any(served_by[restarted_at:]), limit_s=90)
+        finally:
+            done.set()
+            await asyncio.gather(*readers)
+            written = await writing
+    assert errors == []
+    assert during_outage and not any(during_outage)  # the primary answered meanwhile
+    assert written > 0
+
+
 async def test_a_replica_down_at_start_does_not_stop_the_store(
     pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
