@@ -37,7 +37,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -51,7 +50,7 @@ from typing import Any
 import httpx
 
 from asyncstore import Store, TradeRepository
-from benchmarks.harness import CLOSING_COLUMNS, Table, full_trade_row, percentile
+from benchmarks.harness import CLOSING_COLUMNS, Table, free_port, full_trade_row, percentile
 from benchmarks.postgres import fresh_database, server_reachable
 from benchmarks.sizes import Sizes
 
@@ -122,16 +121,10 @@ async def fill(url: str, trades: int, bots: list[str]) -> float:
 # --- the dashboard process -----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def dashboard(url: str) -> AsyncIterator[tuple[str, int]]:
     """`asyncstore dashboard` on a free port: (base URL, pid) once it listens."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCSTORE_")}
     command = [sys.executable, "-m", "asyncstore.cli", "dashboard", "--url", url]
     process = await asyncio.create_subprocess_exec(

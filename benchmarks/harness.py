@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import statistics
 import threading
 import time
@@ -298,6 +299,13 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
     return str(value)
+
+
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on (for a child server)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def ratio(value: float, base: float) -> str:
