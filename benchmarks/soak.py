@@ -157,6 +157,8 @@ async def soak(
             )
         stop.set()
         await asyncio.gather(*tasks)
+        if dashboard and not pages:
+            errors.append(RuntimeError("the dashboard never served its fleet page"))
         print(
             f"\nsoak: {bots} bots, {seconds:.0f} s after a warm-up interval: {total_writes} "
             f"writes, {total_beats} heartbeats, {len(errors)} errors; RSS growth "
