@@ -543,14 +543,6 @@ MUTATIONS = [
         "tests/test_signals.py::test_a_stop_that_overruns_its_grace_ends_the_process_at_once",
     ),
     Mutation(
-        "I/O faults: a batch whose COMMIT failed is rolled back, so the Store writes on",
-        "asyncstore/sqlite/batch.py",
-        '                conn.execute("ROLLBACK")\n',
-        "                pass\n",
-        "tests/test_io_faults.py::test_a_failing_disk_fails_calls_clearly_and_loses_nothing_"
-        "acknowledged[fdatasync-EIO-persistent-full]",
-    ),
-    Mutation(
         "tenants: names are validated",
         "asyncstore/tenants.py",
         "    if _TENANT_NAME.fullmatch(name) is None:\n",
