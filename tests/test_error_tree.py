@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import json
 import math
+import signal
 import sqlite3
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -45,6 +46,7 @@ from asyncstore import (
     find_stale_bots,
     mark_stale_bots,
     recover_bot,
+    stop_on_signals,
 )
 from asyncstore.schema.tables import BOTS, METRICS, TRADES
 from asyncstore.writes import AtomicStatements, InsertRows, StampHeartbeat, UpdateRow, WriteOp
@@ -83,6 +85,12 @@ ACCEPTS: dict[str, Callable[[Any], bool]] = {
     "flag": _is(bool),
     "op": _is(AtomicStatements, InsertRows, StampHeartbeat, UpdateRow),
     "time?": _is(datetime, none=True),
+    "signals": lambda v: (
+        _is(Sequence)(v)
+        and not _is(str, bytes)(v)
+        and bool(v)
+        and all(isinstance(item, signal.Signals) for item in v)
+    ),
     "page": _is(int),
     "after": _is(TradeRecord, str, uuid.UUID, none=True),
 }
@@ -133,6 +141,11 @@ class World:
 
 async def _beat_once(repo: Any, bot_id: Any, *, every: Any) -> None:
     async with BotHeartbeat(repo, bot_id, every=every):
+        pass
+
+
+async def _stop_handlers_once(signals: Any, *, grace_s: Any) -> None:
+    async with stop_on_signals(signals, grace_s=grace_s):
         pass
 
 
@@ -241,6 +254,10 @@ def targets(w: World) -> dict[str, Target]:
         "find_stale_bots": (find_stale_bots, [repo, every, missed]),
         "mark_stale_bots": (mark_stale_bots, [repo, every, missed]),
         "recover_bot": (recover_bot, [repo, bot_id]),
+        "stop_on_signals": (
+            _stop_handlers_once,
+            [Param("signals", "signals", (signal.SIGTERM,)), Param("grace_s", "number", 30, True)],
+        ),
     }
 
 
@@ -312,7 +329,8 @@ async def test_the_sweep_covers_every_public_call(world: World) -> None:
     lifecycle = {"Store.start", "Store.close"}  # no arguments, and they end the sweep's Store
     public = _public_coroutines(TradeRepository) | _public_coroutines(BotRepository)
     public |= _public_coroutines(Store) - lifecycle
-    public |= {name for name in asyncstore.bots.__all__ if name != "BotRecovery"}
+    records = {"BotRecovery", "StopRequest"}  # results, not calls
+    public |= {name for name in asyncstore.bots.__all__ if name not in records}
     assert public - set(targets(world)) == set()
 
 

@@ -36,6 +36,9 @@ import signal
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from asyncstore.errors import FieldError, InvalidDataError
+from asyncstore.schema.validation import require_number
+
 __all__ = ["StopRequest", "stop_on_signals"]
 
 log = logging.getLogger("asyncstore.runtime")
@@ -63,6 +66,8 @@ async def stop_on_signals(
 ) -> AsyncIterator[StopRequest]:
     """Turn the first of `signals` into a cancellation of the current task, ended here (see
     the module's docstring). The handlers are the event loop's (Unix), removed on exit."""
+    signals = _validated_signals(signals)
+    grace_s = require_number("grace_s", grace_s)
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     if task is None:
@@ -89,6 +94,17 @@ async def stop_on_signals(
             loop.remove_signal_handler(received)
         if stop._deadline is not None:
             stop._deadline.cancel()
+
+
+def _validated_signals(signals: object) -> tuple[signal.Signals, ...]:
+    items: tuple[object, ...] = ()
+    if isinstance(signals, Sequence) and not isinstance(signals, str | bytes):
+        items = tuple(signals)
+    received = tuple(item for item in items if isinstance(item, signal.Signals))
+    if received and len(received) == len(items):
+        return received
+    problem = f"must be a non-empty sequence of signal.Signals, got {signals!r:.60}"
+    raise InvalidDataError("signals", [FieldError("signals", problem)])
 
 
 def _force_exit(why: str) -> None:
