@@ -366,7 +366,7 @@ MUTATIONS = [
     Mutation(
         "PostgreSQL: a statement's error fails only its own operation",
         "asyncstore/postgres/batch.py",
-        "            return await _one_by_one(conn, ops, log, origin)",
+        "            return await _one_by_one(conn, ops, log, announcer)",
         "            return _all_failed(exc, ops, 'before_commit')",
         "tests/test_postgres_writer.py::test_one_bad_write_in_a_batch_fails_alone",
     ),
