@@ -15,24 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from datetime import UTC, datetime
 
 from asyncstore import AsyncStoreError, DuplicateError, Store, TradeRepository, stop_on_signals
-
-
-def _trade(bot_id: str) -> dict[str, object]:
-    return {
-        "bot_id": bot_id,
-        "trade_type": "paper",
-        "entry_logic_name": "Entry",
-        "exit_logic_name": "Exit",
-        "symbol": "BTCUSDT",
-        "interval": "1m",
-        "direction": "long",
-        "entry_price": "50000.5",
-        "size": "0.01",
-        "entry_time": datetime.now(UTC),
-    }
+from tests.processes.rows import paper_trade
 
 
 def _say(line: str) -> None:
@@ -42,7 +27,7 @@ def _say(line: str) -> None:
 async def _bot(repo: TradeRepository, bot_id: str, first: asyncio.Event) -> None:
     while True:
         try:
-            trade = await repo.create_trade(_trade(bot_id))
+            trade = await repo.create_trade(paper_trade(bot_id))
         except AsyncStoreError as exc:
             _say(f"ERR {type(exc).__name__} {exc}")
             await asyncio.sleep(0.01)

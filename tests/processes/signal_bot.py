@@ -14,31 +14,16 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from datetime import UTC, datetime
 
 from asyncstore import BotHeartbeat, DuplicateError, Store, TradeRepository, stop_on_signals
-
-
-def _trade(bot_id: str) -> dict[str, object]:
-    return {
-        "bot_id": bot_id,
-        "trade_type": "paper",
-        "entry_logic_name": "Entry",
-        "exit_logic_name": "Exit",
-        "symbol": "BTCUSDT",
-        "interval": "1m",
-        "direction": "long",
-        "entry_price": "50000.5",
-        "size": "0.01",
-        "entry_time": datetime.now(UTC),
-    }
+from tests.processes.rows import paper_trade
 
 
 async def _bot(repo: TradeRepository, bot_id: str, first: asyncio.Event, slow_stop: float) -> None:
     async with BotHeartbeat(repo, bot_id, every=0.2):
         try:
             while True:
-                trade = await repo.create_trade(_trade(bot_id))
+                trade = await repo.create_trade(paper_trade(bot_id))
                 print(f"ACK {trade.id}", flush=True)
                 first.set()
         finally:
