@@ -179,7 +179,7 @@ async def test_a_failing_disk_fails_calls_clearly_and_loses_nothing_acknowledged
     assert status == 0 and child.other[-1] == "STOPPED"
     assert child.errors, "the fault never failed a call"  # it was real
     for error in child.errors:  # each says what happened
-        words = ("disk", "i/o", "full", "read-only")
+        words = ("disk", "i/o", "full", "read-only", "unable to open")
         assert any(word in error.lower() for word in words), error
     problems, stored = _stored(db_path)
     assert problems == ["ok"]
