@@ -116,6 +116,14 @@ class Backend(Protocol):
         the database to itself is refused with DatabaseInUseError."""
         ...
 
+    async def reclaim_deleted(self, tables: Sequence[str]) -> list[str]:
+        """Right after rows were deleted from `tables` (asyncstore's own), make their room
+        reusable now rather than whenever the server gets to it; the tables it worked on.
+        PostgreSQL: plain VACUUM (ANALYZE) of each, which never blocks readers or writers (with
+        autovacuum off or behind, dead rows would pile up and every write and read slow down).
+        SQLite: nothing to do; the next writes reuse freed pages by themselves."""
+        ...
+
     @property
     def queue_depth(self) -> int:
         """Writes accepted and not yet taken (0 where writes do not queue)."""

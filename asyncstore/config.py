@@ -56,6 +56,10 @@ class StoreSettings(BaseSettings):
     # the trades' retention (asyncstore.operations.activity_retention). 0: roll up every
     # complete hour.
     activity_minutes_days: int = Field(default=2, ge=0)
+    # PostgreSQL: a cleanup that deleted rows ends with a plain VACUUM (ANALYZE) of those
+    # tables (Store.reclaim_deleted), so their room is reused at once even where autovacuum
+    # is off or behind. Off: leave it to autovacuum or an operator's schedule.
+    vacuum_after_cleanup: bool = True
     # Round over-precise decimals half-even to the column's scale instead of refusing them.
     round_decimals: bool = False
     # The largest extra_metadata document accepted, in bytes of its JSON text: a bigger one is

@@ -27,6 +27,7 @@ from asyncstore.feed.hub import ChangeStream
 from asyncstore.reports import CompactReport, HealthReport, StorageReport, WriteStats
 from asyncstore.schema.input_columns import InputRules
 from asyncstore.schema.revisions import SchemaState
+from asyncstore.schema.tables import DATA_TABLES
 from asyncstore.schema.validation import require_type, validate_chunk_size
 from asyncstore.writes import WRITE_OPERATIONS, WriteOp
 
@@ -277,6 +278,27 @@ class Store:
         backend = self._open_backend("compaction")
         with _ErrorsInTheTree(backend, "compact"):
             return await backend.compact(step_pages=step_pages)
+
+    async def reclaim_deleted(self, tables: Sequence[str]) -> list[str]:
+        """Make the room of rows just deleted from `tables` (names of asyncstore's tables)
+        reusable now; returns the tables worked on. A cleanup does this itself
+        (`vacuum_after_cleanup`); call it after deleting many rows with SQL of your own.
+
+        PostgreSQL: a plain VACUUM (ANALYZE) of each, which never blocks readers or writers.
+        Without it, a server whose autovacuum is off or behind keeps every deleted row's
+        version, and writes and reads slow down as they pile up. SQLite: nothing to do (the
+        next writes reuse freed pages); returns []."""
+        known = [table.name for table in DATA_TABLES]
+        if isinstance(tables, str | bytes) or not isinstance(tables, Sequence):
+            problem = f"must be a list of table names, got {tables!r:.60}"
+            raise InvalidDataError("reclaim_deleted", [FieldError("tables", problem)])
+        unknown = [table for table in tables if table not in known]
+        if unknown:
+            problem = f"{unknown!r:.80} not among asyncstore's tables {known}"
+            raise InvalidDataError("reclaim_deleted", [FieldError("tables", problem)])
+        backend = self._open_backend("writes")
+        with _ErrorsInTheTree(backend, "reclaim_deleted"):
+            return await backend.reclaim_deleted(list(dict.fromkeys(tables)))
 
     # --- internals ------------------------------------------------------------------------
 

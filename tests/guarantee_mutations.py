@@ -564,6 +564,14 @@ MUTATIONS = [
         "tests/test_cli_tenants.py::"
         "test_upgrade_brings_every_sqlite_tenant_to_head_and_reports_each",
     ),
+    Mutation(
+        "PostgreSQL: a cleanup vacuums the tables it deleted from",
+        "asyncstore/operations/retention.py",
+        "        report.vacuumed = await store.reclaim_deleted(_emptied(report))\n",
+        "        report.vacuumed = _emptied(report)\n",
+        "tests/test_cleanup_vacuum.py::"
+        "test_the_rows_a_cleanup_deleted_leave_room_the_next_rows_reuse",
+    ),
 ]
 
 

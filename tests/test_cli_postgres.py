@@ -50,7 +50,8 @@ async def test_the_commands_work_on_postgresql(pg_url: str, tmp_path: Path) -> N
         pg_url,
     )
     assert cleanup.returncode == 0, cleanup.stderr
-    assert json.loads(cleanup.stdout)["deleted"]["trades"] == 1
+    cleaned = json.loads(cleanup.stdout)
+    assert cleaned["deleted"]["trades"] == 1 and cleaned["vacuumed"] == ["trades"]
     assert trade.id in archive.read_text()  # noqa: ASYNC240
 
     export = run_cli(tmp_path, "export", "trades", "--output", "t.csv", "--url", pg_url)

@@ -225,7 +225,7 @@ async def test_postgresql_compact_vacuums_the_tables_beside_bots_and_reports(
     async with Store(pg_url) as store:
         report, rounds = await _while_bots_write(store, store.compact)
         await _assert_bots_rows(store, rounds)
-    assert report.method == "postgresql vacuum" and report.steps == 3
+    assert report.method == "postgresql vacuum" and report.steps == 4
     assert report.bytes_before > 0 and report.bytes_after > 0
     assert report.free_pages_before is None and report.log_bytes_after is None
     assert any("end" in note for note in report.notes)  # says what VACUUM cannot give back
@@ -234,13 +234,13 @@ async def test_postgresql_compact_vacuums_the_tables_beside_bots_and_reports(
         vacuumed = (
             "SELECT count(*) FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL "
             "AND last_analyze IS NOT NULL AND relname IN "
-            "('trades', 'bot_instances', 'performance_metrics')"
+            "('trades', 'bot_instances', 'performance_metrics', 'bot_activity')"
         )
 
-        async def all_three() -> bool:
-            return bool(await conn.fetchval(vacuumed) == 3)
+        async def all_four() -> bool:
+            return bool(await conn.fetchval(vacuumed) == 4)
 
-        await wait_until(all_three)
+        await wait_until(all_four)
     finally:
         await conn.close()
     done = run_cli(tmp_path, "compact", "--json", "--url", pg_url)

@@ -48,7 +48,7 @@ from asyncstore import (
     recover_bot,
     stop_on_signals,
 )
-from asyncstore.schema.tables import BOTS, METRICS, TRADES
+from asyncstore.schema.tables import BOTS, DATA_TABLES, METRICS, TRADES
 from asyncstore.writes import AtomicStatements, InsertRows, StampHeartbeat, UpdateRow, WriteOp
 from tests.conftest import BOT_ID, trade_data
 
@@ -92,6 +92,11 @@ ACCEPTS: dict[str, Callable[[Any], bool]] = {
         and all(isinstance(item, signal.Signals) for item in v)
     ),
     "page": _is(int),
+    "tables": lambda v: (
+        _is(Sequence)(v)
+        and not _is(str, bytes)(v)
+        and all(item in [table.name for table in DATA_TABLES] for item in v)
+    ),
     "after": _is(TradeRecord, str, uuid.UUID, none=True),
 }
 
@@ -237,6 +242,7 @@ def targets(w: World) -> dict[str, Target]:
         "fetch_all": [*query, Param("primary", "flag", False, True)],
         "submit": [Param("op", "op", AtomicStatements([], "sweep"))],
         **{name: [] for name in ("health", "storage", "create_tables", "compact")},
+        "reclaim_deleted": [Param("tables", "tables", ["trades"])],
     }
     calls: dict[str, Target] = {}
     for owner, methods in [

@@ -215,7 +215,28 @@ async def test_compacting_a_tenant_vacuums_its_tables_as_their_owner(pg_url: str
             "SELECT relname FROM pg_stat_user_tables "
             "WHERE schemaname = current_schema() AND last_vacuum IS NOT NULL ORDER BY relname"
         )
-    assert vacuumed == [("bot_instances",), ("performance_metrics",), ("trades",)]
+    assert vacuumed == [
+        ("bot_activity",),
+        ("bot_instances",),
+        ("performance_metrics",),
+        ("trades",),
+    ]
+
+
+async def test_a_tenant_s_cleanup_vacuums_its_own_tables_as_their_owner(pg_url: str) -> None:
+    await _tenant(pg_url, "alice", 0)
+    await _tenant(pg_url, "bob", 0)
+    async with Store(pg_url, tenant="alice") as alice:
+        repo = TradeRepository(alice)
+        await repo.bulk_create_trades([trade_data(bot_id="bot", status="closed")] * 3)
+        report = await repo.cleanup(days_to_keep=0)
+    assert report.deleted["trades"] == 3 and report.vacuumed == ["trades"]
+    async with Store(pg_url) as own:
+        vacuumed = await own.fetch_all(
+            "SELECT schemaname FROM pg_stat_user_tables "
+            "WHERE relname = 'trades' AND last_vacuum IS NOT NULL"
+        )
+    assert vacuumed == [(ALICE.schema,)]  # Alice's trades, not Bob's nor the database's own
 
 
 async def test_what_a_caller_s_sql_sets_on_the_writer_ends_with_its_batch(pg_url: str) -> None:

@@ -244,8 +244,15 @@ def _cleanup(ctx: CommandContext) -> int:
             out.print(f"archived to {path}")
         out.print(f"{report.total} rows deleted in all")
         _render_activity(out, report.activity)
+        if report.vacuumed:
+            out.print(f"vacuumed {', '.join(report.vacuumed)}")
 
-    data = {"deleted": report.deleted, "total": report.total, "archives": report.archives}
+    data = {
+        "deleted": report.deleted,
+        "total": report.total,
+        "archives": report.archives,
+        "vacuumed": report.vacuumed,
+    }
     ctx.emit({**data, "activity": report.activity}, render)
     return EXIT_OK
 

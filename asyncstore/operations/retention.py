@@ -8,6 +8,11 @@ than the trades' retention deleted (asyncstore.operations.activity_retention).
 Each chunk is its own short transaction in the writer's bulk lane, so bots keep writing during a
 million-row cleanup, and each chunk finds its rows through the retention indexes (revision 0002).
 
+On PostgreSQL a cleanup then runs a plain VACUUM (ANALYZE) of the tables it deleted from
+(`vacuum_after_cleanup`, Store.reclaim_deleted): it never blocks bots, and without it a server
+whose autovacuum is off or behind keeps every deleted row's version, which every later write,
+index lookup and cleanup chunk wades through.
+
 With an archive, a batch of rows is read and staged durably beside the archive
 (`<archive>.pending`), then deleted chunk by chunk, each row only if it is still old and
 unchanged (same `updated_at`), then exactly the deleted rows are appended to the archive and
@@ -160,6 +165,9 @@ class CleanupReport:
     deleted: dict[str, int] = field(default_factory=dict)  # trades and metrics, per table
     archives: list[Path] = field(default_factory=list)
     activity: ActivityCleanup = field(default_factory=ActivityCleanup)  # bot_activity
+    # The tables vacuumed afterwards (Store.reclaim_deleted): on PostgreSQL with
+    # vacuum_after_cleanup, those rows were deleted from; SQLite needs none.
+    vacuumed: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -213,7 +221,17 @@ async def run_cleanup(
         finished = await asyncio.to_thread(_finish, sink)
         if finished is not None:
             report.archives.append(finished)
+    if store.settings.vacuum_after_cleanup:
+        report.vacuumed = await store.reclaim_deleted(_emptied(report))
     return report
+
+
+def _emptied(report: CleanupReport) -> list[str]:
+    """The tables this cleanup deleted rows from (activity: minute buckets rolled up count)."""
+    tables = [table for table, deleted in report.deleted.items() if deleted]
+    if report.activity.minutes_rolled_up or report.activity.buckets_deleted:
+        tables.append(ACTIVITY_TABLE)
+    return tables
 
 
 def _activity_progress(on_progress: ProgressCallback | None) -> Callable[[int, int], None] | None:

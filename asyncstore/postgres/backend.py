@@ -24,7 +24,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ from sqlalchemy.sql.expression import Executable
 from asyncstore.config import StoreSettings, redacted
 from asyncstore.errors import StoreClosedError
 from asyncstore.feed.hub import ChangeHub, ChangeStream, Publish
-from asyncstore.postgres.compaction import vacuum_tables
+from asyncstore.postgres.compaction import vacuum, vacuum_tables
 from asyncstore.postgres.connection import (
     asyncpg_dsn,
     connect_once,
@@ -309,21 +309,32 @@ class PostgresBackend:
         return StorageReport(self.shown_url, int(size), None)
 
     async def compact(self, *, step_pages: int) -> CompactReport:
-        self._enter()  # step_pages is SQLite's: a VACUUM has no steps to size
-        try:
-            # As the URL's own user (the tables' owner): a tenant's role may not VACUUM.
-            conn = await connect_once(self._schema_dsn)
-            try:
-                return await vacuum_tables(conn, self.shown_url)
-            finally:
-                await conn.close()
-        finally:
-            self._leave()
+        # step_pages is SQLite's: a VACUUM has no steps to size
+        return await self._as_owner(lambda conn: vacuum_tables(conn, self.shown_url))
+
+    async def reclaim_deleted(self, tables: Sequence[str]) -> list[str]:
+        if not tables:
+            return []  # no connection opened for nothing
+        await self._as_owner(lambda conn: vacuum(conn, tables))
+        return list(tables)
 
     def translate_error(self, exc: BaseException, subject: str) -> BaseException:
         return translate_postgres_error(exc, subject)
 
     # --- internals ------------------------------------------------------------------------
+
+    async def _as_owner(self, work: Callable[[Any], Awaitable[ResultT]]) -> ResultT:
+        """`work` on a connection of its own as the URL's user, the tables' owner (a tenant's
+        role may not VACUUM), in the Store's schema."""
+        self._enter()
+        try:
+            conn = await connect_once(self._schema_dsn)
+            try:
+                return await work(conn)
+            finally:
+                await conn.close()
+        finally:
+            self._leave()
 
     def _enter(self) -> None:
         # Refused once close() began; counted, so close() can wait for calls under way.

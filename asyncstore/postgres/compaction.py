@@ -1,4 +1,4 @@
-"""Compaction on PostgreSQL: a plain `VACUUM (ANALYZE)` of asyncstore's three tables.
+"""Compaction on PostgreSQL: a plain `VACUUM (ANALYZE)` of asyncstore's tables.
 
 Plain VACUUM takes a SHARE UPDATE EXCLUSIVE lock, which never blocks reads or writes (only
 another VACUUM and schema changes): bots keep running. It makes the space of deleted rows
@@ -11,14 +11,15 @@ but locks each one against reads and writes for its whole run: asyncstore does n
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from asyncstore.reports import CompactReport
-from asyncstore.schema.tables import BOTS, METRICS, TRADES
+from asyncstore.schema.tables import DATA_TABLES
 
-__all__ = ["vacuum_tables"]
+__all__ = ["TABLES", "vacuum", "vacuum_tables"]
 
-TABLES = tuple(table.name for table in (TRADES, BOTS, METRICS))
+TABLES = tuple(table.name for table in DATA_TABLES)
 # Each table with its indexes and TOAST: the room it takes on disk.
 _SIZE_SQL = (
     "SELECT sum(pg_total_relation_size(name::regclass))::bigint FROM unnest($1::text[]) name"
@@ -38,11 +39,7 @@ async def vacuum_tables(conn: Any, location: str) -> CompactReport:
     run inside one), as the tables' owner."""
     started = time.perf_counter()
     before = int(await conn.fetchval(_SIZE_SQL, list(TABLES)))
-    longest = 0.0
-    for table in TABLES:
-        table_started = time.perf_counter()
-        await conn.execute(f"VACUUM (ANALYZE) {table}")
-        longest = max(longest, time.perf_counter() - table_started)
+    longest = await vacuum(conn, TABLES)
     after = int(await conn.fetchval(_SIZE_SQL, list(TABLES)))
     return CompactReport(
         location=location,
@@ -59,3 +56,14 @@ async def vacuum_tables(conn: Any, location: str) -> CompactReport:
         longest_step_ms=longest * 1000,
         notes=list(NOTES),
     )
+
+
+async def vacuum(conn: Any, tables: Sequence[str]) -> float:
+    """VACUUM (ANALYZE) each of `tables` (asyncstore's own: Store.reclaim_deleted checked the
+    names) on `conn`; the longest one's seconds."""
+    longest = 0.0
+    for table in tables:
+        started = time.perf_counter()
+        await conn.execute(f"VACUUM (ANALYZE) {table}")
+        longest = max(longest, time.perf_counter() - started)
+    return longest

@@ -251,3 +251,7 @@ BOTS: Table = BotInstance.__table__  # type: ignore[assignment]
 METRICS: Table = PerformanceMetrics.__table__  # type: ignore[assignment]
 CHANGE_LOG: Table = ChangeLogEntry.__table__  # type: ignore[assignment]
 BOT_ACTIVITY: Table = BotActivity.__table__  # type: ignore[assignment]
+
+# The tables that hold the platform's data (not the SQLite change log): the ones compaction and
+# the vacuum after a cleanup work on.
+DATA_TABLES: tuple[Table, ...] = (TRADES, BOTS, METRICS, BOT_ACTIVITY)

@@ -198,6 +198,9 @@ class SQLiteBackend:
         checkpoint = self._runner.checkpoint
         return await compact_online(self.path, self.settings, self.submit, checkpoint, step_pages)
 
+    async def reclaim_deleted(self, tables: Sequence[str]) -> list[str]:
+        return []  # a deleted row's page goes on SQLite's freelist, which the next write reuses
+
     def translate_error(self, exc: BaseException, subject: str) -> BaseException:
         return translate_sqlite_error(exc, subject, busy_timeout_ms=self.settings.busy_timeout_ms)
 
