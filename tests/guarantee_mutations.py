@@ -572,6 +572,14 @@ MUTATIONS = [
         "tests/test_cleanup_vacuum.py::"
         "test_the_rows_a_cleanup_deleted_leave_room_the_next_rows_reuse",
     ),
+    Mutation(
+        "an archive append the disk fails is cut back to the archive's old end",
+        "asyncstore/operations/archive.py",
+        "                os.ftruncate(fd, end)\n",
+        "                pass\n",
+        "tests/test_io_faults.py::test_an_archive_whose_disk_fails_holds_every_deleted_row_once"
+        "[fsync-EIO-once-normal-after]",
+    ),
 ]
 
 

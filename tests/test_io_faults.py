@@ -13,6 +13,7 @@ errors of the server, or lost connections: tests/test_postgres_unavailable.py).
 from __future__ import annotations
 
 import asyncio
+import csv
 import errno
 import os
 import random
@@ -20,11 +21,17 @@ import shutil
 import signal
 import sqlite3
 import sys
+import uuid
+from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from asyncstore import Store, TradeRepository
+from tests.conftest import wait_until
+from tests.processes.rows import paper_trade
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -184,3 +191,81 @@ async def test_a_failing_disk_fails_calls_clearly_and_loses_nothing_acknowledged
     problems, stored = _stored(db_path)
     assert problems == ["ok"]
     assert set(child.acks) <= stored  # every acknowledged write survived
+
+
+# The files asyncstore writes itself, with write() and fsync() (SQLite uses pwrite and fdatasync
+# only): a cleanup's archive, and the batch it stages beside it before deleting.
+ARCHIVE_FAULTS = [
+    (Fault("posix/io/rw/write", "EIO", "persistent"), "before"),
+    (Fault("posix/io/rw/write", "ENOSPC", "once"), "after"),
+    (Fault("posix/io/rw/write", "EIO", "persistent"), "after"),
+    (Fault("posix/io/sync/fsync", "EIO", "once"), "after"),
+    (Fault("posix/io/sync/fsync", "EIO", "persistent"), "before"),
+]
+OLD_TRADES = 500
+
+
+async def _old_closed_trades(url: str) -> set[str]:
+    async with Store(url) as store:
+        repo = TradeRepository(store)
+        await repo.create_bot_instance({"id": "archived-bot", "type": "paper"})
+        ids = {str(uuid.uuid4()) for _ in range(OLD_TRADES)}
+        closed = {"status": "closed", "exit_price": "50100"}
+        rows = [{**paper_trade("archived-bot"), "id": id_, **closed} for id_ in ids]
+        assert await repo.bulk_create_trades(rows) == OLD_TRADES
+        return ids
+
+
+async def _reached(process: asyncio.subprocess.Process, marker: Path) -> None:
+    """Wait for the child to create `marker` (failing at once if it died instead)."""
+    await wait_until(lambda: marker.exists() or process.returncode is not None, limit_s=60)
+    if not marker.exists():  # noqa: ASYNC240 (one stat, once)
+        assert process.stderr is not None
+        raise AssertionError((await process.stderr.read()).decode()[-2000:])
+
+
+@pytest.mark.parametrize(("fault", "moment"), ARCHIVE_FAULTS, ids=lambda v: str(v))
+async def test_an_archive_whose_disk_fails_holds_every_deleted_row_once(
+    db_path: Path, tmp_path: Path, fault: Fault, moment: str
+) -> None:
+    """The cleanup fails with an error naming the archive and the disk's error; nothing is
+    deleted that is not archived or staged; run again once the fault clears, it finishes, and
+    the archive holds every deleted trade exactly once, every line whole."""
+    url = f"sqlite+aiosqlite:///{db_path}"
+    trades = await _old_closed_trades(url)
+    archive = tmp_path / "old.csv"  # created by the cleanup: "before" meets the header's write
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCSTORE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    process = await asyncio.create_subprocess_exec(
+        _fiu_run(), "-x", sys.executable, "-m", "tests.processes.faulty_archive_cleanup",
+        url, str(archive), moment,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert process.stdin is not None
+    child = Child(process)
+    try:
+        await _reached(process, Path(f"{archive}.ready"))
+        await child.control(fault.enable)
+        process.stdin.write(b"go\n")
+        await _reached(process, Path(f"{archive}.tried"))  # the first try ended: no hang
+        await child.control(f"disable name={fault.point}")
+        process.stdin.write(b"cleared\n")
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()[-2000:]
+    first, second = out.decode().splitlines()
+    assert first.startswith("FAILED AsyncStoreError"), first  # the fault was real, and in the tree
+    reason = "Input/output error" if fault.errno_name == "EIO" else "No space left on device"
+    assert str(archive) in first and reason in first and "run the cleanup again" in first, first
+    assert second.startswith("DONE"), second
+    with archive.open(newline="", encoding="utf-8") as handle:
+        archived = list(csv.DictReader(handle))
+    assert Counter(row["id"] for row in archived) == Counter(trades)  # each deleted trade once
+    assert all(row["bot_id"] == "archived-bot" and row["status"] == "closed" for row in archived)
+    assert not archive.with_name("old.csv.pending").exists()  # noqa: ASYNC240
+    async with Store(url) as store:
+        assert await store.fetch_all("SELECT count(*) FROM trades") == [(0,)]

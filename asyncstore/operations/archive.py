@@ -15,7 +15,9 @@ it deleted; running it again with the same path continues the same archive.
 from __future__ import annotations
 
 import abc
+import contextlib
 import csv
+import io
 import json
 import os
 import shutil
@@ -141,12 +143,34 @@ class CsvArchive(ArchiveFile):
 
     def _write(self, rows: Sequence[Sequence[Any]]) -> None:
         converters = self._converters
-        with self.path.open("a", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerows(
-                [convert(value) for convert, value in zip(converters, row, strict=True)]
-                for row in rows
-            )
-            _fsync_file(handle)
+        text = io.StringIO()
+        csv.writer(text).writerows(
+            [convert(value) for convert, value in zip(converters, row, strict=True)]
+            for row in rows
+        )
+        _append_whole(self.path, text.getvalue().encode("utf-8"))
+
+
+def _append_whole(path: Path, data: bytes) -> None:
+    """Append `data` to `path` durably, or not at all: if a write or the fsync fails (EIO,
+    ENOSPC), the file is cut back to its old end before the error goes on. Otherwise the rows
+    written before the failure would stay, a torn line among them, and the run that retries
+    the batch would append them a second time."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):  # the disk's own error is the one to report
+                os.ftruncate(fd, end)
+                os.fsync(fd)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _arrow_schema(table: Table) -> Any:
