@@ -296,6 +296,8 @@ class Store:
         if unknown:
             problem = f"{unknown!r:.80} not among asyncstore's tables {known}"
             raise InvalidDataError("reclaim_deleted", [FieldError("tables", problem)])
+        if self.settings.read_only:
+            raise StoreClosedError("this Store is read-only (read_only=True): reclaim_deleted")
         backend = self._open_backend("writes")
         with _ErrorsInTheTree(backend, "reclaim_deleted"):
             return await backend.reclaim_deleted(list(dict.fromkeys(tables)))

@@ -567,8 +567,8 @@ MUTATIONS = [
     Mutation(
         "PostgreSQL: a cleanup vacuums the tables it deleted from",
         "asyncstore/operations/retention.py",
-        "        report.vacuumed = await store.reclaim_deleted(_emptied(report))\n",
-        "        report.vacuumed = _emptied(report)\n",
+        "        report.vacuumed = await store.reclaim_deleted(tables)\n",
+        "        report.vacuumed = tables\n",
         "tests/test_cleanup_vacuum.py::"
         "test_the_rows_a_cleanup_deleted_leave_room_the_next_rows_reuse",
     ),
@@ -579,6 +579,44 @@ MUTATIONS = [
         "                pass\n",
         "tests/test_io_faults.py::test_an_archive_whose_disk_fails_holds_every_deleted_row_once"
         "[fsync-EIO-once-normal-after]",
+    ),
+    Mutation(
+        "an archive is cut back to where it ended when the batch was staged",
+        "asyncstore/operations/archive.py",
+        "            self._cut_to(self.staged_end)\n",
+        "            pass\n",
+        "tests/test_archive.py::"
+        "test_what_a_stopped_run_appended_of_its_batch_is_cut_before_the_batch_goes_in_once",
+    ),
+    Mutation(
+        "a Parquet archive drops the parts a stopped run wrote of its staged batch",
+        "asyncstore/operations/archive.py",
+        "        for part in self._part_paths()[end:]:\n            part.unlink()\n",
+        "        for part in self._part_paths()[end:]:\n            pass\n",
+        "tests/test_archive.py::"
+        "test_what_a_stopped_run_appended_of_its_batch_is_cut_before_the_batch_goes_in_once",
+    ),
+    Mutation(
+        "a cleanup's VACUUM skips a table another VACUUM holds, never waits",
+        "asyncstore/postgres/compaction.py",
+        'CLEANUP_VACUUM = "VACUUM (ANALYZE, SKIP_LOCKED, TRUNCATE false)"',
+        'CLEANUP_VACUUM = "VACUUM (ANALYZE, TRUNCATE false)"',
+        "tests/test_cleanup_vacuum.py::test_a_table_another_vacuum_holds_is_skipped_not_waited_for",
+    ),
+    Mutation(
+        "a cleanup's VACUUM is best effort: its failure leaves the cleanup done",
+        "asyncstore/operations/retention.py",
+        "    except AsyncStoreError as exc:\n        report.vacuum_error = str(exc)\n",
+        "    except ZeroDivisionError as exc:\n        report.vacuum_error = str(exc)\n",
+        "tests/test_cleanup_vacuum.py::"
+        "test_a_vacuum_that_cannot_run_leaves_the_cleanup_done_and_says_why",
+    ),
+    Mutation(
+        "PostgreSQL: close() cancels a VACUUM under way",
+        "asyncstore/postgres/backend.py",
+        "            running.cancel()\n",
+        "            pass\n",
+        "tests/test_cleanup_vacuum.py::test_close_cancels_a_vacuum_rather_than_wait_for_it",
     ),
 ]
 

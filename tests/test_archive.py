@@ -294,3 +294,46 @@ def test_csv_times_from_postgresql_text_of_the_same_width() -> None:
     expected = "2026-12-02T02:54:47.038000+00:00"
     assert _csv_time("2026-12-02 02:54:47.038+00") == expected
     assert _csv_time("2026-12-02 02:54:47.038000") == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "left"),
+    [
+        ("old.csv", "a torn line"),
+        ("old.csv", "the whole batch"),
+        ("old.parquet", "the whole batch"),
+    ],
+)
+async def test_what_a_stopped_run_appended_of_its_batch_is_cut_before_the_batch_goes_in_once(
+    db_url: str, tmp_path: Path, name: str, left: str
+) -> None:
+    """A run that deleted its staged batch and died while appending it (a torn line), or after
+    appending it but before dropping the staged copy: the next run cuts the archive back to
+    where it ended when the batch was staged, then appends the batch once, whole."""
+    archive = tmp_path / name
+    store, repo = await open_store_with_bot(db_url)
+    try:
+        doomed, _ = await _populate(repo)
+        first = doomed[:10]
+        marks = ", ".join("?" * len(first))
+        rows = await store.fetch_all(
+            f"SELECT * FROM trades WHERE id IN ({marks})", [t.id for t in first]
+        )
+        stopped = open_archive(archive, Trade.__table__)  # type: ignore[arg-type]
+        stopped.stage(rows)
+        await store.submit(_delete_trades([t.id for t in first]))
+        if left == "a torn line":
+            with archive.open("a", encoding="utf-8") as handle:  # noqa: ASYNC230
+                handle.write(f'{first[0].id},{BOT_ID},"half a ro')
+        else:
+            stopped.append(rows)
+        assert await repo.cleanup_old_data(30, archive=archive) == len(doomed) - len(first)
+    finally:
+        await store.close()
+    if archive.suffix == ".csv":
+        with archive.open(newline="", encoding="utf-8") as handle:  # noqa: ASYNC230
+            ids = [row["id"] for row in csv.DictReader(handle)]
+        assert _csv_records(archive) == _expected(doomed)
+    else:
+        ids = pq.read_table(archive).column("id").to_pylist()  # noqa: ASYNC240
+    assert sorted(ids) == sorted(t.id for t in doomed)  # every deleted trade once, none torn

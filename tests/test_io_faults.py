@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from asyncstore import Store, TradeRepository
+from asyncstore.schema.tables import TRADES
 from tests.conftest import wait_until
 from tests.processes.rows import paper_trade
 
@@ -196,11 +197,15 @@ async def test_a_failing_disk_fails_calls_clearly_and_loses_nothing_acknowledged
 # The files asyncstore writes itself, with write() and fsync() (SQLite uses pwrite and fdatasync
 # only): a cleanup's archive, and the batch it stages beside it before deleting.
 ARCHIVE_FAULTS = [
-    (Fault("posix/io/rw/write", "EIO", "persistent"), "before"),
-    (Fault("posix/io/rw/write", "ENOSPC", "once"), "after"),
-    (Fault("posix/io/rw/write", "EIO", "persistent"), "after"),
-    (Fault("posix/io/sync/fsync", "EIO", "once"), "after"),
-    (Fault("posix/io/sync/fsync", "EIO", "persistent"), "before"),
+    # "header": before the cleanup starts, the archive is new (its header line meets the fault);
+    # "staging": before it starts, the archive exists (the batch staged beside it meets it);
+    # "append": once the first chunk of the first batch is deleted (the archive's append does).
+    (Fault("posix/io/rw/write", "EIO", "persistent"), "staging"),
+    (Fault("posix/io/rw/write", "ENOSPC", "once"), "append"),
+    (Fault("posix/io/rw/write", "EIO", "persistent"), "append"),
+    (Fault("posix/io/sync/fsync", "EIO", "once"), "append"),
+    (Fault("posix/io/sync/fsync", "EIO", "persistent"), "header"),
+    (Fault("posix/io/sync/fsync", "ENOSPC", "once"), "staging"),
 ]
 OLD_TRADES = 500
 
@@ -214,6 +219,21 @@ async def _old_closed_trades(url: str) -> set[str]:
         rows = [{**paper_trade("archived-bot"), "id": id_, **closed} for id_ in ids]
         assert await repo.bulk_create_trades(rows) == OLD_TRADES
         return ids
+
+
+def _archived_ids(archive: Path) -> list[str]:
+    """The ids in the archive, each line checked whole (all columns, a trade of the test's)."""
+    if not archive.exists():
+        return []
+    with archive.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    columns = [column.name for column in TRADES.columns]
+    assert rows == [] or rows[0] == columns, rows[:1]
+    for row in rows[1:]:
+        assert len(row) == len(columns), row  # a torn line has fewer fields
+        record = dict(zip(columns, row, strict=True))
+        assert record["bot_id"] == "archived-bot" and record["status"] == "closed", record
+    return [row[columns.index("id")] for row in rows[1:]]
 
 
 async def _reached(process: asyncio.subprocess.Process, marker: Path) -> None:
@@ -233,12 +253,14 @@ async def test_an_archive_whose_disk_fails_holds_every_deleted_row_once(
     the archive holds every deleted trade exactly once, every line whole."""
     url = f"sqlite+aiosqlite:///{db_path}"
     trades = await _old_closed_trades(url)
-    archive = tmp_path / "old.csv"  # created by the cleanup: "before" meets the header's write
+    archive = tmp_path / "old.csv"
+    if moment == "staging":  # an archive earlier cleanups wrote: just its header here
+        archive.write_text(",".join(c.name for c in TRADES.columns) + "\r\n")  # noqa: ASYNC240
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCSTORE_")}
     env["PYTHONPATH"] = str(ROOT)
     process = await asyncio.create_subprocess_exec(
         _fiu_run(), "-x", sys.executable, "-m", "tests.processes.faulty_archive_cleanup",
-        url, str(archive), moment,
+        url, str(archive), "after" if moment == "append" else "before",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
@@ -249,6 +271,9 @@ async def test_an_archive_whose_disk_fails_holds_every_deleted_row_once(
         await child.control(fault.enable)
         process.stdin.write(b"go\n")
         await _reached(process, Path(f"{archive}.tried"))  # the first try ended: no hang
+        # Every fault met the first batch: the archive holds none of it, not even a torn line
+        # (an append the disk failed is cut back); the batch is staged, or still in the table.
+        assert _archived_ids(archive) == []
         await child.control(f"disable name={fault.point}")
         process.stdin.write(b"cleared\n")
         out, err = await asyncio.wait_for(process.communicate(), 60)
@@ -262,10 +287,8 @@ async def test_an_archive_whose_disk_fails_holds_every_deleted_row_once(
     reason = "Input/output error" if fault.errno_name == "EIO" else "No space left on device"
     assert str(archive) in first and reason in first and "run the cleanup again" in first, first
     assert second.startswith("DONE"), second
-    with archive.open(newline="", encoding="utf-8") as handle:
-        archived = list(csv.DictReader(handle))
-    assert Counter(row["id"] for row in archived) == Counter(trades)  # each deleted trade once
-    assert all(row["bot_id"] == "archived-bot" and row["status"] == "closed" for row in archived)
+    archived = _archived_ids(archive)
+    assert Counter(archived) == Counter(trades)  # each deleted trade once, every line whole
     assert not archive.with_name("old.csv.pending").exists()  # noqa: ASYNC240
     async with Store(url) as store:
         assert await store.fetch_all("SELECT count(*) FROM trades") == [(0,)]

@@ -246,12 +246,15 @@ def _cleanup(ctx: CommandContext) -> int:
         _render_activity(out, report.activity)
         if report.vacuumed:
             out.print(f"vacuumed {', '.join(report.vacuumed)}")
+        if report.vacuum_error:
+            out.print(f"the VACUUM afterwards failed: {report.vacuum_error}", markup=False)
 
     data = {
         "deleted": report.deleted,
         "total": report.total,
         "archives": report.archives,
         "vacuumed": report.vacuumed,
+        "vacuum_error": report.vacuum_error,
     }
     ctx.emit({**data, "activity": report.activity}, render)
     return EXIT_OK

@@ -84,6 +84,7 @@ class ArchiveFile(abc.ABC):
         self.pending = path.with_name(path.name + ".pending")
         self.rows_written = 0
         self.created_empty = True  # this run created the file (so may remove it if unused)
+        self.staged_end: int | None = None  # where the archive ended when the batch was staged
 
     def append(self, rows: Sequence[Sequence[Any]]) -> None:
         """Write `rows` (as stored, in column order) durably.
@@ -94,9 +95,11 @@ class ArchiveFile(abc.ABC):
             self.rows_written += len(rows)
 
     def stage(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Keep `rows` durably aside before they are deleted."""
+        """Keep `rows` durably aside before they are deleted, with where the archive ended."""
+        self.staged_end = self._end()
         partial = self.pending.with_name(self.pending.name + ".partial")
         with partial.open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps({"archive_end": self.staged_end}) + "\n")
             for row in rows:
                 handle.write(json.dumps(list(row), ensure_ascii=False) + "\n")
             _fsync_file(handle)
@@ -104,16 +107,36 @@ class ArchiveFile(abc.ABC):
         fsync_path(self.pending.parent)
 
     def commit(self, deleted: Sequence[Sequence[Any]]) -> None:
-        """Archive the rows of the staged batch that were deleted; drop the staged copy."""
+        """Archive the rows of the staged batch that were deleted; drop the staged copy.
+
+        The archive is first cut back to where it ended when the batch was staged: whatever a
+        stopped run appended of this batch since (a torn line, or all of it with the staged
+        copy still there) goes, and the batch is appended once, whole."""
+        if self.staged_end is not None:
+            self._cut_to(self.staged_end)
         self.append(deleted)
         self.pending.unlink(missing_ok=True)
+        self.staged_end = None
 
     def staged_rows(self) -> list[list[Any]]:
         """The batch a stopped run staged and may have deleted without archiving."""
         if not self.pending.exists():
             return []
         with self.pending.open(encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+            lines = [json.loads(line) for line in handle if line.strip()]
+        # Its first line says where the archive ended (a batch staged by an older version: no).
+        if lines and isinstance(lines[0], dict):
+            self.staged_end = lines.pop(0).get("archive_end")
+        return lines
+
+    @abc.abstractmethod
+    def _end(self) -> int | None:
+        """Where the archive ends now (CSV: its bytes; Parquet: its parts), for `commit` to cut
+        back to."""
+
+    @abc.abstractmethod
+    def _cut_to(self, end: int) -> None:
+        """Make the archive end at `end` again."""
 
     @abc.abstractmethod
     def _write(self, rows: Sequence[Sequence[Any]]) -> None: ...
@@ -141,12 +164,20 @@ class CsvArchive(ArchiveFile):
                 csv.writer(new).writerow(self.columns)
                 _fsync_file(new)
 
+    def _end(self) -> int | None:
+        return self.path.stat().st_size
+
+    def _cut_to(self, end: int) -> None:
+        if self.path.stat().st_size > end:
+            with self.path.open("r+b") as handle:
+                handle.truncate(end)
+                os.fsync(handle.fileno())
+
     def _write(self, rows: Sequence[Sequence[Any]]) -> None:
         converters = self._converters
         text = io.StringIO()
         csv.writer(text).writerows(
-            [convert(value) for convert, value in zip(converters, row, strict=True)]
-            for row in rows
+            [convert(value) for convert, value in zip(converters, row, strict=True)] for row in rows
         )
         _append_whole(self.path, text.getvalue().encode("utf-8"))
 
@@ -207,6 +238,15 @@ class ParquetArchive(ArchiveFile):
 
     def _part_paths(self) -> list[Path]:
         return sorted(self.parts.glob("*.parquet")) if self.parts.exists() else []
+
+    def _end(self) -> int | None:
+        return len(self._part_paths())  # a Parquet archive ends with its last whole part
+
+    def _cut_to(self, end: int) -> None:
+        for part in self._part_paths()[end:]:
+            part.unlink()
+        if self.parts.exists():
+            fsync_path(self.parts)
 
     def _write(self, rows: Sequence[Sequence[Any]]) -> None:
         import pyarrow as pa

@@ -8,25 +8,26 @@ than the trades' retention deleted (asyncstore.operations.activity_retention).
 Each chunk is its own short transaction in the writer's bulk lane, so bots keep writing during a
 million-row cleanup, and each chunk finds its rows through the retention indexes (revision 0002).
 
-On PostgreSQL a cleanup then runs a plain VACUUM (ANALYZE) of the tables it deleted from
-(`vacuum_after_cleanup`, Store.reclaim_deleted): it never blocks bots, and without it a server
-whose autovacuum is off or behind keeps every deleted row's version, which every later write,
-index lookup and cleanup chunk wades through.
+On PostgreSQL a cleanup then vacuums the tables it deleted from (`vacuum_after_cleanup`,
+Store.reclaim_deleted; best effort, never waiting for another VACUUM's lock): without it, a
+server whose autovacuum is off or behind keeps every deleted row's version, which every later
+write, index lookup and cleanup chunk wades through.
 
 With an archive, a batch of rows is read and staged durably beside the archive
-(`<archive>.pending`), then deleted chunk by chunk, each row only if it is still old and
-unchanged (same `updated_at`), then exactly the deleted rows are appended to the archive and
-the staged copy dropped. A row edited after it was read stays in the database and out of the
-archive. A run that dies after a delete but before archiving leaves the staged batch; the next
-run with the same archive archives whichever of its rows are gone. So every deleted row reaches
-the archive; only a crash between the archive write and dropping the staged copy can make a
-batch appear twice (same ids).
+(`<archive>.pending`, with where the archive ended), then deleted chunk by chunk, each row only
+if it is still old and unchanged (same `updated_at`), then exactly the deleted rows are appended
+to the archive and the staged copy dropped. A row edited after it was read stays in the
+database and out of the archive. A run that dies after a delete but before dropping the staged
+copy leaves it; the next run with the same archive cuts the archive back to where it ended at
+staging (dropping whatever of the batch the dead run appended, whole or torn), then archives
+whichever of its rows are gone. So every deleted row reaches the archive exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,7 @@ from typing import Any
 from sqlalchemy import Delete, Select, Table, and_, bindparam, case, delete, func, select, text
 from sqlalchemy.sql.expression import BindParameter, ColumnElement, Executable
 
+from asyncstore.errors import AsyncStoreError
 from asyncstore.operations.activity_retention import (
     ACTIVITY_TABLE,
     ActivityCleanup,
@@ -65,6 +67,8 @@ __all__ = [
     "run_cleanup",
 ]
 
+
+_log = logging.getLogger("asyncstore.retention")
 
 # An archived cleanup reads and fsyncs this many delete-chunks at once (fewer fsyncs and hops);
 # the deletes still go one chunk per transaction, so the write lock is never held longer.
@@ -166,8 +170,11 @@ class CleanupReport:
     archives: list[Path] = field(default_factory=list)
     activity: ActivityCleanup = field(default_factory=ActivityCleanup)  # bot_activity
     # The tables vacuumed afterwards (Store.reclaim_deleted): on PostgreSQL with
-    # vacuum_after_cleanup, those rows were deleted from; SQLite needs none.
+    # vacuum_after_cleanup, those rows were deleted from; SQLite needs none. A table another
+    # VACUUM was busy with is left out (skipped, not waited for).
     vacuumed: list[str] = field(default_factory=list)
+    # Why that VACUUM failed (the rows are deleted all the same); None when it did not.
+    vacuum_error: str | None = None
 
     @property
     def total(self) -> int:
@@ -211,27 +218,41 @@ async def run_cleanup(
     for rule, _, path in plan:
         if path is not None:
             archives[rule.name] = await asyncio.to_thread(open_archive, path, rule.table)
-    for rule, cutoff, _ in plan:
-        sink = archives.get(rule.name)
-        cleaner = _TableCleaner(store, rule, str(UTCDateTime.to_db(cutoff)), on_progress)
-        deleting = cleaner.archive_and_delete(sink) if sink else cleaner.delete()
-        report.deleted[rule.name] = await deleting
-    report.activity = await clean_activity(store, trade_cutoff, _activity_progress(on_progress))
-    for sink in archives.values():
-        finished = await asyncio.to_thread(_finish, sink)
-        if finished is not None:
-            report.archives.append(finished)
-    if store.settings.vacuum_after_cleanup:
-        report.vacuumed = await store.reclaim_deleted(_emptied(report))
+    cleaners: list[_TableCleaner] = []
+    try:
+        for rule, cutoff, _ in plan:
+            sink = archives.get(rule.name)
+            cleaner = _TableCleaner(store, rule, str(UTCDateTime.to_db(cutoff)), on_progress)
+            cleaners.append(cleaner)
+            deleting = cleaner.archive_and_delete(sink) if sink else cleaner.delete()
+            report.deleted[rule.name] = await deleting
+        report.activity = await clean_activity(store, trade_cutoff, _activity_progress(on_progress))
+        for sink in archives.values():
+            finished = await asyncio.to_thread(_finish, sink)
+            if finished is not None:
+                report.archives.append(finished)
+    except Exception:
+        # The rows deleted before the failure leave their room too; the error goes on as it was.
+        await _vacuum(store, report, cleaners)
+        raise
+    await _vacuum(store, report, cleaners)
     return report
 
 
-def _emptied(report: CleanupReport) -> list[str]:
-    """The tables this cleanup deleted rows from (activity: minute buckets rolled up count)."""
-    tables = [table for table, deleted in report.deleted.items() if deleted]
+async def _vacuum(store: Store, report: CleanupReport, cleaners: list[_TableCleaner]) -> None:
+    """Vacuum the tables this run deleted rows from (or found deleted by a stopped run, its
+    staged batch): best effort, as the cleanup itself is done. A VACUUM that fails (the Store
+    closing, no connection to spare) is logged and reported in `vacuum_error`."""
+    if not store.settings.vacuum_after_cleanup:
+        return
+    tables = [cleaner.rule.name for cleaner in cleaners if cleaner.deleted or cleaner.recovered]
     if report.activity.minutes_rolled_up or report.activity.buckets_deleted:
         tables.append(ACTIVITY_TABLE)
-    return tables
+    try:
+        report.vacuumed = await store.reclaim_deleted(tables)
+    except AsyncStoreError as exc:
+        report.vacuum_error = str(exc)
+        _log.warning("cleanup: the VACUUM of %s after it failed: %s", ", ".join(tables), exc)
 
 
 def _activity_progress(on_progress: ProgressCallback | None) -> Callable[[int, int], None] | None:
@@ -274,6 +295,7 @@ class _TableCleaner:
         self.chunk = store.settings.bulk_chunk_rows
         self.on_progress = on_progress
         self.deleted = 0
+        self.recovered = 0  # rows of a stopped run's staged batch found deleted, and archived
         self.expected = 0
 
     async def _count(self) -> None:
@@ -308,7 +330,9 @@ class _TableCleaner:
         await self._count()
         staged = await asyncio.to_thread(sink.staged_rows)
         if staged:  # a stopped run's batch: archive what of it was deleted
-            await asyncio.to_thread(sink.commit, await self._gone(staged))
+            recovered = await self._gone(staged)
+            await asyncio.to_thread(sink.commit, recovered)
+            self.recovered = len(recovered)
         while True:
             batch = self.chunk * ARCHIVE_CHUNKS_PER_WRITE
             rows = await self.store.fetch_all(

@@ -33,7 +33,7 @@ from sqlalchemy.sql.expression import Executable
 from asyncstore.config import StoreSettings, redacted
 from asyncstore.errors import StoreClosedError
 from asyncstore.feed.hub import ChangeHub, ChangeStream, Publish
-from asyncstore.postgres.compaction import vacuum, vacuum_tables
+from asyncstore.postgres.compaction import CLEANUP_VACUUM, vacuum, vacuum_tables
 from asyncstore.postgres.connection import (
     asyncpg_dsn,
     connect_once,
@@ -99,6 +99,7 @@ class PostgresBackend:
         self._writer: WriteQueue | None = None
         self._closing = False
         self._idle = asyncio.Event()
+        self._maintenance: set[asyncio.Future[Any]] = set()  # VACUUMs under way
         self._idle.set()
         self._replicas = ReplicaSet([])
         # When this caller (task, and the tasks it starts) last committed a write through this
@@ -176,6 +177,8 @@ class PostgresBackend:
 
     async def close(self) -> None:
         self._closing = True
+        for running in self._maintenance:  # a VACUUM would hold close() for minutes
+            running.cancel()
         # Writes already accepted commit first, and reads under way finish; only then do the
         # connections close.
         writer, runner = self._writer, self._runner
@@ -310,29 +313,45 @@ class PostgresBackend:
 
     async def compact(self, *, step_pages: int) -> CompactReport:
         # step_pages is SQLite's: a VACUUM has no steps to size
-        return await self._as_owner(lambda conn: vacuum_tables(conn, self.shown_url))
+        return await self._as_owner(lambda conn: vacuum_tables(conn, self.shown_url), "compact")
 
     async def reclaim_deleted(self, tables: Sequence[str]) -> list[str]:
         if not tables:
             return []  # no connection opened for nothing
-        await self._as_owner(lambda conn: vacuum(conn, tables))
-        return list(tables)
+        vacuuming = lambda conn: vacuum(conn, tables, CLEANUP_VACUUM)  # noqa: E731
+        vacuumed, _ = await self._as_owner(vacuuming, "reclaim_deleted")
+        return vacuumed
 
     def translate_error(self, exc: BaseException, subject: str) -> BaseException:
         return translate_postgres_error(exc, subject)
 
     # --- internals ------------------------------------------------------------------------
 
-    async def _as_owner(self, work: Callable[[Any], Awaitable[ResultT]]) -> ResultT:
-        """`work` on a connection of its own as the URL's user, the tables' owner (a tenant's
-        role may not VACUUM), in the Store's schema."""
+    async def _as_owner(self, work: Callable[[Any], Awaitable[ResultT]], subject: str) -> ResultT:
+        """Maintenance (VACUUM): `work` on a connection of its own as the URL's user, the
+        tables' owner (a tenant's role may not VACUUM), in the Store's schema. close() cancels
+        it rather than wait (PostgreSQL stops a cancelled VACUUM cleanly)."""
+        if self.settings.read_only:
+            raise StoreClosedError(f"this Store is read-only (read_only=True): {subject}")
         self._enter()
         try:
             conn = await connect_once(self._schema_dsn)
+            running = asyncio.ensure_future(work(conn))
+            self._maintenance.add(running)
             try:
-                return await work(conn)
+                return await running
+            except asyncio.CancelledError:
+                this = asyncio.current_task()
+                if running.cancelled() and this is not None and not this.cancelling():
+                    raise StoreClosedError(f"the Store closed during {subject}") from None
+                raise  # the caller itself was cancelled
             finally:
-                await conn.close()
+                self._maintenance.discard(running)
+                try:
+                    # asyncpg first makes sure a cancelled VACUUM's cancel reached the server.
+                    await conn.close(timeout=CLOSE_GRACE_S)
+                except Exception:  # the server is gone, or took too long: just drop it
+                    conn.terminate()
         finally:
             self._leave()
 
