@@ -156,7 +156,8 @@ async def test_close_cancels_a_vacuum_rather_than_wait_for_it(pg_url: str) -> No
             await wait_until(vacuuming, limit_s=30)
             await store.close()
             with pytest.raises(StoreClosedError, match="closed during compact"):
-                await compacting
+                # Bounded: a VACUUM close() left running would wait for the lock forever.
+                await asyncio.wait_for(compacting, 30)
             # The lock is still held: the VACUUM is gone because it was cancelled, not done.
             await wait_until(lambda: _is_zero(vacuuming()), limit_s=30)
 
