@@ -190,6 +190,21 @@ async def test_rows_changed_during_the_cleanup_are_kept_and_not_archived(
     assert records[changed[1]]["exit_reason"] == "corrected"
 
 
+async def _staged_and_deleted(
+    store: Store, archive: Path, trades: list[TradeRecord]
+) -> tuple[ArchiveFile, list[Any]]:
+    """A run that staged these trades as its batch and deleted them, then died: its archive,
+    and the rows it staged."""
+    marks = ", ".join("?" * len(trades))
+    rows = await store.fetch_all(
+        f"SELECT * FROM trades WHERE id IN ({marks})", [t.id for t in trades]
+    )
+    stopped = open_archive(archive, Trade.__table__)  # type: ignore[arg-type]
+    stopped.stage(rows)
+    await store.submit(_delete_trades([t.id for t in trades]))
+    return stopped, rows
+
+
 async def test_a_batch_deleted_by_a_stopped_run_is_archived_by_the_next(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -199,13 +214,7 @@ async def test_a_batch_deleted_by_a_stopped_run_is_archived_by_the_next(
         doomed, _ = await _populate(repo)
         # A run that staged a batch and deleted it, then died before archiving it.
         first = doomed[:10]
-        marks = ", ".join("?" * len(first))
-        rows = await store.fetch_all(
-            f"SELECT * FROM trades WHERE id IN ({marks})", [t.id for t in first]
-        )
-        stopped = open_archive(archive, Trade.__table__)  # type: ignore[arg-type]
-        stopped.stage(rows)
-        await store.submit(_delete_trades([t.id for t in first]))
+        await _staged_and_deleted(store, archive, first)
         assert await repo.cleanup_old_data(30, archive=archive) == len(doomed) - len(first)
     finally:
         await store.close()
@@ -315,13 +324,7 @@ async def test_what_a_stopped_run_appended_of_its_batch_is_cut_before_the_batch_
     try:
         doomed, _ = await _populate(repo)
         first = doomed[:10]
-        marks = ", ".join("?" * len(first))
-        rows = await store.fetch_all(
-            f"SELECT * FROM trades WHERE id IN ({marks})", [t.id for t in first]
-        )
-        stopped = open_archive(archive, Trade.__table__)  # type: ignore[arg-type]
-        stopped.stage(rows)
-        await store.submit(_delete_trades([t.id for t in first]))
+        stopped, rows = await _staged_and_deleted(store, archive, first)
         if left == "a torn line":
             with archive.open("a", encoding="utf-8") as handle:  # noqa: ASYNC230
                 handle.write(f'{first[0].id},{BOT_ID},"half a ro')
