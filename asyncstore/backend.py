@@ -119,7 +119,8 @@ class Backend(Protocol):
     async def reclaim_deleted(self, tables: Sequence[str]) -> list[str]:
         """Right after rows were deleted from `tables` (asyncstore's own), make their room
         reusable now rather than whenever the server gets to it; the tables it worked on.
-        PostgreSQL: plain VACUUM (ANALYZE) of each, which never blocks readers or writers (with
+        PostgreSQL: VACUUM (ANALYZE, SKIP_LOCKED, TRUNCATE false) of each, which never blocks
+        or waits (a table another VACUUM holds is skipped and left out of the result; with
         autovacuum off or behind, dead rows would pile up and every write and read slow down).
         SQLite: nothing to do; the next writes reuse freed pages by themselves."""
         ...

@@ -56,7 +56,7 @@ class StoreSettings(BaseSettings):
     # the trades' retention (asyncstore.operations.activity_retention). 0: roll up every
     # complete hour.
     activity_minutes_days: int = Field(default=2, ge=0)
-    # PostgreSQL: a cleanup that deleted rows ends with a plain VACUUM (ANALYZE) of those
+    # PostgreSQL: a cleanup that deleted rows ends with a VACUUM (ANALYZE) of those
     # tables (Store.reclaim_deleted), so their room is reused at once even where autovacuum
     # is off or behind. Off: leave it to autovacuum or an operator's schedule.
     vacuum_after_cleanup: bool = True
